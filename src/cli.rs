@@ -1,0 +1,214 @@
+//! The command line, as clap derive definitions. Help text comes from the doc
+//! comments; nothing here does any work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::mode::Mode;
+use crate::source::Api;
+
+/// Show and control Istio mutual TLS.
+///
+/// Answers "is this service really STRICT, and which policy says so?" for the mesh,
+/// a namespace, a Service or one Service port, from the cluster or, with -f, from
+/// manifests. Targets: `mesh`, `NAMESPACE` (or `NAMESPACE/`), `NAMESPACE/SERVICE`,
+/// `NAMESPACE/SERVICE:PORT` (a Service port, by number or name).
+#[derive(Debug, Parser)]
+#[command(name = "mtls", version, max_term_width = 100, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  mtls get -A -f examples/              # every port of a GitOps tree, offline
+  mtls get prod/api:http -o json        # one port: mode and the deciding policy
+  mtls require prod -f k8s/ > plan.yaml # what `require` would write, for kubectl apply
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 verdict (--expect, check, refused change).";
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Read objects from a file, a directory (recursively: *.yaml, *.yml, *.json)
+    /// or `-` (stdin) instead of a cluster; repeatable. No cluster is contacted
+    #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
+    pub filenames: Vec<PathBuf>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+
+    /// `get`/`check`: everything — the mesh, every namespace, every Service port
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+
+    /// The Istio root namespace (default: `rootNamespace` of the mesh config, else
+    /// istio-system)
+    #[arg(long, value_name = "NS", global = true, value_parser = parse_namespace)]
+    pub root_namespace: Option<String>,
+
+    /// Which Istio API to read and write; `auto` asks the server (offline: what the
+    /// manifests contain)
+    #[arg(long, value_enum, default_value_t = Api::Auto, global = true)]
+    pub api: Api,
+
+    /// Path to the kubeconfig file (also KUBECONFIG)
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
+
+    /// Seconds to wait for each API request
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
+    pub request_timeout: u64,
+
+    /// Never color the output (also NO_COLOR)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Print fewer lines on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Log each API request (method, path, status, time)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    /// The table with target port, level, policy, workloads and shadowed policies
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the effective mode of targets, and the policy that decides it
+    #[command(after_help = "\
+Examples:
+  mtls get -f k8s/                      # the mesh-wide mode
+  mtls get -A -f k8s/ --expect STRICT   # CI gate: exit 3 unless every row is STRICT
+  mtls get bookinfo/reviews -o wide     # the service and each of its ports")]
+    Get(GetArgs),
+
+    /// Set PERMISSIVE at exactly the target's level
+    #[command(after_help = change_examples!("allow", "mesh"))]
+    Allow(ChangeArgs),
+
+    /// Set STRICT at exactly the target's level
+    #[command(after_help = change_examples!("require", "prod"))]
+    Require(ChangeArgs),
+
+    /// Set DISABLE at exactly the target's level
+    #[command(after_help = change_examples!("disable", "prod/legacy:8080"))]
+    Disable(ChangeArgs),
+
+    /// Remove the target level's setting, so that it inherits from the level above
+    #[command(after_help = change_examples!("unset", "prod/legacy:8080"))]
+    Unset(ChangeArgs),
+
+    /// Report misconfigurations that break or weaken mTLS
+    Check(CheckArgs),
+
+    /// Print a shell completion script
+    #[command(after_help = "\
+Examples:
+  mtls completions bash > /etc/bash_completion.d/mtls
+  mtls completions zsh > \"${fpath[1]}/_mtls\"")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+macro_rules! change_examples {
+    ($verb:literal, $target:literal) => {
+        concat!(
+            "Examples:\n  mtls ",
+            $verb,
+            " ",
+            $target,
+            "\n  mtls ",
+            $verb,
+            " ",
+            $target,
+            " -f k8s/ > plan.yaml   # offline: print what would be written\n  mtls ",
+            $verb,
+            " ",
+            $target,
+            " --dry-run             # validate the change, write nothing\n\n\
+             A change writes PeerAuthentication objects: the policy Istio already uses at \
+             that level, or a new one. It refuses (exit 3) when the result would not take \
+             effect, naming the policy in the way, unless --force."
+        )
+    };
+}
+use change_examples;
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Targets to show (default: mesh)
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Exit 3 unless every listed row has this mode
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub expect: Option<Mode>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Targets to change
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+
+    /// Write nothing; print the plan (against a cluster, validated by the server)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Write even when the result would not take effect
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Targets to check (default: mesh)
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Which severity makes the exit code 3
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+}
+
+fn parse_namespace(s: &str) -> Result<String, String> {
+    crate::target::check_label("namespace", s).map(|()| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,113 @@
+//! One module per subcommand: glue between the parsed command line, a snapshot
+//! source, the pure core and the renderers. The shared pieces live here: the
+//! checked form of the global flags (`Session`) and the output streams.
+
+pub mod change;
+pub mod get;
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::bail;
+use colored::Colorize;
+
+use crate::cli::{GlobalArgs, Output};
+use crate::error::UsageError;
+use crate::policy::Snapshot;
+use crate::policy::resolve::Row;
+use crate::render;
+use crate::source::manifests::{self, LoadOptions};
+use crate::target::Target;
+
+/// The global flags, checked and resolved.
+pub struct Session<'a> {
+    pub args: &'a GlobalArgs,
+    /// Colors on stdout: a terminal, TERM not dumb, no --no-color, no NO_COLOR.
+    pub color: bool,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(args: &'a GlobalArgs) -> Session<'a> {
+        let allowed = !args.no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        colored::control::set_override(allowed && std::io::stderr().is_terminal());
+        Session {
+            args,
+            color: allowed && std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// Offline: objects come from `-f` manifests.
+    pub fn offline(&self) -> bool {
+        !self.args.filenames.is_empty()
+    }
+
+    /// Reads the snapshot, printing the warnings its objects deserve.
+    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        if !self.offline() {
+            bail!(
+                "reading a cluster is not supported by this build yet; \
+                 pass manifests with -f PATH (a file, a directory, or - for stdin)"
+            );
+        }
+        let inputs = manifests::read_inputs(&self.args.filenames)?;
+        let loaded = manifests::load(
+            &inputs,
+            &LoadOptions {
+                root_namespace: self.args.root_namespace.as_deref(),
+                api: self.args.api,
+            },
+        )?;
+        for warning in &loaded.warnings {
+            self.warn(warning);
+        }
+        Ok(loaded.snapshot)
+    }
+
+    pub fn warn(&self, message: &str) {
+        if !self.args.quiet {
+            eprintln!("{} {message}", "warning:".yellow().bold());
+        }
+    }
+
+    /// A line for the user on stderr, left out with --quiet.
+    pub fn note(&self, message: &str) {
+        if !self.args.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// Rows in the chosen format.
+    pub fn format_rows(&self, rows: &[Row], color: bool) -> anyhow::Result<String> {
+        let list = render::RowList { items: rows };
+        Ok(match self.args.output {
+            Output::Table => render::table::rows(rows, false, color),
+            Output::Wide => render::table::rows(rows, true, color),
+            Output::Json => render::json(&list),
+            Output::Yaml => render::yaml(&list)?,
+        })
+    }
+}
+
+/// Parses the targets of a command; a bad one is a usage error (exit 2).
+pub fn parse_targets(raw: &[String]) -> Result<Vec<Target>, UsageError> {
+    raw.iter()
+        .map(|t| t.parse::<Target>().map_err(|e| UsageError(e.to_string())))
+        .collect()
+}
+
+/// Sorts rows as the contract says and drops repeats (targets may overlap).
+pub fn sort_rows(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    rows.dedup_by(|a, b| a.target == b.target && a.scope == b.scope);
+    rows
+}
+
+/// Writes to stdout. A closed pipe (`mtls get | head`) surfaces as an
+/// `io::Error` of kind `BrokenPipe`, which `main` treats as success.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The pure core: a snapshot of the objects that decide mTLS, Istio's resolution
+//! over it, and the planning of changes. Nothing here does I/O; the cluster and the
+//! manifest loaders both produce a [`Snapshot`], and everything else reads one.
+
+pub mod model;
+pub mod plan;
+pub mod resolve;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use model::{Labels, Namespace, ObjectRef, PeerAuthentication, Service, Workload};
+
+/// A PeerAuthentication that Istio cannot decode, and so ignores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedPolicy {
+    pub id: ObjectRef,
+    pub reason: String,
+}
+
+/// Everything resolution needs, for the namespaces that were read.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub root_namespace: String,
+    /// Namespaces known to exist: from Namespace objects, or named by any object.
+    pub namespaces: BTreeMap<String, Namespace>,
+    pub policies: Vec<PeerAuthentication>,
+    pub skipped_policies: Vec<SkippedPolicy>,
+    pub services: Vec<Service>,
+    pub pods: Vec<Workload>,
+    pub templates: Vec<Workload>,
+    /// The PeerAuthentication apiVersion to use for objects this tool creates.
+    pub api_version: String,
+}
+
+pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+pub const DEFAULT_API_VERSION: &str = "security.istio.io/v1";
+
+impl Snapshot {
+    pub fn new(root_namespace: impl Into<String>) -> Snapshot {
+        Snapshot {
+            root_namespace: root_namespace.into(),
+            api_version: DEFAULT_API_VERSION.into(),
+            ..Snapshot::default()
+        }
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.id.namespace == namespace && s.id.name == name)
+    }
+
+    pub fn policy(&self, id: &ObjectRef) -> Option<&PeerAuthentication> {
+        self.policies.iter().find(|p| &p.id == id)
+    }
+
+    /// Records every namespace that an object names, so that a namespace with
+    /// policies or services but no Namespace object still exists.
+    pub fn note_namespaces(&mut self) {
+        let named: BTreeSet<String> = self
+            .policies
+            .iter()
+            .map(|p| &p.id)
+            .chain(self.skipped_policies.iter().map(|p| &p.id))
+            .chain(self.services.iter().map(|s| &s.id))
+            .chain(self.pods.iter().map(|w| &w.id))
+            .chain(self.templates.iter().map(|w| &w.id))
+            .map(|id| id.namespace.clone())
+            .collect();
+        for name in named {
+            self.namespaces.entry(name.clone()).or_insert(Namespace {
+                name,
+                labels: Labels::new(),
+            });
+        }
+    }
+
+    /// Replaces the policy with the same id, adds it if there is none, or removes
+    /// it (`None`).
+    pub fn put_policy(&mut self, id: &ObjectRef, policy: Option<PeerAuthentication>) {
+        let at = self.policies.iter().position(|p| &p.id == id);
+        match (at, policy) {
+            (Some(i), Some(p)) => self.policies[i] = p,
+            (Some(i), None) => {
+                self.policies.remove(i);
+            }
+            (None, Some(p)) => self.policies.push(p),
+            (None, None) => {}
+        }
+    }
+}

@@ -1,0 +1,720 @@
+//! The snapshot that resolution works on: Kubernetes and Istio objects cut down to
+//! the fields that decide mTLS, converted from their JSON form.
+//!
+//! Conversion is pure and lenient where Istio is lenient: a PeerAuthentication that
+//! Istio's validation would reject but Istio's code still uses is kept, with its
+//! problems listed; one that Istio cannot decode at all is returned as an error so
+//! that the caller can report it and leave it out, as Istio does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::mode::Mode;
+
+pub type Labels = BTreeMap<String, String>;
+
+pub const PEER_AUTHENTICATION: &str = "PeerAuthentication";
+pub const SECURITY_GROUP: &str = "security.istio.io";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// `namespace/name` of a namespaced object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// When an object was created, as Istio orders policies. A missing timestamp is
+/// Go's zero time (the oldest possible); an object this tool is about to create
+/// is newer than everything that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Created {
+    Zero,
+    /// Seconds and nanoseconds since the Unix epoch.
+    At(i64, u32),
+    Pending,
+}
+
+impl Created {
+    /// Reads `metadata.creationTimestamp` (RFC 3339, as the API server writes it).
+    pub fn parse(value: Option<&str>) -> Result<Created, String> {
+        match value {
+            None | Some("") => Ok(Created::Zero),
+            Some(s) => parse_rfc3339(s)
+                .map(|(secs, nanos)| Created::At(secs, nanos))
+                .ok_or_else(|| format!("creationTimestamp {s:?} is not an RFC 3339 time")),
+        }
+    }
+}
+
+fn parse_rfc3339(s: &str) -> Option<(i64, u32)> {
+    let b = s.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(range)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        let value: u32 = frac[..digits].parse().ok()?;
+        nanos = value * 10u32.pow(9 - digits as u32);
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+            let h: i64 = tz[1..3].parse().ok()?;
+            let m: i64 = tz[4..6].parse().ok()?;
+            let sign = if tz.starts_with('-') { -1 } else { 1 };
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((
+        days * 86_400 + hour * 3600 + minute * 60 + second - offset,
+        nanos,
+    ))
+}
+
+/// A PeerAuthentication, as Istio's composition sees it, plus the whole object so
+/// that a change can write it back with every other field intact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerAuthentication {
+    pub id: ObjectRef,
+    pub api_version: String,
+    pub created: Created,
+    /// `spec.selector.matchLabels`; empty when there is no selector or it is empty,
+    /// which Istio treats alike (mesh- or namespace-wide).
+    pub selector: Labels,
+    /// `spec.mtls.mode`; `None` is UNSET.
+    pub mode: Option<Mode>,
+    /// `spec.portLevelMtls`, keyed by workload port; `None` is UNSET.
+    pub port_modes: BTreeMap<u32, Option<Mode>>,
+    /// What Istio's validation would reject or warn about; Istio's code still
+    /// uses the policy as described in istio-semantics.md.
+    pub problems: Vec<String>,
+    pub object: Value,
+}
+
+impl PeerAuthentication {
+    pub fn is_workload_policy(&self) -> bool {
+        !self.selector.is_empty()
+    }
+
+    /// The ordering Istio uses to pick the oldest policy of a level
+    /// (`configCompareByCreationTime`: creation time, then name, then namespace).
+    pub fn age_key(&self) -> (Created, &str, &str) {
+        (self.created, &self.id.name, &self.id.namespace)
+    }
+
+    /// Converts a PeerAuthentication object. An error means Istio could not decode
+    /// the policy (an unknown mode, a port key that is no number) and ignores it.
+    pub fn from_object(object: Value) -> Result<PeerAuthentication, String> {
+        let meta = Meta::of(&object)?;
+        let api_version = str_at(&object, &["apiVersion"])
+            .unwrap_or_default()
+            .to_string();
+        let spec = object.get("spec");
+        let mut problems = Vec::new();
+
+        let selector_value = spec
+            .and_then(|s| s.get("selector"))
+            .filter(|v| !v.is_null());
+        let selector = match selector_value.and_then(|s| s.get("matchLabels")) {
+            None | Some(Value::Null) => Labels::new(),
+            Some(labels) => {
+                string_map(labels).map_err(|e| format!("spec.selector.matchLabels: {e}"))?
+            }
+        };
+        if selector_value.is_some() && selector.is_empty() {
+            problems.push(
+                "the selector has no labels: the policy applies to the whole namespace".into(),
+            );
+        }
+        for (key, value) in &selector {
+            if key.is_empty() {
+                problems.push("spec.selector.matchLabels has an empty key".into());
+            }
+            if key.contains('*') || value.contains('*') {
+                problems.push(format!(
+                    "spec.selector.matchLabels {key}={value}: wildcards are not allowed"
+                ));
+            }
+        }
+
+        let mode = match spec.and_then(|s| s.get("mtls")) {
+            None | Some(Value::Null) => None,
+            Some(mtls) => parse_mode(mtls).map_err(|e| format!("spec.mtls.mode: {e}"))?,
+        };
+
+        let mut port_modes = BTreeMap::new();
+        match spec.and_then(|s| s.get("portLevelMtls")) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(entries)) => {
+                if entries.is_empty() {
+                    problems.push("spec.portLevelMtls is empty".into());
+                }
+                for (key, entry) in entries {
+                    let port: u32 = key.parse().map_err(|_| {
+                        format!("spec.portLevelMtls: key {key:?} is not a port number")
+                    })?;
+                    if !(1..=65535).contains(&port) {
+                        problems.push(format!(
+                            "spec.portLevelMtls: port {port} is out of range 1..65535"
+                        ));
+                    }
+                    let mode = parse_mode(entry)
+                        .map_err(|e| format!("spec.portLevelMtls[{key}].mode: {e}"))?;
+                    port_modes.insert(port, mode);
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "spec.portLevelMtls: expected a map, found {}",
+                    kind_of(other)
+                ));
+            }
+        }
+        if !port_modes.is_empty() && selector.is_empty() {
+            problems.push("portLevelMtls requires a selector: Istio ignores it on mesh- and namespace-wide policies".into());
+        }
+
+        Ok(PeerAuthentication {
+            id: meta.id,
+            api_version,
+            created: meta.created,
+            selector,
+            mode,
+            port_modes,
+            problems,
+            object,
+        })
+    }
+}
+
+fn parse_mode(mtls: &Value) -> Result<Option<Mode>, String> {
+    match mtls {
+        Value::Object(fields) => match fields.get("mode") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Mode::parse_policy_mode(s).map_err(|e| e.to_string()),
+            Some(other) => Err(format!("expected a string, found {}", kind_of(other))),
+        },
+        other => Err(format!(
+            "expected a map with a mode, found {}",
+            kind_of(other)
+        )),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPort {
+    Number(u32),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: String,
+    pub target_port: TargetPort,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub id: ObjectRef,
+    /// `spec.selector`; `None` (or empty) selects no pods.
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePort>,
+}
+
+impl Service {
+    pub fn from_object(object: &Value) -> Result<Service, String> {
+        let meta = Meta::of(object)?;
+        let spec = object.get("spec");
+        let selector = match spec.and_then(|s| s.get("selector")) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(string_map(v).map_err(|e| format!("spec.selector: {e}"))?)
+                .filter(|s| !s.is_empty()),
+        };
+        let mut ports = Vec::new();
+        for (i, p) in array_at(spec, "ports")?.iter().enumerate() {
+            let port =
+                port_number(p.get("port")).map_err(|e| format!("spec.ports[{i}].port: {e}"))?;
+            let target_port = match p.get("targetPort") {
+                None | Some(Value::Null) => TargetPort::Number(port.into()),
+                Some(Value::String(s))
+                    if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() =>
+                {
+                    TargetPort::Number(s.parse().map_err(|_| {
+                        format!("spec.ports[{i}].targetPort: {s:?} is out of range")
+                    })?)
+                }
+                Some(Value::String(s)) => TargetPort::Name(s.clone()),
+                Some(n) => TargetPort::Number(
+                    port_number(Some(n))
+                        .map_err(|e| format!("spec.ports[{i}].targetPort: {e}"))?
+                        .into(),
+                ),
+            };
+            ports.push(ServicePort {
+                name: opt_string(p.get("name"))
+                    .map_err(|e| format!("spec.ports[{i}].name: {e}"))?,
+                port,
+                protocol: protocol(p).map_err(|e| format!("spec.ports[{i}].protocol: {e}"))?,
+                target_port,
+            });
+        }
+        ports.sort_by_key(|p| p.port);
+        Ok(Service {
+            id: meta.id,
+            selector,
+            ports,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub port: u32,
+    pub protocol: String,
+}
+
+/// Where a workload's labels come from, in the order the contract prefers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadOrigin {
+    Pod,
+    /// A pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet or Job.
+    Template,
+}
+
+/// A pod, or a pod template standing in for the pods it would create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub id: ObjectRef,
+    /// `Pod`, or the kind of the object holding the template.
+    pub kind: String,
+    pub origin: WorkloadOrigin,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// Container ports in the order `FindPort` searches them: containers, then
+    /// native-sidecar init containers (`restartPolicy: Always`).
+    pub ports: Vec<ContainerPort>,
+    pub container_names: Vec<String>,
+}
+
+/// Kinds whose `spec.template` is a pod template.
+pub const TEMPLATE_KINDS: [&str; 5] = [
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+];
+
+impl Workload {
+    pub fn from_pod(object: &Value) -> Result<Workload, String> {
+        let meta = Meta::of(object)?;
+        Self::build(
+            meta,
+            "Pod".into(),
+            WorkloadOrigin::Pod,
+            object,
+            object.get("spec"),
+            "spec",
+        )
+    }
+
+    pub fn from_template(kind: &str, object: &Value) -> Result<Workload, String> {
+        let meta = Meta::of(object)?;
+        let template = object.get("spec").and_then(|s| s.get("template"));
+        let Some(template) = template else {
+            return Err("spec.template is missing".into());
+        };
+        Self::build(
+            meta,
+            kind.to_string(),
+            WorkloadOrigin::Template,
+            template,
+            template.get("spec"),
+            "spec.template.spec",
+        )
+    }
+
+    fn build(
+        meta: Meta,
+        kind: String,
+        origin: WorkloadOrigin,
+        labelled: &Value,
+        pod_spec: Option<&Value>,
+        path: &str,
+    ) -> Result<Workload, String> {
+        let md = labelled.get("metadata");
+        let labels = match md.and_then(|m| m.get("labels")) {
+            None | Some(Value::Null) => Labels::new(),
+            Some(v) => string_map(v).map_err(|e| format!("labels: {e}"))?,
+        };
+        let annotations = match md.and_then(|m| m.get("annotations")) {
+            None | Some(Value::Null) => Labels::new(),
+            Some(v) => string_map(v).map_err(|e| format!("annotations: {e}"))?,
+        };
+        let mut ports = Vec::new();
+        let mut container_names = Vec::new();
+        for field in ["containers", "initContainers"] {
+            for (i, c) in array_at(pod_spec, field)
+                .map_err(|e| format!("{path}.{e}"))?
+                .iter()
+                .enumerate()
+            {
+                let restart_always =
+                    c.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+                if field == "initContainers" && !restart_always {
+                    continue;
+                }
+                if let Some(name) = c.get("name").and_then(Value::as_str) {
+                    container_names.push(name.to_string());
+                }
+                for (j, p) in array_at(Some(c), "ports")
+                    .map_err(|e| format!("{path}.{field}[{i}].{e}"))?
+                    .iter()
+                    .enumerate()
+                {
+                    let at = |e: String| format!("{path}.{field}[{i}].ports[{j}]: {e}");
+                    ports.push(ContainerPort {
+                        name: opt_string(p.get("name")).map_err(at)?,
+                        port: port_number(p.get("containerPort")).map_err(at)?.into(),
+                        protocol: protocol(p).map_err(at)?,
+                    });
+                }
+            }
+        }
+        Ok(Workload {
+            id: meta.id,
+            kind,
+            origin,
+            labels,
+            annotations,
+            ports,
+            container_names,
+        })
+    }
+
+    /// Istio's `FindPort`: the container port a Service port's target port names,
+    /// matched by name and protocol.
+    pub fn find_port(&self, target: &TargetPort, protocol: &str) -> Option<u32> {
+        match target {
+            TargetPort::Number(n) => Some(*n),
+            TargetPort::Name(name) => self
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol == protocol)
+                .map(|p| p.port),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    pub labels: Labels,
+}
+
+/// Name, namespace and creation time of an object.
+pub struct Meta {
+    pub id: ObjectRef,
+    pub created: Created,
+}
+
+/// Namespace given to namespaced objects that name none, as `kubectl apply` does
+/// with a kubeconfig that sets no namespace.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+impl Meta {
+    pub fn of(object: &Value) -> Result<Meta, String> {
+        let name = str_at(object, &["metadata", "name"]).unwrap_or_default();
+        if name.is_empty() {
+            return Err("metadata.name is missing".into());
+        }
+        let namespace = match object.get("metadata").and_then(|m| m.get("namespace")) {
+            None | Some(Value::Null) => DEFAULT_NAMESPACE.to_string(),
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(_)) => DEFAULT_NAMESPACE.to_string(),
+            Some(other) => {
+                return Err(format!(
+                    "metadata.namespace: expected a string, found {}",
+                    kind_of(other)
+                ));
+            }
+        };
+        let created = match object
+            .get("metadata")
+            .and_then(|m| m.get("creationTimestamp"))
+        {
+            None | Some(Value::Null) => Created::Zero,
+            Some(Value::String(s)) => Created::parse(Some(s))?,
+            Some(other) => {
+                return Err(format!(
+                    "metadata.creationTimestamp: expected a string, found {}",
+                    kind_of(other)
+                ));
+            }
+        };
+        Ok(Meta {
+            id: ObjectRef {
+                namespace,
+                name: name.to_string(),
+            },
+            created,
+        })
+    }
+}
+
+pub fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn string_map(value: &Value) -> Result<Labels, String> {
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "expected a map of strings, found {}",
+            kind_of(value)
+        ));
+    };
+    map.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            other => Err(format!("{k}: expected a string, found {}", kind_of(other))),
+        })
+        .collect()
+}
+
+fn array_at<'a>(parent: Option<&'a Value>, field: &str) -> Result<&'a [Value], String> {
+    match parent.and_then(|p| p.get(field)) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(format!(
+            "{field}: expected a list, found {}",
+            kind_of(other)
+        )),
+    }
+}
+
+fn opt_string(value: Option<&Value>) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!("expected a string, found {}", kind_of(other))),
+    }
+}
+
+fn port_number(value: Option<&Value>) -> Result<u16, String> {
+    match value {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("{n} is not a port number (1..65535)")),
+        None | Some(Value::Null) => Err("missing".into()),
+        Some(other) => Err(format!("expected a number, found {}", kind_of(other))),
+    }
+}
+
+fn protocol(port: &Value) -> Result<String, String> {
+    Ok(opt_string(port.get("protocol"))?.unwrap_or_else(|| "TCP".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn creation_timestamps_order_like_go_times() {
+        let t = |s| Created::parse(Some(s)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t("1970-01-01T00:00:00Z"), Created::At(0, 0));
+        assert_eq!(t("2024-02-29T12:00:00Z"), Created::At(1_709_208_000, 0));
+        assert_eq!(t("2024-02-29T13:00:00+01:00"), t("2024-02-29T12:00:00Z"));
+        assert_eq!(
+            t("2024-02-29T12:00:00.5Z"),
+            Created::At(1_709_208_000, 500_000_000)
+        );
+        assert!(t("2023-12-31T23:59:59Z") < t("2024-01-01T00:00:00Z"));
+        assert!(Created::Zero < t("1970-01-01T00:00:00Z"));
+        assert!(t("2999-01-01T00:00:00Z") < Created::Pending);
+        assert_eq!(Created::parse(None), Ok(Created::Zero));
+        for bad in [
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01",
+            "2024-01-01T00:00:00",
+        ] {
+            assert!(Created::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    fn pa(spec: Value) -> Result<PeerAuthentication, String> {
+        PeerAuthentication::from_object(json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": spec,
+        }))
+    }
+
+    #[test]
+    fn absent_empty_and_unset_mtls_are_all_unset() {
+        for spec in [
+            json!({}),
+            json!({"mtls": {}}),
+            json!({"mtls": {"mode": "UNSET"}}),
+            json!({"mtls": null}),
+        ] {
+            assert_eq!(pa(spec.clone()).map(|p| p.mode), Ok(None), "{spec}");
+        }
+        let p =
+            pa(json!({"selector": {"matchLabels": {"app": "a"}}, "portLevelMtls": {"8080": {}}}))
+                .expect("valid");
+        assert_eq!(p.port_modes.get(&8080), Some(&None));
+    }
+
+    #[test]
+    fn policies_istio_cannot_decode_are_errors() {
+        for spec in [
+            json!({"mtls": {"mode": "strict"}}),
+            json!({"mtls": {"mode": 3}}),
+            json!({"selector": {"matchLabels": {"app": "a"}}, "portLevelMtls": {"http": {"mode": "STRICT"}}}),
+            json!({"selector": {"matchLabels": {"app": "a"}}, "portLevelMtls": {"80": {"mode": "MUTUAL"}}}),
+        ] {
+            assert!(pa(spec.clone()).is_err(), "{spec}");
+        }
+    }
+
+    #[test]
+    fn policies_istio_would_reject_but_uses_carry_their_problems() {
+        let p =
+            pa(json!({"mtls": {"mode": "STRICT"}, "portLevelMtls": {"80": {"mode": "DISABLE"}}}))
+                .expect("decodes");
+        assert_eq!(p.mode, Some(Mode::Strict));
+        assert!(
+            p.problems[0].starts_with("portLevelMtls requires a selector"),
+            "{:?}",
+            p.problems
+        );
+        let p = pa(json!({"selector": {}, "mtls": {"mode": "STRICT"}})).expect("decodes");
+        assert!(!p.is_workload_policy());
+        assert_eq!(p.problems.len(), 1);
+        let p = pa(json!({"selector": {"matchLabels": {"app": "a"}}, "portLevelMtls": {}}))
+            .expect("decodes");
+        assert_eq!(p.problems, ["spec.portLevelMtls is empty"]);
+        let p = pa(json!({"selector": {"matchLabels": {"app": "a"}}, "portLevelMtls": {"70000": {"mode": "STRICT"}}})).expect("decodes");
+        assert_eq!(
+            p.problems,
+            ["spec.portLevelMtls: port 70000 is out of range 1..65535"]
+        );
+    }
+
+    #[test]
+    fn named_target_ports_resolve_by_name_and_protocol_including_native_sidecars() {
+        let pod = Workload::from_pod(&json!({
+            "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"}},
+            "spec": {
+                "containers": [{"name": "app", "ports": [
+                    {"name": "http", "containerPort": 8080},
+                    {"name": "dns", "containerPort": 5353, "protocol": "UDP"},
+                ]}],
+                "initContainers": [
+                    {"name": "setup", "ports": [{"name": "init", "containerPort": 1}]},
+                    {"name": "helper", "restartPolicy": "Always", "ports": [{"name": "metrics", "containerPort": 9090}]},
+                ],
+            },
+        }))
+        .expect("valid pod");
+        let name = |n: &str| TargetPort::Name(n.into());
+        assert_eq!(pod.find_port(&name("http"), "TCP"), Some(8080));
+        assert_eq!(pod.find_port(&name("http"), "UDP"), None);
+        assert_eq!(pod.find_port(&name("dns"), "UDP"), Some(5353));
+        assert_eq!(pod.find_port(&name("metrics"), "TCP"), Some(9090));
+        assert_eq!(pod.find_port(&name("init"), "TCP"), None);
+        assert_eq!(pod.find_port(&TargetPort::Number(7), "TCP"), Some(7));
+    }
+
+    #[test]
+    fn service_ports_default_target_port_to_port() {
+        let svc = Service::from_object(&json!({
+            "metadata": {"name": "s"},
+            "spec": {"selector": {"app": "a"}, "ports": [
+                {"name": "web", "port": 80, "targetPort": "http"},
+                {"port": 9080},
+                {"port": 81, "targetPort": 8081},
+                {"port": 82, "targetPort": "8082"},
+            ]},
+        }))
+        .expect("valid service");
+        assert_eq!(svc.id.namespace, "default");
+        let targets: Vec<_> = svc
+            .ports
+            .iter()
+            .map(|p| (p.port, p.target_port.clone()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (80, TargetPort::Name("http".into())),
+                (81, TargetPort::Number(8081)),
+                (82, TargetPort::Number(8082)),
+                (9080, TargetPort::Number(9080)),
+            ]
+        );
+    }
+}

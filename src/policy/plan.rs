@@ -1,0 +1,510 @@
+//! Planning a change: which PeerAuthentication to create, update or delete so that
+//! one target's level gets the asked mode (or inherits again), and whether Istio
+//! would then actually apply it.
+//!
+//! The planner works on one target at a time and on a snapshot, so that the
+//! offline path can chain targets and the cluster path can re-plan on a fresh read
+//! after a conflict. It touches only `spec.mtls` and `spec.portLevelMtls` of the
+//! policy Istio already uses at that level; every other field stays as it was.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::mode::Mode;
+use crate::policy::model::{Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort};
+use crate::policy::resolve::{Decision, Index, Level, LookupError, Row, find_service_port};
+use crate::policy::{ObjectRef, PeerAuthentication, Service, Snapshot};
+use crate::target::Target;
+
+/// What to do to a target's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Set(Mode),
+    /// Remove the level's setting, so that it inherits from the level above.
+    Unset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl EditKind {
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            EditKind::Create => "created",
+            EditKind::Update => "updated",
+            EditKind::Delete => "deleted",
+        }
+    }
+}
+
+/// One write: the whole object as it should be after the change (for a delete,
+/// the object as it was).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    pub kind: EditKind,
+    pub id: ObjectRef,
+    pub object: Value,
+}
+
+/// The plan for one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The target as canonical text (a port by its Service port number).
+    pub target: String,
+    pub change: Change,
+    /// The level the change writes.
+    pub level: Level,
+    /// `None` when the level already is as asked: nothing to write.
+    pub edit: Option<Edit>,
+    /// Why the result would not take effect, naming what is in the way.
+    pub blocked: Option<String>,
+    /// The target's rows before and after the change.
+    pub before: Vec<Row>,
+    pub after: Vec<Row>,
+}
+
+impl Step {
+    /// Rows whose mode the change makes weaker: `(target, from, to)`.
+    pub fn weakened(&self) -> Vec<(String, Mode, Mode)> {
+        use crate::policy::resolve::RowMode::Single;
+        self.after
+            .iter()
+            .filter_map(|after| {
+                let before = self.before.iter().find(|b| b.target == after.target)?;
+                match (before.mode, after.mode) {
+                    (Single(from), Single(to)) if to.strength() < from.strength() => {
+                        Some((after.target.clone(), from, to))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A change that cannot be planned at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    NotFound(#[from] LookupError),
+    /// Nothing could be written that would take effect, even with `--force`.
+    #[error("{0}")]
+    Impossible(String),
+}
+
+/// Plans `change` on `target` against `snapshot`.
+pub fn plan_change(
+    snapshot: &Snapshot,
+    target: &Target,
+    change: Change,
+) -> Result<Step, PlanError> {
+    let index = Index::new(snapshot);
+    let root = snapshot.root_namespace.as_str();
+    let (level, namespace, service, port) = match target {
+        Target::Mesh => (Level::Mesh, root.to_string(), None, None),
+        Target::Namespace(ns) => {
+            index.require_namespace(ns)?;
+            let level = if ns == root {
+                Level::Mesh
+            } else {
+                Level::Namespace
+            };
+            (level, ns.clone(), None, None)
+        }
+        Target::Service { namespace, service } => {
+            let svc = index.require_service(namespace, service)?;
+            (Level::Workload, namespace.clone(), Some(svc), None)
+        }
+        Target::Port {
+            namespace,
+            service,
+            port,
+        } => {
+            let svc = index.require_service(namespace, service)?;
+            let port = find_service_port(svc, port)?;
+            (Level::Port, namespace.clone(), Some(svc), Some(port))
+        }
+    };
+    let canonical = match (service, port) {
+        (Some(svc), Some(p)) => format!("{}:{}", svc.id, p.port),
+        _ => target.to_string(),
+    };
+    let before = index.rows_for(target)?;
+
+    // The policy Istio uses at this level, if any.
+    let current: Option<&PeerAuthentication> = match service {
+        None => {
+            let composition = index.compose(&namespace, &Default::default());
+            match level {
+                Level::Mesh => composition.mesh.first().copied(),
+                _ => composition.namespace.first().copied(),
+            }
+        }
+        Some(svc) => {
+            let selector = svc.selector.as_ref().ok_or_else(|| {
+                PlanError::Impossible(format!(
+                    "service {} has no selector, so no workload policy can select its pods; \
+                     set the mode on namespace {} instead",
+                    svc.id, svc.id.namespace
+                ))
+            })?;
+            workload_policy_for(snapshot, &svc.id.namespace, selector)
+        }
+    };
+    let ports: BTreeSet<u32> = match (service, port) {
+        (Some(svc), Some(p)) => {
+            let ports: BTreeSet<u32> = index
+                .port_targets(svc, p)
+                .into_iter()
+                .filter_map(|(_, tp)| tp)
+                .collect();
+            if ports.is_empty() {
+                return Err(PlanError::Impossible(unresolved_port(svc, p)));
+            }
+            ports
+        }
+        _ => BTreeSet::new(),
+    };
+
+    // Change the object, or decide there is nothing to change.
+    let mut object = match current {
+        Some(p) => p.object.clone(),
+        None => new_policy(snapshot, &namespace, service, level),
+    };
+    let before_object = object.clone();
+    let mode = match change {
+        Change::Set(m) => Some(m),
+        Change::Unset => None,
+    };
+    if level == Level::Port {
+        for p in &ports {
+            set_port_mode(&mut object, *p, mode);
+        }
+    } else {
+        set_mode(&mut object, mode);
+    }
+    let edit = match current {
+        _ if object == before_object && current.is_some() => None,
+        None if mode.is_none() => None,
+        None => Some(Edit {
+            kind: EditKind::Create,
+            id: object_ref(&object),
+            object,
+        }),
+        Some(p) if !has_effect(&object) => Some(Edit {
+            kind: EditKind::Delete,
+            id: p.id.clone(),
+            object: p.object.clone(),
+        }),
+        Some(p) => Some(Edit {
+            kind: EditKind::Update,
+            id: p.id.clone(),
+            object,
+        }),
+    };
+
+    let mut after_snapshot;
+    let after_index;
+    let (check_index, ours) = match &edit {
+        None => (&index, current.map(|p| p.id.clone())),
+        Some(e) => {
+            after_snapshot = snapshot.clone();
+            apply_edit(&mut after_snapshot, e).map_err(PlanError::Impossible)?;
+            after_index = Index::new(&after_snapshot);
+            (&after_index, Some(e.id.clone()))
+        }
+    };
+    let after = check_index.rows_for(target)?;
+    let blocked = verify(
+        check_index,
+        &namespace,
+        service,
+        port,
+        level,
+        mode,
+        ours.as_ref(),
+    );
+    Ok(Step {
+        target: canonical,
+        change,
+        level,
+        edit,
+        blocked,
+        before,
+        after,
+    })
+}
+
+/// The workload policy a Service's changes go to: the oldest whose
+/// `selector.matchLabels` equals the Service's selector.
+fn workload_policy_for<'a>(
+    snapshot: &'a Snapshot,
+    namespace: &str,
+    selector: &crate::policy::Labels,
+) -> Option<&'a PeerAuthentication> {
+    snapshot
+        .policies
+        .iter()
+        .filter(|p| {
+            p.id.namespace == namespace && p.is_workload_policy() && &p.selector == selector
+        })
+        .min_by(|a, b| a.age_key().cmp(&b.age_key()))
+}
+
+fn unresolved_port(svc: &Service, port: &ServicePort) -> String {
+    let crate::policy::model::TargetPort::Name(name) = &port.target_port else {
+        unreachable!("a numeric target port always resolves")
+    };
+    format!(
+        "the target port of {}:{} is the name {name:?}, and no pod or pod template of the \
+         service has a container port of that name, so there is no workload port to set \
+         (portLevelMtls is keyed by container port number)",
+        svc.id, port.port
+    )
+}
+
+/// Checks that every workload behind the target ends up as asked; if not, says
+/// which policy or rule is in the way.
+fn verify(
+    index: &Index<'_>,
+    namespace: &str,
+    service: Option<&Service>,
+    port: Option<&ServicePort>,
+    level: Level,
+    mode: Option<Mode>,
+    ours: Option<&ObjectRef>,
+) -> Option<String> {
+    let decisions: Vec<Decision<'_>> = match (service, port) {
+        (None, _) => vec![
+            index
+                .compose(namespace, &Default::default())
+                .workload_decision(),
+        ],
+        (Some(svc), None) => index
+            .workload_labels(svc)
+            .iter()
+            .map(|labels| index.compose(namespace, labels).workload_decision())
+            .collect(),
+        (Some(svc), Some(p)) => index
+            .port_targets(svc, p)
+            .iter()
+            .filter_map(|(labels, tp)| {
+                tp.map(|tp| index.compose(namespace, labels).port_decision(tp))
+            })
+            .collect(),
+    };
+    let root = index.root_namespace();
+    for decision in decisions {
+        let holds = match mode {
+            Some(m) => {
+                decision.level == level
+                    && decision.mode == m
+                    && decision.policy.map(|p| &p.id) == ours
+            }
+            None => decision.level < level,
+        };
+        if holds {
+            continue;
+        }
+        if service.is_some() && namespace == root {
+            return Some(format!(
+                "{namespace} is the root namespace: Istio ignores policies with a selector there; \
+                 set the mesh-wide mode with `mtls {} mesh` instead",
+                mode.map_or("unset", verb_for)
+            ));
+        }
+        return Some(match decision.policy {
+            Some(p) if Some(&p.id) != ours && decision.level == level && mode.is_some() => format!(
+                "peerauthentication {} is older and applies at the same level, so Istio uses it instead \
+                 (it sets {})",
+                p.id, decision.mode
+            ),
+            Some(p) if Some(&p.id) != ours && level == Level::Port => format!(
+                "peerauthentication {} is an older workload policy for the same pods, so Istio uses it \
+                 and drops the port settings of every other (it gives {})",
+                p.id, decision.mode
+            ),
+            Some(p) if Some(&p.id) != ours => format!(
+                "peerauthentication {} also applies at the {} level and would decide instead ({})",
+                p.id,
+                decision.level.as_str(),
+                decision.mode
+            ),
+            _ => format!(
+                "the result would be {} from the {} level",
+                decision.mode,
+                decision.level.as_str()
+            ),
+        });
+    }
+    None
+}
+
+fn verb_for(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Strict => "require",
+        Mode::Permissive => "allow",
+        Mode::Disable => "disable",
+    }
+}
+
+fn new_policy(
+    snapshot: &Snapshot,
+    namespace: &str,
+    service: Option<&Service>,
+    level: Level,
+) -> Value {
+    let base = match (service, level) {
+        (Some(svc), _) => svc.id.name.clone(),
+        _ => "default".to_string(),
+    };
+    let taken = |name: &str| {
+        snapshot
+            .policies
+            .iter()
+            .map(|p| &p.id)
+            .chain(snapshot.skipped_policies.iter().map(|p| &p.id))
+            .any(|id| id.namespace == namespace && id.name == name)
+    };
+    let name = std::iter::once(base.clone())
+        .chain((1..).map(|i| {
+            if i == 1 {
+                format!("{base}-mtls")
+            } else {
+                format!("{base}-mtls-{i}")
+            }
+        }))
+        .find(|n| !taken(n))
+        .unwrap_or(base);
+    let mut spec = Map::new();
+    if let Some(selector) = service.and_then(|s| s.selector.as_ref()) {
+        spec.insert("selector".into(), json!({ "matchLabels": selector }));
+    }
+    json!({
+        "apiVersion": snapshot.api_version,
+        "kind": PEER_AUTHENTICATION,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": { MANAGED_BY_LABEL: "mtls" },
+        },
+        "spec": spec,
+    })
+}
+
+fn object_ref(object: &Value) -> ObjectRef {
+    let field = |key| {
+        object["metadata"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    ObjectRef {
+        namespace: field("namespace"),
+        name: field("name"),
+    }
+}
+
+fn spec_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.get("spec").is_some_and(Value::is_object) {
+        object["spec"] = json!({});
+    }
+    match object.get_mut("spec") {
+        Some(Value::Object(spec)) => spec,
+        _ => unreachable!("spec was just made a map"),
+    }
+}
+
+/// Sets `spec.mtls.mode`, or removes `spec.mtls` (`None`).
+fn set_mode(object: &mut Value, mode: Option<Mode>) {
+    let spec = spec_mut(object);
+    match mode {
+        Some(m) => {
+            let mtls = spec.entry("mtls").or_insert_with(|| json!({}));
+            if !mtls.is_object() {
+                *mtls = json!({});
+            }
+            mtls["mode"] = json!(m.as_str());
+        }
+        None => {
+            if let Some(mtls) = spec.get("mtls")
+                && mtls
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m != "UNSET")
+            {
+                spec.remove("mtls");
+            }
+        }
+    }
+}
+
+/// Sets one `spec.portLevelMtls` entry, or removes it (`None`), dropping the map
+/// when it becomes empty (Istio rejects an empty one).
+fn set_port_mode(object: &mut Value, port: u32, mode: Option<Mode>) {
+    let spec = spec_mut(object);
+    let key = port.to_string();
+    match mode {
+        Some(m) => {
+            let ports = spec.entry("portLevelMtls").or_insert_with(|| json!({}));
+            if !ports.is_object() {
+                *ports = json!({});
+            }
+            ports[key.as_str()] = json!({ "mode": m.as_str() });
+        }
+        None => {
+            let Some(Value::Object(ports)) = spec.get_mut("portLevelMtls") else {
+                return;
+            };
+            let sets_mode = ports
+                .get(&key)
+                .and_then(|e| e.get("mode"))
+                .and_then(Value::as_str)
+                .is_some_and(|m| m != "UNSET");
+            if sets_mode {
+                ports.remove(&key);
+            }
+            if ports.is_empty() {
+                spec.remove("portLevelMtls");
+            }
+        }
+    }
+}
+
+/// Whether a policy still does anything: it has `mtls` or `portLevelMtls`.
+fn has_effect(object: &Value) -> bool {
+    object
+        .get("spec")
+        .is_some_and(|s| s.get("mtls").is_some() || s.get("portLevelMtls").is_some())
+}
+
+/// Applies an edit to a snapshot, as the server would.
+pub fn apply_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
+    let policy = match edit.kind {
+        EditKind::Delete => None,
+        EditKind::Create | EditKind::Update => {
+            let mut policy = PeerAuthentication::from_object(edit.object.clone())?;
+            // A policy keeps its age: one created by an earlier step of the same
+            // plan is still newer than everything else.
+            policy.created = match snapshot.policy(&edit.id) {
+                Some(existing) => existing.created,
+                None => Created::Pending,
+            };
+            Some(policy)
+        }
+    };
+    snapshot.put_policy(&edit.id, policy);
+    snapshot
+        .namespaces
+        .entry(edit.id.namespace.clone())
+        .or_insert_with(|| crate::policy::Namespace {
+            name: edit.id.namespace.clone(),
+            labels: Default::default(),
+        });
+    Ok(())
+}

@@ -1,0 +1,590 @@
+//! Istio's composition of PeerAuthentications, per workload, with provenance.
+//!
+//! This follows `ComposePeerAuthentication` (pilot/pkg/security/authn/policy_applier.go)
+//! and `getConfigsForWorkload` / `addPeerAuthentication`
+//! (pilot/pkg/model/authentication.go): policies are ordered by creation time,
+//! then name, then namespace; per level the oldest applicable policy wins and the
+//! others are dropped whole; levels apply mesh → namespace → workload, an UNSET
+//! level inheriting; port overrides come only from the winning workload policy and
+//! are keyed by the workload (container) port.
+//!
+//! Rows — what `get` prints — aggregate the decisions of the pods behind a Service.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::mode::Mode;
+use crate::policy::model::{ServicePort, TargetPort};
+use crate::policy::{Labels, PeerAuthentication, Service, Snapshot, Workload};
+use crate::target::{PortRef, Target};
+
+/// The level of the policy that decides a mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// No policy sets a mode: Istio's PERMISSIVE.
+    Default,
+    Mesh,
+    Namespace,
+    Workload,
+    Port,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Default => "default",
+            Level::Mesh => "mesh",
+            Level::Namespace => "namespace",
+            Level::Workload => "workload",
+            Level::Port => "port",
+        }
+    }
+}
+
+/// The mode one workload (port) gets, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision<'a> {
+    pub mode: Mode,
+    pub level: Level,
+    pub policy: Option<&'a PeerAuthentication>,
+    /// Policies of the deciding level that also apply but lose to the oldest.
+    pub shadowed: Vec<&'a PeerAuthentication>,
+}
+
+impl Decision<'_> {
+    fn permissive_default() -> Self {
+        Decision {
+            mode: Mode::Permissive,
+            level: Level::Default,
+            policy: None,
+            shadowed: Vec::new(),
+        }
+    }
+}
+
+/// The policies Istio selects for one workload: the oldest of each level, and the
+/// ones that lose to it.
+#[derive(Debug, Clone, Default)]
+pub struct Composition<'a> {
+    pub mesh: Vec<&'a PeerAuthentication>,
+    pub namespace: Vec<&'a PeerAuthentication>,
+    pub workload: Vec<&'a PeerAuthentication>,
+}
+
+impl<'a> Composition<'a> {
+    /// The winning workload-level policy, whose port overrides apply.
+    pub fn workload_policy(&self) -> Option<&'a PeerAuthentication> {
+        self.workload.first().copied()
+    }
+
+    /// The workload's mode, ignoring port overrides.
+    pub fn workload_decision(&self) -> Decision<'a> {
+        let mut decision = Decision::permissive_default();
+        for (level, candidates) in [
+            (Level::Mesh, &self.mesh),
+            (Level::Namespace, &self.namespace),
+            (Level::Workload, &self.workload),
+        ] {
+            if let Some((winner, losers)) = candidates.split_first()
+                && let Some(mode) = winner.mode
+            {
+                decision = Decision {
+                    mode,
+                    level,
+                    policy: Some(winner),
+                    shadowed: losers.to_vec(),
+                };
+            }
+        }
+        decision
+    }
+
+    /// The mode of one workload port. An UNSET port entry inherits the workload's
+    /// mode and source.
+    pub fn port_decision(&self, port: u32) -> Decision<'a> {
+        if let Some((winner, losers)) = self.workload.split_first()
+            && let Some(Some(mode)) = winner.port_modes.get(&port)
+        {
+            return Decision {
+                mode: *mode,
+                level: Level::Port,
+                policy: Some(winner),
+                shadowed: losers.to_vec(),
+            };
+        }
+        self.workload_decision()
+    }
+}
+
+/// Lookups over a snapshot, built once: policies per namespace in Istio's order,
+/// pods and templates per namespace in name order.
+pub struct Index<'a> {
+    pub snapshot: &'a Snapshot,
+    policies: HashMap<&'a str, Vec<&'a PeerAuthentication>>,
+    pods: HashMap<&'a str, Vec<&'a Workload>>,
+    templates: HashMap<&'a str, Vec<&'a Workload>>,
+}
+
+/// The workloads behind a Service: its pods, else the pod templates that would
+/// create them, else only the Service's selector.
+#[derive(Debug, Clone)]
+pub enum Backing<'a> {
+    Workloads(Vec<&'a Workload>),
+    Selector(Labels),
+}
+
+impl Backing<'_> {
+    /// The `workloads` count of a row: pods or templates, 0 for a bare selector.
+    pub fn count(&self) -> usize {
+        match self {
+            Backing::Workloads(w) => w.len(),
+            Backing::Selector(_) => 0,
+        }
+    }
+}
+
+impl<'a> Index<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Index<'a> {
+        let mut policies: HashMap<&str, Vec<&PeerAuthentication>> = HashMap::new();
+        for p in &snapshot.policies {
+            policies.entry(p.id.namespace.as_str()).or_default().push(p);
+        }
+        for list in policies.values_mut() {
+            list.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        }
+        let group = |items: &'a [Workload]| {
+            let mut map: HashMap<&str, Vec<&Workload>> = HashMap::new();
+            for w in items {
+                map.entry(w.id.namespace.as_str()).or_default().push(w);
+            }
+            for list in map.values_mut() {
+                list.sort_by(|a, b| a.id.name.cmp(&b.id.name).then(a.kind.cmp(&b.kind)));
+            }
+            map
+        };
+        Index {
+            snapshot,
+            policies,
+            pods: group(&snapshot.pods),
+            templates: group(&snapshot.templates),
+        }
+    }
+
+    pub fn root_namespace(&self) -> &'a str {
+        &self.snapshot.root_namespace
+    }
+
+    /// The policies Istio composes for a workload with `labels` in `namespace`.
+    pub fn compose(&self, namespace: &str, labels: &Labels) -> Composition<'a> {
+        let root = self.root_namespace();
+        let mut composition = Composition::default();
+        let mut namespaces = vec![namespace];
+        if namespace != root {
+            namespaces.push(root);
+        }
+        for ns in namespaces {
+            for &policy in self.policies.get(ns).into_iter().flatten() {
+                let selects = policy
+                    .selector
+                    .iter()
+                    .all(|(k, v)| labels.get(k) == Some(v));
+                if !selects {
+                    continue;
+                }
+                let level = match (policy.is_workload_policy(), ns == root) {
+                    (false, true) => &mut composition.mesh,
+                    (false, false) => &mut composition.namespace,
+                    (true, false) => &mut composition.workload,
+                    // A selector policy in the root namespace is ignored by Istio.
+                    (true, true) => continue,
+                };
+                level.push(policy);
+            }
+        }
+        composition
+    }
+
+    /// The workloads a Service selects in its namespace.
+    pub fn backing(&self, service: &Service) -> Backing<'a> {
+        let Some(selector) = &service.selector else {
+            // A Service without a selector selects nothing: resolve as a workload
+            // no workload policy can select.
+            return Backing::Selector(Labels::new());
+        };
+        let workloads = self.selected_workloads(&service.id.namespace, selector);
+        if workloads.is_empty() {
+            Backing::Selector(selector.clone())
+        } else {
+            Backing::Workloads(workloads)
+        }
+    }
+
+    /// The pods in `namespace` that `selector` selects; when there are none, the
+    /// pod templates it selects.
+    pub fn selected_workloads(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
+        let matches = |w: &&&Workload| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v));
+        let pods: Vec<_> = self
+            .pods
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter(matches)
+            .copied()
+            .collect();
+        if !pods.is_empty() {
+            return pods;
+        }
+        self.templates
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter(matches)
+            .copied()
+            .collect()
+    }
+
+    /// The label sets of the workloads behind a Service.
+    pub fn workload_labels(&self, service: &Service) -> Vec<Labels> {
+        match self.backing(service) {
+            Backing::Workloads(ws) => ws.iter().map(|w| w.labels.clone()).collect(),
+            Backing::Selector(labels) => vec![labels],
+        }
+    }
+
+    /// Each workload behind the Service with its labels and, for a port, the
+    /// workload port it resolves to (`None`: a named port it does not have).
+    pub fn port_targets(
+        &self,
+        service: &Service,
+        port: &ServicePort,
+    ) -> Vec<(Labels, Option<u32>)> {
+        match self.backing(service) {
+            Backing::Workloads(ws) => ws
+                .iter()
+                .map(|w| {
+                    (
+                        w.labels.clone(),
+                        w.find_port(&port.target_port, &port.protocol),
+                    )
+                })
+                .collect(),
+            Backing::Selector(labels) => {
+                let tp = match &port.target_port {
+                    TargetPort::Number(n) => Some(*n),
+                    TargetPort::Name(_) => None,
+                };
+                vec![(labels, tp)]
+            }
+        }
+    }
+
+    pub fn mesh_row(&self) -> Row {
+        let decision = self
+            .compose(self.root_namespace(), &Labels::new())
+            .workload_decision();
+        Row::new(Target::Mesh.to_string(), Scope::Mesh).decided(vec![decision])
+    }
+
+    pub fn namespace_row(&self, namespace: &str) -> Row {
+        let decision = self.compose(namespace, &Labels::new()).workload_decision();
+        let mut row = Row::new(
+            Target::Namespace(namespace.into()).to_string(),
+            Scope::Namespace,
+        );
+        row.namespace = Some(namespace.into());
+        row.decided(vec![decision])
+    }
+
+    pub fn service_row(&self, service: &Service) -> Row {
+        let backing = self.backing(service);
+        let ns = &service.id.namespace;
+        let decisions = match &backing {
+            Backing::Workloads(ws) => ws
+                .iter()
+                .map(|w| self.compose(ns, &w.labels).workload_decision())
+                .collect(),
+            Backing::Selector(labels) => vec![self.compose(ns, labels).workload_decision()],
+        };
+        let mut row = Row::new(format!("{ns}/{}", service.id.name), Scope::Service);
+        row.namespace = Some(ns.clone());
+        row.service = Some(service.id.name.clone());
+        row.workloads = Some(backing.count());
+        row.decided(decisions)
+    }
+
+    pub fn port_row(&self, service: &Service, port: &ServicePort) -> Row {
+        let backing = self.backing(service);
+        let ns = &service.id.namespace;
+        let targets = self.port_targets(service, port);
+        let decisions = targets
+            .iter()
+            .map(|(labels, tp)| {
+                let composition = self.compose(ns, labels);
+                match tp {
+                    Some(p) => composition.port_decision(*p),
+                    None => composition.workload_decision(),
+                }
+            })
+            .collect();
+        let distinct: BTreeSet<Option<u32>> = targets.iter().map(|(_, tp)| *tp).collect();
+        let mut row = Row::new(
+            format!("{ns}/{}:{}", service.id.name, port.port),
+            Scope::Port,
+        );
+        row.namespace = Some(ns.clone());
+        row.service = Some(service.id.name.clone());
+        row.port = Some(port.port);
+        row.port_name = port.name.clone();
+        row.target_port = match distinct.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(p)] => Some(*p),
+            _ => None,
+        };
+        row.workloads = Some(backing.count());
+        row.decided(decisions)
+    }
+
+    /// The rows `get` prints for one target, or why the target does not exist.
+    pub fn rows_for(&self, target: &Target) -> Result<Vec<Row>, LookupError> {
+        match target {
+            Target::Mesh => Ok(vec![self.mesh_row()]),
+            Target::Namespace(ns) => {
+                self.require_namespace(ns)?;
+                let mut rows = vec![self.namespace_row(ns)];
+                for service in self.services_in(ns) {
+                    rows.extend(service.ports.iter().map(|p| self.port_row(service, p)));
+                }
+                Ok(rows)
+            }
+            Target::Service { namespace, service } => {
+                let service = self.require_service(namespace, service)?;
+                let mut rows = vec![self.service_row(service)];
+                rows.extend(service.ports.iter().map(|p| self.port_row(service, p)));
+                Ok(rows)
+            }
+            Target::Port {
+                namespace,
+                service,
+                port,
+            } => {
+                let service = self.require_service(namespace, service)?;
+                let port = find_service_port(service, port)?;
+                Ok(vec![self.port_row(service, port)])
+            }
+        }
+    }
+
+    /// `get -A`: the mesh, then every namespace with its Service ports.
+    pub fn all_rows(&self) -> Vec<Row> {
+        let mut rows = vec![self.mesh_row()];
+        for ns in self.snapshot.namespaces.keys() {
+            rows.push(self.namespace_row(ns));
+            for service in self.services_in(ns) {
+                rows.extend(service.ports.iter().map(|p| self.port_row(service, p)));
+            }
+        }
+        rows
+    }
+
+    fn services_in(&self, namespace: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.snapshot
+            .services
+            .iter()
+            .filter(move |s| s.id.namespace == namespace)
+    }
+
+    pub fn require_namespace(&self, namespace: &str) -> Result<(), LookupError> {
+        if self.snapshot.namespaces.contains_key(namespace) {
+            Ok(())
+        } else {
+            Err(LookupError::Namespace(namespace.into()))
+        }
+    }
+
+    pub fn require_service(&self, namespace: &str, name: &str) -> Result<&'a Service, LookupError> {
+        self.require_namespace(namespace)?;
+        self.snapshot
+            .service(namespace, name)
+            .ok_or_else(|| LookupError::Service(format!("{namespace}/{name}")))
+    }
+}
+
+/// Finds a Service port by number or name.
+pub fn find_service_port<'s>(
+    service: &'s Service,
+    port: &PortRef,
+) -> Result<&'s ServicePort, LookupError> {
+    service
+        .ports
+        .iter()
+        .find(|p| match port {
+            PortRef::Number(n) => p.port == *n,
+            PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
+        })
+        .ok_or_else(|| {
+            let ports: Vec<String> = service
+                .ports
+                .iter()
+                .map(|p| match &p.name {
+                    Some(name) => format!("{} ({name})", p.port),
+                    None => p.port.to_string(),
+                })
+                .collect();
+            LookupError::Port {
+                service: service.id.to_string(),
+                port: port.to_string(),
+                ports: if ports.is_empty() {
+                    "none".into()
+                } else {
+                    ports.join(", ")
+                },
+            }
+        })
+}
+
+/// A target that names something the snapshot does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    #[error("namespace {0:?} not found")]
+    Namespace(String),
+    #[error("service {0} not found")]
+    Service(String),
+    #[error("service {service} has no port {port:?}; its ports: {ports}")]
+    Port {
+        service: String,
+        port: String,
+        ports: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Mesh,
+    Namespace,
+    Service,
+    Port,
+}
+
+/// A row's mode: one mode, or `MIXED` when the pods behind it disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowMode {
+    Single(Mode),
+    Mixed,
+}
+
+impl RowMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowMode::Single(m) => m.as_str(),
+            RowMode::Mixed => "MIXED",
+        }
+    }
+}
+
+impl Serialize for RowMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Which policy decides a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub level: Level,
+    /// `NS/NAME`; `None` for the default.
+    pub policy: Option<String>,
+    pub api_version: Option<String>,
+}
+
+/// One line of `get`: the effective mode of a target, with its provenance. The
+/// JSON form is the contract's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub target: String,
+    pub scope: Scope,
+    pub namespace: Option<String>,
+    pub service: Option<String>,
+    pub port: Option<u16>,
+    pub port_name: Option<String>,
+    pub target_port: Option<u32>,
+    pub mode: RowMode,
+    /// For `MIXED` rows: how many pods have each mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modes: Option<BTreeMap<Mode, usize>>,
+    pub source: Option<Source>,
+    pub shadowed: Vec<String>,
+    pub workloads: Option<usize>,
+}
+
+impl Row {
+    fn new(target: String, scope: Scope) -> Row {
+        Row {
+            target,
+            scope,
+            namespace: None,
+            service: None,
+            port: None,
+            port_name: None,
+            target_port: None,
+            mode: RowMode::Single(Mode::Permissive),
+            modes: None,
+            source: None,
+            shadowed: Vec::new(),
+            workloads: None,
+        }
+    }
+
+    /// Fills mode, source and shadowed from the decisions of the workloads behind
+    /// the row, in workload name order.
+    fn decided(mut self, decisions: Vec<Decision<'_>>) -> Row {
+        let modes: BTreeSet<Mode> = decisions.iter().map(|d| d.mode).collect();
+        if modes.len() > 1 {
+            let mut counts = BTreeMap::new();
+            for d in &decisions {
+                *counts.entry(d.mode).or_insert(0) += 1;
+            }
+            self.mode = RowMode::Mixed;
+            self.modes = Some(counts);
+            return self;
+        }
+        let Some(first) = decisions.first() else {
+            return self;
+        };
+        self.mode = RowMode::Single(first.mode);
+        self.source = Some(Source {
+            level: first.level,
+            policy: first.policy.map(|p| p.id.to_string()),
+            api_version: first.policy.map(|p| p.api_version.clone()),
+        });
+        let shadowed: BTreeSet<String> = decisions
+            .iter()
+            .flat_map(|d| d.shadowed.iter().map(|p| p.id.to_string()))
+            .collect();
+        self.shadowed = shadowed.into_iter().collect();
+        self
+    }
+
+    /// Rows sort as the contract says: mesh, then by namespace, service, port.
+    pub fn sort_key(&self) -> (u8, &str, &str, u8, u16) {
+        let rank = |scope| match scope {
+            Scope::Mesh => 0,
+            _ => 1,
+        };
+        let inner = match self.scope {
+            Scope::Mesh | Scope::Namespace => 0,
+            Scope::Service => 1,
+            Scope::Port => 2,
+        };
+        (
+            rank(self.scope),
+            self.namespace.as_deref().unwrap_or(""),
+            self.service.as_deref().unwrap_or(""),
+            inner,
+            self.port.unwrap_or(0),
+        )
+    }
+}

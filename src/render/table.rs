@@ -1,0 +1,108 @@
+//! The `table` and `wide` views of rows, kubectl style: no borders, upper-case
+//! headers, modes colored only when the caller says the terminal takes colors.
+
+use comfy_table::{Cell, Color, Table, presets};
+
+use crate::mode::Mode;
+use crate::policy::resolve::{Row, RowMode};
+
+pub fn rows(rows: &[Row], wide: bool, color: bool) -> String {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    let header: &[&str] = if wide {
+        &[
+            "TARGET",
+            "MODE",
+            "LEVEL",
+            "POLICY",
+            "TARGET PORT",
+            "WORKLOADS",
+            "SHADOWED",
+        ]
+    } else {
+        &["TARGET", "MODE", "SOURCE"]
+    };
+    table.set_header(header.iter().map(|h| Cell::new(h)));
+    for row in rows {
+        let mode = mode_cell(row.mode, color);
+        if wide {
+            let (level, policy) = match (&row.source, &row.modes) {
+                (Some(s), _) => (
+                    s.level.as_str().to_string(),
+                    s.policy.clone().unwrap_or_else(|| "-".into()),
+                ),
+                (None, Some(modes)) => ("-".into(), mixed_summary(modes)),
+                (None, None) => ("-".into(), "-".into()),
+            };
+            table.add_row(vec![
+                Cell::new(&row.target),
+                mode,
+                Cell::new(level),
+                Cell::new(policy),
+                Cell::new(opt(row.target_port)),
+                Cell::new(opt(row.workloads)),
+                Cell::new(if row.shadowed.is_empty() {
+                    "-".into()
+                } else {
+                    row.shadowed.join(",")
+                }),
+            ]);
+        } else {
+            table.add_row(vec![Cell::new(&row.target), mode, Cell::new(source(row))]);
+        }
+    }
+    // Column padding: comfy-table pads one space on each side; kubectl puts three
+    // spaces between columns and none at the edges.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    let mut text = String::new();
+    for line in table.lines() {
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn mode_cell(mode: RowMode, color: bool) -> Cell {
+    let cell = Cell::new(mode.as_str());
+    if !color {
+        return cell;
+    }
+    cell.fg(match mode {
+        RowMode::Single(Mode::Strict) => Color::Green,
+        RowMode::Single(Mode::Permissive) => Color::Yellow,
+        RowMode::Single(Mode::Disable) => Color::Red,
+        RowMode::Mixed => Color::Magenta,
+    })
+}
+
+/// `level NS/NAME`, `default`, or for MIXED rows how many pods have each mode.
+fn source(row: &Row) -> String {
+    match (&row.source, &row.modes) {
+        (Some(s), _) => match &s.policy {
+            Some(policy) => format!("{} {policy}", s.level.as_str()),
+            None => s.level.as_str().to_string(),
+        },
+        (None, Some(modes)) => mixed_summary(modes),
+        (None, None) => "-".into(),
+    }
+}
+
+fn mixed_summary(modes: &std::collections::BTreeMap<Mode, usize>) -> String {
+    let parts: Vec<String> = modes
+        .iter()
+        .rev()
+        .map(|(mode, n)| format!("{n} {mode}"))
+        .collect();
+    format!("pods: {}", parts.join(", "))
+}
+
+fn opt<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".into(), |v| v.to_string())
+}

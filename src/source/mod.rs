@@ -1,0 +1,17 @@
+//! Where a snapshot comes from. Today: manifests (`-f`); the cluster reader builds
+//! the same [`Snapshot`](crate::policy::Snapshot) from the Kubernetes API.
+
+pub mod manifests;
+
+/// Which Istio API to read and write (`--api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// What is there: the server's discovery, or what the manifests contain.
+    Auto,
+    /// security.istio.io/v1
+    V1,
+    /// security.istio.io/v1beta1
+    V1beta1,
+    /// authentication.istio.io/v1alpha1 (Istio 1.5 and earlier)
+    Legacy,
+}

@@ -1,0 +1,299 @@
+//! What a command acts on: the mesh, a namespace, a Service, or one Service port.
+//!
+//! The grammar is the contract's (`mesh`, `NS`, `NS/`, `NS/SVC`, `NS/SVC:PORT`).
+//! Parsing is strict and names the part that is wrong, because a typo in a target
+//! of a mutating command must never be guessed at.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Service port as the user named it: by number or by the port's name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortRef::Number(n) => write!(f, "{n}"),
+            PortRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// The mesh-wide setting, in the root namespace.
+    Mesh,
+    Namespace(String),
+    Service {
+        namespace: String,
+        service: String,
+    },
+    Port {
+        namespace: String,
+        service: String,
+        port: PortRef,
+    },
+}
+
+impl Target {
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Target::Mesh => None,
+            Target::Namespace(ns)
+            | Target::Service { namespace: ns, .. }
+            | Target::Port { namespace: ns, .. } => Some(ns),
+        }
+    }
+}
+
+/// Why a target did not parse. The message quotes the whole target and names the
+/// bad part, e.g. `invalid target "prod/api:http:8080": expected NAMESPACE/SERVICE:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid target {input:?}: {reason}")]
+pub struct TargetError {
+    pub input: String,
+    pub reason: String,
+}
+
+impl FromStr for Target {
+    type Err = TargetError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: String| TargetError {
+            input: input.to_string(),
+            reason,
+        };
+        if input == "mesh" {
+            return Ok(Target::Mesh);
+        }
+        let Some((namespace, rest)) = input.split_once('/') else {
+            if input.contains(':') {
+                return Err(fail(
+                    "expected NAMESPACE/SERVICE:PORT (a port needs a service)".into(),
+                ));
+            }
+            check_label("namespace", input).map_err(fail)?;
+            return Ok(Target::Namespace(input.to_string()));
+        };
+        check_label("namespace", namespace).map_err(fail)?;
+        if rest.is_empty() {
+            return Ok(Target::Namespace(namespace.to_string()));
+        }
+        if rest.contains('/') {
+            return Err(fail(
+                "expected NAMESPACE/SERVICE:PORT (only one '/' is allowed)".into(),
+            ));
+        }
+        let (service, port) = match rest.split_once(':') {
+            None => (rest, None),
+            Some((_, port)) if port.contains(':') => {
+                return Err(fail("expected NAMESPACE/SERVICE:PORT".into()));
+            }
+            Some((service, port)) => (service, Some(port)),
+        };
+        check_label("service", service).map_err(fail)?;
+        let Some(port) = port else {
+            return Ok(Target::Service {
+                namespace: namespace.to_string(),
+                service: service.to_string(),
+            });
+        };
+        Ok(Target::Port {
+            namespace: namespace.to_string(),
+            service: service.to_string(),
+            port: parse_port(port).map_err(fail)?,
+        })
+    }
+}
+
+fn parse_port(port: &str) -> Result<PortRef, String> {
+    if port.is_empty() {
+        return Err("the port is empty (expected a number 1..65535 or a port name)".into());
+    }
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return match port.parse::<u16>() {
+            Ok(n) if n >= 1 => Ok(PortRef::Number(n)),
+            _ => Err(format!("port {port} is out of range 1..65535")),
+        };
+    }
+    check_label("port name", port)?;
+    Ok(PortRef::Name(port.to_string()))
+}
+
+/// Checks a DNS-1123 label: lowercase alphanumerics and '-', at most 63
+/// characters, alphanumeric at both ends. Namespace, Service and Service port
+/// names are all such labels.
+pub fn check_label(what: &str, value: &str) -> Result<(), String> {
+    const RULE: &str = "lowercase letters, digits and '-', at most 63 characters, \
+                        starting and ending with a letter or digit";
+    if value.is_empty() {
+        return Err(format!("the {what} is empty"));
+    }
+    let bytes = value.as_bytes();
+    let valid_chars = bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    let valid_ends =
+        bytes[0].is_ascii_alphanumeric() && bytes[bytes.len() - 1].is_ascii_alphanumeric();
+    if value.len() > 63 || !valid_chars || !valid_ends {
+        return Err(format!("{what} {value:?} is not a valid name ({RULE})"));
+    }
+    Ok(())
+}
+
+impl fmt::Display for Target {
+    /// The canonical spelling, which parses back to the same target.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Mesh => f.write_str("mesh"),
+            Target::Namespace(ns) if ns == "mesh" => f.write_str("mesh/"),
+            Target::Namespace(ns) => f.write_str(ns),
+            Target::Service { namespace, service } => write!(f, "{namespace}/{service}"),
+            Target::Port {
+                namespace,
+                service,
+                port,
+            } => write!(f, "{namespace}/{service}:{port}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(n: &str) -> Target {
+        Target::Namespace(n.into())
+    }
+    fn svc(n: &str, s: &str) -> Target {
+        Target::Service {
+            namespace: n.into(),
+            service: s.into(),
+        }
+    }
+    fn port(n: &str, s: &str, p: PortRef) -> Target {
+        Target::Port {
+            namespace: n.into(),
+            service: s.into(),
+            port: p,
+        }
+    }
+
+    #[test]
+    fn valid_targets_parse_and_print_canonically() {
+        let cases = [
+            ("mesh", Target::Mesh, "mesh"),
+            ("prod", ns("prod"), "prod"),
+            ("prod/", ns("prod"), "prod"),
+            ("mesh/", ns("mesh"), "mesh/"),
+            ("mesh/api", svc("mesh", "api"), "mesh/api"),
+            ("prod/api", svc("prod", "api"), "prod/api"),
+            ("a/b", svc("a", "b"), "a/b"),
+            (
+                "prod/api:8080",
+                port("prod", "api", PortRef::Number(8080)),
+                "prod/api:8080",
+            ),
+            (
+                "prod/api:1",
+                port("prod", "api", PortRef::Number(1)),
+                "prod/api:1",
+            ),
+            (
+                "prod/api:65535",
+                port("prod", "api", PortRef::Number(65535)),
+                "prod/api:65535",
+            ),
+            (
+                "prod/api:http",
+                port("prod", "api", PortRef::Name("http".into())),
+                "prod/api:http",
+            ),
+            (
+                "prod/api:grpc-web",
+                port("prod", "api", PortRef::Name("grpc-web".into())),
+                "prod/api:grpc-web",
+            ),
+            (
+                "prod/api:08080",
+                port("prod", "api", PortRef::Number(8080)),
+                "prod/api:8080",
+            ),
+            (&"a".repeat(63), ns(&"a".repeat(63)), &"a".repeat(63)),
+        ];
+        for (input, want, canonical) in cases {
+            let got: Target = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(got, want, "{input}");
+            assert_eq!(got.to_string(), canonical, "{input}");
+            assert_eq!(
+                canonical.parse::<Target>(),
+                Ok(got),
+                "round trip of {input}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_targets_name_the_bad_part() {
+        let cases = [
+            ("prod/api:http:8080", "expected NAMESPACE/SERVICE:PORT"),
+            (
+                "prod/api/x",
+                "expected NAMESPACE/SERVICE:PORT (only one '/' is allowed)",
+            ),
+            (
+                "prod:8080",
+                "expected NAMESPACE/SERVICE:PORT (a port needs a service)",
+            ),
+            ("", "the namespace is empty"),
+            ("/api", "the namespace is empty"),
+            ("prod/:80", "the service is empty"),
+            (
+                "prod/api:",
+                "the port is empty (expected a number 1..65535 or a port name)",
+            ),
+            ("prod/api:0", "port 0 is out of range 1..65535"),
+            ("prod/api:65536", "port 65536 is out of range 1..65535"),
+            (
+                "prod/api:99999999999999999999",
+                "port 99999999999999999999 is out of range 1..65535",
+            ),
+            ("Prod", "namespace \"Prod\" is not a valid name"),
+            ("prod/Api", "service \"Api\" is not a valid name"),
+            ("-prod", "namespace \"-prod\" is not a valid name"),
+            ("prod-", "namespace \"prod-\" is not a valid name"),
+            ("prod/api_v2", "service \"api_v2\" is not a valid name"),
+            ("prod/api:HTTP", "port name \"HTTP\" is not a valid name"),
+            ("prod/api:-1", "port name \"-1\" is not a valid name"),
+            ("pröd", "namespace \"pröd\" is not a valid name"),
+        ];
+        for (input, reason) in cases {
+            let err = input.parse::<Target>().expect_err(input);
+            assert_eq!(err.input, input);
+            assert!(
+                err.reason.starts_with(reason),
+                "{input}: got {:?}, want it to start with {reason:?}",
+                err.reason
+            );
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid target {input:?}: "))
+            );
+        }
+        let too_long = "a".repeat(64);
+        assert!(too_long.parse::<Target>().is_err());
+    }
+
+    #[test]
+    fn the_contract_example_error_reads_exactly() {
+        let err = "prod/api:http:8080".parse::<Target>().expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            "invalid target \"prod/api:http:8080\": expected NAMESPACE/SERVICE:PORT"
+        );
+    }
+}
