@@ -55,7 +55,8 @@ impl Snapshot {
     }
 
     /// Records every namespace that an object names, so that a namespace with
-    /// policies or services but no Namespace object still exists.
+    /// policies or services but no Namespace object still exists; the root
+    /// namespace, where the mesh is configured, always exists.
     pub fn note_namespaces(&mut self) {
         let named: BTreeSet<String> = self
             .policies
@@ -66,6 +67,7 @@ impl Snapshot {
             .chain(self.pods.iter().map(|w| &w.id))
             .chain(self.templates.iter().map(|w| &w.id))
             .map(|id| id.namespace.clone())
+            .chain(std::iter::once(self.root_namespace.clone()))
             .collect();
         for name in named {
             self.namespaces.entry(name.clone()).or_insert(Namespace {
@@ -89,3 +91,6 @@ impl Snapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

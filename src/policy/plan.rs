@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::mode::Mode;
 use crate::policy::model::{Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort};
-use crate::policy::resolve::{Decision, Index, Level, LookupError, Row, find_service_port};
+use crate::policy::resolve::{Composition, Index, Level, LookupError, Row, find_service_port};
 use crate::policy::{ObjectRef, PeerAuthentication, Service, Snapshot};
 use crate::target::Target;
 
@@ -279,27 +279,26 @@ fn verify(
     mode: Option<Mode>,
     ours: Option<&ObjectRef>,
 ) -> Option<String> {
-    let decisions: Vec<Decision<'_>> = match (service, port) {
-        (None, _) => vec![
-            index
-                .compose(namespace, &Default::default())
-                .workload_decision(),
-        ],
+    // Each workload's composition, and the port it resolves the target to.
+    let workloads: Vec<(Composition<'_>, Option<u32>)> = match (service, port) {
+        (None, _) => vec![(index.compose(namespace, &Default::default()), None)],
         (Some(svc), None) => index
             .workload_labels(svc)
             .iter()
-            .map(|labels| index.compose(namespace, labels).workload_decision())
+            .map(|labels| (index.compose(namespace, labels), None))
             .collect(),
         (Some(svc), Some(p)) => index
             .port_targets(svc, p)
             .iter()
-            .filter_map(|(labels, tp)| {
-                tp.map(|tp| index.compose(namespace, labels).port_decision(tp))
-            })
+            .filter_map(|(labels, tp)| Some((index.compose(namespace, labels), Some((*tp)?))))
             .collect(),
     };
     let root = index.root_namespace();
-    for decision in decisions {
+    for (composition, port) in workloads {
+        let decision = match port {
+            Some(p) => composition.port_decision(p),
+            None => composition.workload_decision(),
+        };
         let holds = match mode {
             Some(m) => {
                 decision.level == level
@@ -318,28 +317,36 @@ fn verify(
                 mode.map_or("unset", verb_for)
             ));
         }
-        return Some(match decision.policy {
-            Some(p) if Some(&p.id) != ours && decision.level == level && mode.is_some() => format!(
-                "peerauthentication {} is older and applies at the same level, so Istio uses it instead \
-                 (it sets {})",
-                p.id, decision.mode
-            ),
-            Some(p) if Some(&p.id) != ours && level == Level::Port => format!(
-                "peerauthentication {} is an older workload policy for the same pods, so Istio uses it \
-                 and drops the port settings of every other (it gives {})",
-                p.id, decision.mode
-            ),
-            Some(p) if Some(&p.id) != ours => format!(
-                "peerauthentication {} also applies at the {} level and would decide instead ({})",
-                p.id,
-                decision.level.as_str(),
-                decision.mode
-            ),
-            _ => format!(
-                "the result would be {} from the {} level",
-                decision.mode,
-                decision.level.as_str()
-            ),
+        // The policy Istio uses at the written level, if it is not ours.
+        let level_winner = match level {
+            Level::Mesh => composition.mesh.first(),
+            Level::Namespace => composition.namespace.first(),
+            _ => composition.workload.first(),
+        };
+        return Some(match (mode, level_winner) {
+            (Some(_), Some(winner)) if Some(&winner.id) != ours => {
+                let what = if matches!(level, Level::Workload | Level::Port) {
+                    "an older workload policy for the same pods"
+                } else {
+                    "an older policy of the same level"
+                };
+                format!(
+                    "peerauthentication {} is {what}, so Istio uses it and ignores the changed one whole \
+                     (the result would be {} from the {} level)",
+                    winner.id,
+                    decision.mode,
+                    decision.level.as_str()
+                )
+            }
+            _ => match decision.policy {
+                Some(p) => format!(
+                    "peerauthentication {} would still decide at the {} level ({})",
+                    p.id,
+                    decision.level.as_str(),
+                    decision.mode
+                ),
+                None => format!("the result would be {} from Istio's default", decision.mode),
+            },
         });
     }
     None

@@ -3,8 +3,9 @@
 //!
 //! Limits, so that hostile input fails fast instead of exhausting the machine (all
 //! give exit 1, whatever the objects' kinds): a file or stdin of at most 256 MiB;
-//! per YAML stream at most 100,000 documents, 10,000,000 nodes (aliases count as
-//! the nodes they expand to) and nesting 128 deep; JSON nesting 128 deep.
+//! per YAML stream at most 100,000 documents, 10,000,000 nodes, nesting 64 deep,
+//! and aliases that expand to at most 100,000 parser events in all; JSON nesting
+//! 128 deep.
 //!
 //! Objects of kinds `mtls` does not use are skipped without a word. A
 //! PeerAuthentication that Istio cannot decode (an unknown mode, a port key that is
@@ -29,7 +30,8 @@ use crate::source::Api;
 pub const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 const MAX_DOCUMENTS: usize = 100_000;
 const MAX_NODES: usize = 10_000_000;
-const MAX_DEPTH: usize = 128;
+const MAX_DEPTH: usize = 64;
+const MAX_ALIAS_EVENTS: usize = 100_000;
 
 /// One file's text (or stdin's), with the name errors call it by.
 pub struct Input {
@@ -200,6 +202,8 @@ fn parse_documents(input: &Input) -> anyhow::Result<Vec<Document>> {
             },
         }]);
     }
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     let options = serde_saphyr::options! {
         strict_booleans: true,
         budget: serde_saphyr::budget! {
@@ -207,6 +211,7 @@ fn parse_documents(input: &Input) -> anyhow::Result<Vec<Document>> {
             max_nodes: MAX_NODES,
             max_depth: MAX_DEPTH,
         },
+        alias_limits: alias_limits,
     };
     let docs: Vec<serde_saphyr::Spanned<Value>> =
         serde_saphyr::from_multiple_with_options(&input.text, options).map_err(|e| {
