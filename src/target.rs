@@ -39,17 +39,6 @@ pub enum Target {
     },
 }
 
-impl Target {
-    pub fn namespace(&self) -> Option<&str> {
-        match self {
-            Target::Mesh => None,
-            Target::Namespace(ns)
-            | Target::Service { namespace: ns, .. }
-            | Target::Port { namespace: ns, .. } => Some(ns),
-        }
-    }
-}
-
 /// Why a target did not parse. The message quotes the whole target and names the
 /// bad part, e.g. `invalid target "prod/api:http:8080": expected NAMESPACE/SERVICE:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

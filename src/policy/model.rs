@@ -16,7 +16,6 @@ use crate::mode::Mode;
 pub type Labels = BTreeMap<String, String>;
 
 pub const PEER_AUTHENTICATION: &str = "PeerAuthentication";
-pub const SECURITY_GROUP: &str = "security.istio.io";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// `namespace/name` of a namespaced object.

@@ -74,11 +74,6 @@ pub struct Composition<'a> {
 }
 
 impl<'a> Composition<'a> {
-    /// The winning workload-level policy, whose port overrides apply.
-    pub fn workload_policy(&self) -> Option<&'a PeerAuthentication> {
-        self.workload.first().copied()
-    }
-
     /// The workload's mode, ignoring port overrides.
     pub fn workload_decision(&self) -> Decision<'a> {
         let mut decision = Decision::permissive_default();

@@ -27,7 +27,7 @@ pub fn rows(rows: &[Row], wide: bool, color: bool) -> String {
     } else {
         &["TARGET", "MODE", "SOURCE"]
     };
-    table.set_header(header.iter().map(|h| Cell::new(h)));
+    table.set_header(header.iter().map(Cell::new));
     for row in rows {
         let mode = mode_cell(row.mode, color);
         if wide {

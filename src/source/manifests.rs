@@ -160,9 +160,9 @@ struct Place {
 
 impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}, document {}", self.file, self.document)?;
+        write!(f, "{}: document {}", self.file, self.document)?;
         if let Some(line) = self.line {
-            write!(f, " (line {line})")?;
+            write!(f, " at line {line}")?;
         }
         if let Some(item) = self.item {
             write!(f, ", item {item}")?;
@@ -185,7 +185,7 @@ fn parse_documents(input: &Input) -> anyhow::Result<Vec<Document>> {
     if looks_like_json(input) {
         let value: Value = serde_json::from_str(&input.text).map_err(|e| {
             anyhow::anyhow!(
-                "invalid manifest {}, line {}, column {}: {}",
+                "invalid manifest {}: line {}, column {}: {}",
                 input.name,
                 e.line(),
                 e.column(),
@@ -220,7 +220,7 @@ fn parse_documents(input: &Input) -> anyhow::Result<Vec<Document>> {
             });
             match e.location() {
                 Some(at) => anyhow::anyhow!(
-                    "invalid manifest {}, line {}, column {}: {}",
+                    "invalid manifest {}: line {}, column {}: {}",
                     input.name,
                     at.line(),
                     at.column(),
@@ -530,12 +530,12 @@ mod tests {
             .expect("fails");
         assert_eq!(
             format!("{err:#}"),
-            "invalid manifest test.yaml, document 2 (line 5): the object has no apiVersion"
+            "invalid manifest test.yaml: document 2 at line 5: the object has no apiVersion"
         );
         let err = load_text("a: [1, 2\n").err().expect("fails");
         assert_eq!(
             format!("{err:#}"),
-            "invalid manifest test.yaml, line 1, column 4: unclosed bracket '['"
+            "invalid manifest test.yaml: line 1, column 4: unclosed bracket '['"
         );
     }
 
@@ -550,7 +550,7 @@ mod tests {
         assert_eq!(
             loaded.warnings,
             [
-                "peerauthentication ns/p (test.yaml, document 1 (line 1)) is ignored, as Istio ignores it: \
+                "peerauthentication ns/p (test.yaml: document 1 at line 1) is ignored, as Istio ignores it: \
               spec.mtls.mode: unknown mTLS mode \"strict\" (expected UNSET, DISABLE, PERMISSIVE or STRICT)"
             ]
         );

@@ -1,0 +1,420 @@
+//! End-to-end tests: the built `mtls` binary on fixture manifests, checking
+//! stdout, stderr and the exit code as a user or a CI script sees them.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+fn mtls(args: &[&str]) -> Output {
+    Command::cargo_bin("mtls")
+        .expect("the mtls binary is built")
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .output()
+        .expect("mtls runs")
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = mtls(args);
+    (
+        out.status.code().expect("mtls exits with a code"),
+        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    )
+}
+
+const EXAMPLES: &str = "examples/";
+
+#[test]
+fn get_all_prints_the_example_mesh_table() {
+    let (code, stdout, stderr) = run(&["get", "-A", "-f", EXAMPLES]);
+    assert_eq!(
+        stdout,
+        "\
+TARGET                      MODE         SOURCE
+mesh                        PERMISSIVE   mesh istio-system/default
+bookinfo                    STRICT       namespace bookinfo/default
+bookinfo/details:9080       STRICT       namespace bookinfo/default
+bookinfo/productpage:9080   STRICT       namespace bookinfo/default
+bookinfo/ratings:9080       STRICT       namespace bookinfo/default
+bookinfo/reviews:9080       STRICT       namespace bookinfo/default
+istio-system                PERMISSIVE   mesh istio-system/default
+payments                    PERMISSIVE   namespace payments/default
+payments/fraud-check:7070   PERMISSIVE   namespace payments/default
+payments/ledger:80          STRICT       workload payments/ledger
+payments/ledger:443         DISABLE      port payments/ledger
+"
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn get_wide_adds_level_policy_target_port_workloads_and_shadowed() {
+    let (code, stdout, _) = run(&[
+        "get",
+        "bookinfo/reviews",
+        "payments/ledger",
+        "-f",
+        EXAMPLES,
+        "-o",
+        "wide",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "\
+TARGET                  MODE      LEVEL       POLICY             TARGET PORT   WORKLOADS   SHADOWED
+bookinfo/reviews        STRICT    namespace   bookinfo/default   -             3           bookinfo/migration-permissive
+bookinfo/reviews:9080   STRICT    namespace   bookinfo/default   9080          3           bookinfo/migration-permissive
+payments/ledger         STRICT    workload    payments/ledger    -             1           -
+payments/ledger:80      STRICT    workload    payments/ledger    8080          1           -
+payments/ledger:443     DISABLE   port        payments/ledger    8443          1           -
+"
+    );
+}
+
+#[test]
+fn get_json_answers_with_the_mode_the_target_port_and_the_deciding_policy() {
+    let (code, stdout, stderr) =
+        run(&["get", "payments/ledger:https", "-f", EXAMPLES, "-o", "json"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let value: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    assert_eq!(
+        value,
+        json!({"items": [{
+            "target": "payments/ledger:443",
+            "scope": "port",
+            "namespace": "payments",
+            "service": "ledger",
+            "port": 443,
+            "portName": "https",
+            "targetPort": 8443,
+            "mode": "DISABLE",
+            "source": {"level": "port", "policy": "payments/ledger", "apiVersion": "security.istio.io/v1"},
+            "shadowed": [],
+            "workloads": 1,
+        }]})
+    );
+}
+
+#[test]
+fn get_json_rows_for_mesh_and_namespace_have_null_fields() {
+    let (_, stdout, _) = run(&["get", "mesh", "bookinfo/", "-f", EXAMPLES, "-o", "json"]);
+    let value: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let items = value["items"].as_array().expect("items");
+    assert_eq!(items[0]["target"], "mesh");
+    assert_eq!(items[0]["namespace"], Value::Null);
+    assert_eq!(items[0]["workloads"], Value::Null);
+    assert_eq!(items[1]["target"], "bookinfo");
+    assert_eq!(items[1]["scope"], "namespace");
+    assert_eq!(
+        items[1]["shadowed"],
+        json!(["bookinfo/migration-permissive"])
+    );
+    assert_eq!(
+        items.len(),
+        6,
+        "the namespace row, then its five Service ports"
+    );
+}
+
+#[test]
+fn get_yaml_has_the_json_structure() {
+    let (code, yaml, _) = run(&["get", "payments/ledger", "-f", EXAMPLES, "-o", "yaml"]);
+    let (_, json_text, _) = run(&["get", "payments/ledger", "-f", EXAMPLES, "-o", "json"]);
+    assert_eq!(code, 0);
+    let from_yaml: Value = serde_saphyr::from_str(&yaml).expect("valid YAML");
+    let from_json: Value = serde_json::from_str(&json_text).expect("valid JSON");
+    assert_eq!(from_yaml, from_json);
+}
+
+#[test]
+fn mixed_rows_count_pods_per_mode_and_have_no_source() {
+    let (code, stdout, _) = run(&[
+        "get",
+        "shop/web:http",
+        "-f",
+        "tests/fixtures/mixed.yaml",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let value: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let row = &value["items"][0];
+    assert_eq!(row["mode"], "MIXED");
+    assert_eq!(row["modes"], json!({"DISABLE": 1, "STRICT": 1}));
+    assert_eq!(
+        (&row["source"], &row["targetPort"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(row["workloads"], 2);
+}
+
+#[test]
+fn expect_exits_3_and_names_the_rows_that_differ() {
+    let (code, stdout, stderr) = run(&["get", "-A", "-f", EXAMPLES, "--expect", "STRICT"]);
+    assert_eq!(code, 3);
+    assert!(stdout.starts_with("TARGET"), "the table is still printed");
+    assert_eq!(
+        stderr,
+        "error: expected STRICT everywhere, but 5 of 11 rows differ: mesh (PERMISSIVE), \
+         istio-system (PERMISSIVE), payments (PERMISSIVE), payments/fraud-check:7070 (PERMISSIVE), \
+         payments/ledger:443 (DISABLE)\n"
+    );
+    let (code, _, stderr) = run(&["get", "bookinfo", "-f", EXAMPLES, "--expect", "STRICT"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn manifests_can_come_from_stdin() {
+    let input = std::fs::read_to_string("examples/payments/security.yaml").expect("example exists");
+    let out = Command::cargo_bin("mtls")
+        .expect("built")
+        .args(["get", "payments", "-f", "-", "-o", "json"])
+        .write_stdin(input)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let value: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(value["items"][0]["mode"], "PERMISSIVE");
+    assert_eq!(value["items"][0]["source"]["policy"], "payments/default");
+}
+
+#[test]
+fn require_prints_the_plan_on_stdout_and_the_result_on_stderr() {
+    let (code, stdout, stderr) = run(&["require", "payments", "-f", EXAMPLES]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "\
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: payments
+spec:
+  mtls:
+    mode: STRICT
+"
+    );
+    assert_eq!(
+        stderr,
+        "\
+payments: set to STRICT (peerauthentication payments/default to be updated)
+TARGET                      MODE      SOURCE
+payments                    STRICT    namespace payments/default
+payments/fraud-check:7070   STRICT    namespace payments/default
+payments/ledger:80          STRICT    workload payments/ledger
+payments/ledger:443         DISABLE   port payments/ledger
+"
+    );
+}
+
+#[test]
+fn disable_on_a_port_creates_a_workload_policy_keyed_by_target_port_and_warns() {
+    let (code, stdout, stderr) = run(&["disable", "bookinfo/reviews:http", "-f", EXAMPLES]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "\
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: reviews
+  namespace: bookinfo
+  labels:
+    app.kubernetes.io/managed-by: mtls
+spec:
+  selector:
+    matchLabels:
+      app: reviews
+  portLevelMtls:
+    \"9080\":
+      mode: DISABLE
+"
+    );
+    assert_eq!(
+        stderr,
+        "\
+bookinfo/reviews:9080: set to DISABLE (peerauthentication bookinfo/reviews to be created)
+warning: bookinfo/reviews:9080: mTLS gets weaker, from STRICT to DISABLE
+TARGET                  MODE      SOURCE
+bookinfo/reviews:9080   DISABLE   port bookinfo/reviews
+"
+    );
+}
+
+#[test]
+fn unset_of_the_only_setting_deletes_the_policy() {
+    let (code, stdout, stderr) =
+        run(&["unset", "payments", "-f", "examples/payments/security.yaml"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "# delete peerauthentication payments/default\n");
+    assert!(
+        stderr.starts_with(
+            "payments: unset, inherits PERMISSIVE (Istio's default) (peerauthentication payments/default to be deleted)\n"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_change_already_in_place_writes_nothing_and_says_so() {
+    let (code, stdout, stderr) = run(&["allow", "mesh", "-f", EXAMPLES]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert!(
+        stderr.starts_with("mesh: already PERMISSIVE at the mesh level; nothing to change\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_shadowed_change_is_refused_with_exit_3_unless_forced() {
+    let fixture = "tests/fixtures/shadowed.yaml";
+    let (code, stdout, stderr) = run(&["require", "prod/api", "-f", fixture]);
+    assert_eq!((code, stdout.as_str()), (3, ""));
+    assert_eq!(
+        stderr,
+        "error: prod/api: refused: peerauthentication prod/api-canary is an older workload policy for \
+         the same pods, so Istio uses it and ignores the changed one whole (the result would be \
+         PERMISSIVE from the workload level)\n  nothing was written; --force writes anyway\n"
+    );
+    let (code, stdout, stderr) = run(&["require", "prod/api", "-f", fixture, "--force"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("apiVersion: security.istio.io/v1beta1\n"),
+        "creates with the tree's API: {stdout}"
+    );
+    assert!(
+        stderr
+            .contains("warning: prod/api: written because of --force, but it will not take effect"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_refused_target_stops_every_target_of_the_command() {
+    let (code, stdout, _) = run(&[
+        "require",
+        "prod",
+        "prod/api",
+        "-f",
+        "tests/fixtures/shadowed.yaml",
+    ]);
+    assert_eq!((code, stdout.as_str()), (3, ""), "nothing is half-done");
+}
+
+#[test]
+fn invalid_policies_are_warned_about_and_resolved_as_istio_does() {
+    let (code, stdout, stderr) =
+        run(&["get", "prod", "-f", "tests/fixtures/invalid-policies.yaml"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "TARGET   MODE     SOURCE\nprod     STRICT   namespace prod/default\n"
+    );
+    assert_eq!(
+        stderr,
+        "\
+warning: peerauthentication prod/typo (tests/fixtures/invalid-policies.yaml: document 2 at line 11) is ignored, as Istio ignores it: spec.mtls.mode: unknown mTLS mode \"Strict\" (expected UNSET, DISABLE, PERMISSIVE or STRICT)
+warning: peerauthentication prod/default: portLevelMtls requires a selector: Istio ignores it on mesh- and namespace-wide policies (Istio's validation rejects this)
+"
+    );
+}
+
+#[test]
+fn malformed_manifests_exit_1_naming_file_position_and_reason() {
+    let (code, stdout, stderr) = run(&["get", "-A", "-f", "tests/fixtures/no-apiversion.yaml"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "error: invalid manifest tests/fixtures/no-apiversion.yaml: document 2 at line 5\n  the object has no apiVersion\n"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: v1\nkind: Service\nmetadata: {name: a\n").expect("write");
+    let (code, _, stderr) = run(&["get", "-f", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: invalid manifest {}: line 3, column 11: unclosed bracket '{{'\n",
+            bad.display()
+        )
+    );
+
+    let (code, _, stderr) = run(&["get", "-f", "tests/fixtures/does-not-exist.yaml"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error: cannot read tests/fixtures/does-not-exist.yaml\n  No such file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_targets_and_flags_are_usage_errors() {
+    let (code, _, stderr) = run(&["get", "prod/api:http:8080", "-f", EXAMPLES]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "error: invalid target \"prod/api:http:8080\": expected NAMESPACE/SERVICE:PORT\n"
+    );
+
+    let (code, _, stderr) = run(&["require", "Prod", "-f", EXAMPLES]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr
+            .starts_with("error: invalid target \"Prod\": namespace \"Prod\" is not a valid name"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(&["get", "--bogus"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error: unexpected argument '--bogus' found"),
+        "{stderr}"
+    );
+
+    let (code, _, _) = run(&["get", "-A", "mesh", "-f", EXAMPLES]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn targets_that_do_not_exist_exit_1() {
+    let (code, _, stderr) = run(&["get", "nope", "-f", EXAMPLES]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "error: namespace \"nope\" not found\n")
+    );
+    let (code, _, stderr) = run(&["disable", "payments/ledger:grpc", "-f", EXAMPLES]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            1,
+            "error: service payments/ledger has no port \"grpc\"; its ports: 80 (http), 443 (https)\n"
+        )
+    );
+}
+
+#[test]
+fn root_namespace_flag_moves_the_mesh_level() {
+    let (code, stdout, _) = run(&[
+        "get",
+        "mesh",
+        "-f",
+        EXAMPLES,
+        "--root-namespace",
+        "payments",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let value: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    assert_eq!(value["items"][0]["source"]["policy"], "payments/default");
+}
