@@ -256,13 +256,16 @@ fn workload_policy_for<'a>(
         .min_by(|a, b| a.age_key().cmp(&b.age_key()))
 }
 
+/// Why a Service port has no workload port to key `portLevelMtls` on. Only a
+/// named target port can fail to resolve.
 fn unresolved_port(svc: &Service, port: &ServicePort) -> String {
-    let crate::policy::model::TargetPort::Name(name) = &port.target_port else {
-        unreachable!("a numeric target port always resolves")
+    let target = match &port.target_port {
+        crate::policy::model::TargetPort::Name(name) => format!("the name {name:?}"),
+        crate::policy::model::TargetPort::Number(n) => n.to_string(),
     };
     format!(
-        "the target port of {}:{} is the name {name:?}, and no pod or pod template of the \
-         service has a container port of that name, so there is no workload port to set \
+        "the target port of {}:{} is {target}, and no pod or pod template of the service \
+         has a container port of that name, so there is no workload port to set \
          (portLevelMtls is keyed by container port number)",
         svc.id, port.port
     )

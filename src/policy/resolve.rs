@@ -293,19 +293,16 @@ impl<'a> Index<'a> {
     }
 
     pub fn service_row(&self, service: &Service) -> Row {
-        let backing = self.backing(service);
         let ns = &service.id.namespace;
-        let decisions = match &backing {
-            Backing::Workloads(ws) => ws
-                .iter()
-                .map(|w| self.compose(ns, &w.labels).workload_decision())
-                .collect(),
-            Backing::Selector(labels) => vec![self.compose(ns, labels).workload_decision()],
-        };
+        let decisions = self
+            .workload_labels(service)
+            .iter()
+            .map(|labels| self.compose(ns, labels).workload_decision())
+            .collect();
         let mut row = Row::new(format!("{ns}/{}", service.id.name), Scope::Service);
         row.namespace = Some(ns.clone());
         row.service = Some(service.id.name.clone());
-        row.workloads = Some(backing.count());
+        row.workloads = Some(self.backing(service).count());
         row.decided(decisions)
     }
 
