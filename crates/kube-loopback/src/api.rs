@@ -1,0 +1,1040 @@
+//! The API itself: routing, discovery, storage and the Status errors, over a
+//! request that the HTTP layer has already read and authenticated.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::resources::{OFF_BY_DEFAULT, RESOURCES, ResourceType, by_name};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::{Deny, Fault, FaultAction, RequestRecord};
+
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub accept: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub user: String,
+}
+
+impl Request {
+    fn param(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn respond(status: u16, body: Value) -> Response {
+    Response { status, body }
+}
+
+/// A Kubernetes `Status` error, worded as the real server words it.
+pub fn status(code: u16, reason: &str, message: String, details: Option<Value>) -> Response {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if let Some(details) = details {
+        body["details"] = details;
+    }
+    // The real server puts details before code; key order does not matter to clients.
+    respond(code, body)
+}
+
+fn details(rt: &ResourceType, name: &str) -> Value {
+    let mut d = json!({ "name": name, "kind": rt.resource });
+    if !rt.group.is_empty() {
+        d["group"] = json!(rt.group);
+    }
+    d
+}
+
+fn not_found(rt: &ResourceType, name: &str) -> Response {
+    status(
+        404,
+        "NotFound",
+        format!("{} \"{name}\" not found", rt.qualified()),
+        Some(details(rt, name)),
+    )
+}
+
+fn conflict(rt: &ResourceType, name: &str) -> Response {
+    status(
+        409,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+            rt.qualified()
+        ),
+        Some(details(rt, name)),
+    )
+}
+
+fn invalid(rt: &ResourceType, name: &str, causes: Vec<(String, String)>) -> Response {
+    let message = causes
+        .iter()
+        .map(|(field, msg)| format!("{field}: {msg}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let causes: Vec<Value> = causes
+        .iter()
+        .map(
+            |(field, msg)| json!({ "reason": "FieldValueInvalid", "message": msg, "field": field }),
+        )
+        .collect();
+    let mut d = details(rt, name);
+    d["kind"] = json!(rt.kind);
+    d["causes"] = json!(causes);
+    status(
+        422,
+        "Invalid",
+        format!("{} \"{name}\" is invalid: {message}", rt.kind_qualified()),
+        Some(d),
+    )
+}
+
+fn bad_request(message: String) -> Response {
+    status(400, "BadRequest", message, None)
+}
+
+pub struct State {
+    objects: BTreeMap<(String, String, String), Value>,
+    revision: u64,
+    uid: u64,
+    served: BTreeSet<String>,
+    pub faults: Vec<Fault>,
+    pub denies: Vec<Deny>,
+    pub log: Vec<RequestRecord>,
+}
+
+/// What a parsed resource path names.
+struct Route {
+    rt: &'static ResourceType,
+    version: String,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl State {
+    pub fn new(enable: &[String], disable: &[String]) -> State {
+        let mut served: BTreeSet<String> = RESOURCES
+            .iter()
+            .flat_map(|r| r.versions.iter().map(move |v| r.api_version(v)))
+            .filter(|gv| !OFF_BY_DEFAULT.contains(&gv.as_str()))
+            .collect();
+        served.extend(enable.iter().cloned());
+        for gv in disable {
+            served.remove(gv);
+        }
+        State {
+            objects: BTreeMap::new(),
+            revision: 1,
+            uid: 0,
+            served,
+            faults: Vec::new(),
+            denies: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn serves(&self, rt: &ResourceType, version: &str) -> bool {
+        self.served.contains(&rt.api_version(version))
+    }
+
+    /// The fault to apply to this request, if one matches; counts it down.
+    pub fn take_fault(&mut self, method: &str, path: &str) -> Option<FaultAction> {
+        let at = self.faults.iter().position(|f| {
+            f.method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
+        })?;
+        let action = self.faults[at].action.clone();
+        self.faults[at].times -= 1;
+        if self.faults[at].times == 0 {
+            self.faults.remove(at);
+        }
+        Some(action)
+    }
+
+    pub fn object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.objects
+            .get(&(
+                resource.to_string(),
+                namespace.to_string(),
+                name.to_string(),
+            ))
+            .cloned()
+    }
+
+    pub fn all_objects(&self) -> Vec<Value> {
+        self.objects.values().cloned().collect()
+    }
+
+    /// Stores an object as a create would, creating its namespace if missing.
+    pub fn seed(&mut self, mut object: Value) -> anyhow::Result<()> {
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let rt = crate::resources::by_kind(&api_version, &kind)
+            .ok_or_else(|| anyhow::anyhow!("the server does not know {kind} of {api_version}"))?;
+        let namespace = if rt.namespaced {
+            let ns = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            object["metadata"]["namespace"] = json!(ns);
+            if !self
+                .objects
+                .contains_key(&("namespaces".into(), String::new(), ns.clone()))
+            {
+                self.seed(
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                )?;
+            }
+            ns
+        } else {
+            String::new()
+        };
+        let name = object["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("a seed {kind} has no metadata.name"))?
+            .to_string();
+        self.stamp_new(&mut object, rt);
+        self.objects
+            .insert((rt.qualified(), namespace, name), object);
+        Ok(())
+    }
+
+    fn next_revision(&mut self) -> u64 {
+        self.revision += 1;
+        self.revision
+    }
+
+    /// Sets the server-owned fields of a new object.
+    fn stamp_new(&mut self, object: &mut Value, rt: &ResourceType) {
+        self.uid += 1;
+        let rv = self.next_revision();
+        let meta = &mut object["metadata"];
+        meta["uid"] = json!(format!("00000000-0000-4000-8000-{:012x}", self.uid));
+        meta["resourceVersion"] = json!(rv.to_string());
+        if meta.get("creationTimestamp").is_none_or(Value::is_null) {
+            meta["creationTimestamp"] = json!(now_rfc3339());
+        }
+        if rt.is_custom() || rt.group == "apps" {
+            meta["generation"] = json!(1);
+        }
+        if let Value::Object(m) = meta {
+            m.remove("managedFields");
+        }
+    }
+
+    pub fn handle(&mut self, req: &Request) -> Response {
+        let path = req.path.trim_end_matches('/');
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match segments.as_slice() {
+            ["version"] => respond(200, version()),
+            ["healthz" | "readyz" | "livez"] => respond(200, json!("ok")),
+            ["api"] => respond(
+                200,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
+            ),
+            ["apis"] => respond(200, self.group_list()),
+            ["api", "v1"] => respond(200, self.resource_list("", "v1")),
+            ["apis", group] => match self.group_list()["groups"]
+                .as_array()
+                .and_then(|gs| gs.iter().find(|g| g["name"] == *group).cloned())
+            {
+                Some(mut g) => {
+                    g["kind"] = json!("APIGroup");
+                    g["apiVersion"] = json!("v1");
+                    respond(200, g)
+                }
+                None => status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource".into(),
+                    None,
+                ),
+            },
+            ["apis", group, version] if self.served.contains(&format!("{group}/{version}")) => {
+                respond(200, self.resource_list(group, version))
+            }
+            ["openapi", "v3"] => respond(200, self.openapi_index()),
+            ["openapi", "v3", "api", "v1"] => respond(200, self.openapi_document("", "v1")),
+            ["openapi", "v3", "apis", group, version]
+                if self.served.contains(&format!("{group}/{version}")) =>
+            {
+                respond(200, self.openapi_document(group, version))
+            }
+            _ => match self.route(&segments) {
+                Ok(route) => self.handle_resource(req, route),
+                Err(response) => response,
+            },
+        }
+    }
+
+    fn route(&self, segments: &[&str]) -> Result<Route, Response> {
+        let missing = || {
+            status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                None,
+            )
+        };
+        let (group, version, rest) = match segments {
+            ["api", version, rest @ ..] => ("", *version, rest),
+            ["apis", group, version, rest @ ..] => (*group, *version, rest),
+            _ => return Err(missing()),
+        };
+        let (namespace, rest) = match rest {
+            ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+            other => (None, other),
+        };
+        let (resource, name) = match rest {
+            [resource] => (*resource, None),
+            [resource, name] => (*resource, Some(name.to_string())),
+            _ => return Err(missing()),
+        };
+        let rt = by_name(group, version, resource).ok_or_else(missing)?;
+        if !self.serves(rt, version) || (namespace.is_some() && !rt.namespaced) {
+            return Err(missing());
+        }
+        Ok(Route {
+            rt,
+            version: version.to_string(),
+            namespace,
+            name,
+        })
+    }
+
+    fn handle_resource(&mut self, req: &Request, route: Route) -> Response {
+        let verb = match (req.method.as_str(), &route.name) {
+            ("GET", Some(_)) => "get",
+            ("GET", None) if req.param("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+            ("GET", None) => "list",
+            ("POST", None) => "create",
+            ("PUT", Some(_)) => "update",
+            ("PATCH", Some(_)) => "patch",
+            ("DELETE", Some(_)) => "delete",
+            ("DELETE", None) => "deletecollection",
+            _ => {
+                return status(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource".to_string(),
+                    None,
+                );
+            }
+        };
+        if let Some(denied) = self.forbidden(req, &route, verb) {
+            return denied;
+        }
+        let ns = route.namespace.clone().unwrap_or_default();
+        match verb {
+            "get" => {
+                let name = route.name.as_deref().unwrap_or_default();
+                match self
+                    .objects
+                    .get(&(route.rt.qualified(), ns, name.to_string()))
+                {
+                    Some(o) if wants_table(&req.accept) => {
+                        respond(200, single_table(&self.present(o, &route)))
+                    }
+                    Some(o) => respond(200, self.present(o, &route)),
+                    None => not_found(route.rt, name),
+                }
+            }
+            "list" => self.list(req, &route),
+            "create" => self.create(req, &route),
+            "update" | "patch" => self.update(req, &route, verb),
+            "delete" => self.delete(req, &route),
+            _ => status(
+                405,
+                "MethodNotAllowed",
+                format!("{verb} is not supported by this server"),
+                None,
+            ),
+        }
+    }
+
+    fn forbidden(&self, req: &Request, route: &Route, verb: &str) -> Option<Response> {
+        self.denies.iter().find(|d| {
+            d.user.as_deref().is_none_or(|u| u == req.user)
+                && d.verb.as_deref().is_none_or(|v| v == verb)
+                && d.resource.as_deref().is_none_or(|r| r == route.rt.resource)
+                && d.namespace
+                    .as_deref()
+                    .is_none_or(|n| Some(n) == route.namespace.as_deref())
+        })?;
+        let rt = route.rt;
+        let subject = match &route.name {
+            Some(name) => format!("{} \"{name}\"", rt.qualified()),
+            None => rt.qualified(),
+        };
+        let scope = match &route.namespace {
+            Some(ns) => format!("in the namespace \"{ns}\""),
+            None => "at the cluster scope".to_string(),
+        };
+        let message = format!(
+            "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+            req.user, rt.resource, rt.group
+        );
+        Some(status(
+            403,
+            "Forbidden",
+            message,
+            Some(details(rt, route.name.as_deref().unwrap_or(""))),
+        ))
+    }
+
+    /// An object as a client of `route.version` sees it.
+    fn present(&self, object: &Value, route: &Route) -> Value {
+        let mut o = object.clone();
+        o["apiVersion"] = json!(route.rt.api_version(&route.version));
+        o["kind"] = json!(route.rt.kind);
+        o
+    }
+
+    fn list(&self, req: &Request, route: &Route) -> Response {
+        let labels = match LabelSelector::parse(req.param("labelSelector").unwrap_or("")) {
+            Ok(s) => s,
+            Err(e) => return bad_request(e),
+        };
+        let fields = match FieldSelector::parse(req.param("fieldSelector").unwrap_or("")) {
+            Ok(s) => s,
+            Err(e) => return bad_request(e),
+        };
+        let limit: usize = match req.param("limit").map(str::parse).transpose() {
+            Ok(l) => l.filter(|l| *l > 0).unwrap_or(usize::MAX),
+            Err(_) => return bad_request("limit must be a number".into()),
+        };
+        let start = match req.param("continue").filter(|c| !c.is_empty()) {
+            None => None,
+            Some(token) => match base64::engine::general_purpose::STANDARD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                Some(key) => Some(key),
+                None => return bad_request("continue key is not valid".into()),
+            },
+        };
+        let resource = route.rt.qualified();
+        let mut items = Vec::new();
+        let mut next = None;
+        for ((r, ns, name), object) in &self.objects {
+            if r != &resource {
+                continue;
+            }
+            if let Some(want) = &route.namespace
+                && ns != want
+            {
+                continue;
+            }
+            let key = format!("{ns}/{name}");
+            if start.as_ref().is_some_and(|s| &key <= s) {
+                continue;
+            }
+            if !labels.matches(object["metadata"].get("labels")) || !fields.matches(object) {
+                continue;
+            }
+            if items.len() == limit {
+                next = Some(
+                    base64::engine::general_purpose::STANDARD.encode(
+                        items
+                            .last()
+                            .map(|o: &Value| {
+                                format!(
+                                    "{}/{}",
+                                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                                    o["metadata"]["name"].as_str().unwrap_or("")
+                                )
+                            })
+                            .unwrap_or_default(),
+                    ),
+                );
+                break;
+            }
+            items.push(self.present(object, route));
+        }
+        let mut metadata = json!({ "resourceVersion": self.revision.to_string() });
+        if let Some(token) = next {
+            metadata["continue"] = json!(token);
+        }
+        if wants_table(&req.accept) {
+            return respond(200, table(&items, metadata));
+        }
+        respond(
+            200,
+            json!({
+                "apiVersion": route.rt.api_version(&route.version),
+                "kind": format!("{}List", route.rt.kind),
+                "metadata": metadata,
+                "items": items,
+            }),
+        )
+    }
+
+    fn read_body(&self, req: &Request, route: &Route) -> Result<Value, Response> {
+        let body: Value = serde_json::from_slice(&req.body)
+            .or_else(|_| serde_saphyr::from_slice(&req.body))
+            .map_err(|e| bad_request(format!("the request body is not valid JSON or YAML: {e}")))?;
+        if !body.is_object() {
+            return Err(bad_request("the request body must be an object".into()));
+        }
+        let expected = route.rt.api_version(&route.version);
+        let api_version = body["apiVersion"].as_str().unwrap_or_default();
+        let kind = body["kind"].as_str().unwrap_or_default();
+        if (!api_version.is_empty() && api_version != expected)
+            || (!kind.is_empty() && kind != route.rt.kind)
+        {
+            return Err(bad_request(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({expected})"
+            )));
+        }
+        Ok(body)
+    }
+
+    fn dry_run(req: &Request) -> bool {
+        req.param("dryRun") == Some("All")
+    }
+
+    fn create(&mut self, req: &Request, route: &Route) -> Response {
+        let mut object = match self.read_body(req, route) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        let rt = route.rt;
+        let body_ns = object["metadata"]["namespace"].as_str().map(str::to_string);
+        let namespace = route.namespace.clone().unwrap_or_default();
+        if rt.namespaced {
+            if body_ns
+                .as_deref()
+                .is_some_and(|b| !b.is_empty() && b != namespace)
+            {
+                return bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                );
+            }
+            object["metadata"]["namespace"] = json!(namespace);
+        }
+        let mut name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty() {
+            match object["metadata"]["generateName"].as_str() {
+                Some(prefix) if !prefix.is_empty() => {
+                    name = format!("{prefix}{:05x}", self.uid + 1);
+                    object["metadata"]["name"] = json!(name);
+                }
+                _ => {
+                    return invalid(
+                        rt,
+                        "",
+                        vec![(
+                            "metadata.name".into(),
+                            "Required value: name or generateName is required".into(),
+                        )],
+                    );
+                }
+            }
+        }
+        if let Some(problems) = validate(rt, &name, &object) {
+            return problems;
+        }
+        if rt.namespaced
+            && !self
+                .objects
+                .contains_key(&("namespaces".into(), String::new(), namespace.clone()))
+        {
+            return status(
+                404,
+                "NotFound",
+                format!("namespaces \"{namespace}\" not found"),
+                Some(json!({"name": namespace, "kind": "namespaces"})),
+            );
+        }
+        let key = (rt.qualified(), namespace, name.clone());
+        if self.objects.contains_key(&key) {
+            return status(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", rt.qualified()),
+                Some(details(rt, &name)),
+            );
+        }
+        object["apiVersion"] = json!(rt.api_version(&route.version));
+        object["kind"] = json!(rt.kind);
+        if let Value::Object(meta) = &mut object["metadata"] {
+            meta.remove("resourceVersion");
+            meta.remove("uid");
+            meta.remove("creationTimestamp");
+        }
+        if Self::dry_run(req) {
+            let revision = (self.revision, self.uid);
+            self.stamp_new(&mut object, rt);
+            (self.revision, self.uid) = revision;
+            return respond(201, object);
+        }
+        self.stamp_new(&mut object, rt);
+        self.objects.insert(key, object.clone());
+        respond(201, self.present(&object, route))
+    }
+
+    fn update(&mut self, req: &Request, route: &Route, verb: &str) -> Response {
+        let rt = route.rt;
+        let name = route.name.clone().unwrap_or_default();
+        let key = (
+            rt.qualified(),
+            route.namespace.clone().unwrap_or_default(),
+            name.clone(),
+        );
+        let Some(current) = self.objects.get(&key).cloned() else {
+            return not_found(rt, &name);
+        };
+        let current_rv = current["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut object = if verb == "update" {
+            match self.read_body(req, route) {
+                Ok(o) => o,
+                Err(r) => return r,
+            }
+        } else {
+            let mut patched = self.present(&current, route);
+            let content_type = req.content_type.split(';').next().unwrap_or("").trim();
+            match content_type {
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    let patch: Value = match serde_json::from_slice(&req.body) {
+                        Ok(p) => p,
+                        Err(e) => return bad_request(format!("error decoding patch: {e}")),
+                    };
+                    json_patch::merge(&mut patched, &patch);
+                }
+                "application/json-patch+json" => {
+                    let patch: json_patch::Patch = match serde_json::from_slice(&req.body) {
+                        Ok(p) => p,
+                        Err(e) => return bad_request(format!("error decoding patch: {e}")),
+                    };
+                    if let Err(e) = json_patch::patch(&mut patched, &patch) {
+                        return status(
+                            422,
+                            "Invalid",
+                            format!(
+                                "the server rejected our request due to an error in our request: {e}"
+                            ),
+                            None,
+                        );
+                    }
+                }
+                other => {
+                    return status(
+                        415,
+                        "UnsupportedMediaType",
+                        format!(
+                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
+                        ),
+                        None,
+                    );
+                }
+            }
+            patched
+        };
+        let sent_rv = object["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !sent_rv.is_empty() && sent_rv != current_rv {
+            return conflict(rt, &name);
+        }
+        if object["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n != name)
+        {
+            return bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                object["metadata"]["name"].as_str().unwrap_or_default()
+            ));
+        }
+        if let Some(problems) = validate(rt, &name, &object) {
+            return problems;
+        }
+        // Server-owned fields come from the stored object.
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "generation",
+        ] {
+            match current["metadata"].get(field) {
+                Some(v) => object["metadata"][field] = v.clone(),
+                None => {
+                    if let Value::Object(m) = &mut object["metadata"] {
+                        m.remove(field);
+                    }
+                }
+            }
+        }
+        if object.get("spec") != current.get("spec")
+            && let Some(g) = current["metadata"]["generation"].as_u64()
+        {
+            object["metadata"]["generation"] = json!(g + 1);
+        }
+        object["apiVersion"] = json!(rt.api_version(&route.version));
+        object["kind"] = json!(rt.kind);
+        if Self::dry_run(req) {
+            object["metadata"]["resourceVersion"] = json!(current_rv);
+            return respond(200, object);
+        }
+        let rv = self.next_revision();
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        if let Value::Object(m) = &mut object["metadata"] {
+            m.remove("managedFields");
+        }
+        self.objects.insert(key, object.clone());
+        respond(200, object)
+    }
+
+    fn delete(&mut self, req: &Request, route: &Route) -> Response {
+        let rt = route.rt;
+        let name = route.name.clone().unwrap_or_default();
+        let key = (
+            rt.qualified(),
+            route.namespace.clone().unwrap_or_default(),
+            name.clone(),
+        );
+        let Some(object) = self.objects.get(&key).cloned() else {
+            return not_found(rt, &name);
+        };
+        if !req.body.is_empty()
+            && let Ok(options) = serde_json::from_slice::<Value>(&req.body)
+            && let Some(rv) = options["preconditions"]["resourceVersion"].as_str()
+            && Some(rv) != object["metadata"]["resourceVersion"].as_str()
+        {
+            return conflict(rt, &name);
+        }
+        if Self::dry_run(req) {
+            return respond(200, self.present(&object, route));
+        }
+        self.objects.remove(&key);
+        if rt.resource == "namespaces" {
+            self.objects.retain(|(_, ns, _), _| ns != &name);
+        }
+        self.next_revision();
+        respond(200, self.present(&object, route))
+    }
+
+    /// `/openapi/v3`: where each group/version's document is. kubectl reads it to
+    /// learn that the server validates fields itself (`fieldValidation`).
+    fn openapi_index(&self) -> Value {
+        let mut paths = serde_json::Map::new();
+        for gv in &self.served {
+            let key = if gv.contains('/') {
+                format!("apis/{gv}")
+            } else {
+                format!("api/{gv}")
+            };
+            paths.insert(
+                key.clone(),
+                json!({ "serverRelativeURL": format!("/openapi/v3/{key}?hash=loopback") }),
+            );
+        }
+        paths.insert(
+            "api/v1".into(),
+            json!({ "serverRelativeURL": "/openapi/v3/api/v1?hash=loopback" }),
+        );
+        json!({ "paths": paths })
+    }
+
+    /// A group/version's OpenAPI document, reduced to the PATCH operations and
+    /// their `fieldValidation` parameter.
+    fn openapi_document(&self, group: &str, version: &str) -> Value {
+        let mut paths = serde_json::Map::new();
+        for rt in RESOURCES
+            .iter()
+            .filter(|r| r.group == group && r.versions.contains(&version))
+        {
+            let prefix = if group.is_empty() {
+                format!("/api/{version}")
+            } else {
+                format!("/apis/{group}/{version}")
+            };
+            let path = if rt.namespaced {
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", rt.resource)
+            } else {
+                format!("{prefix}/{}/{{name}}", rt.resource)
+            };
+            paths.insert(
+                path,
+                json!({
+                    "patch": {
+                        "operationId": format!("patch{}", rt.kind),
+                        "x-kubernetes-action": "patch",
+                        "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
+                        "parameters": [
+                            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                        ],
+                        "responses": {"200": {"description": "OK"}},
+                    }
+                }),
+            );
+        }
+        json!({
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": "v1.34.0"},
+            "paths": paths,
+            "components": {"schemas": {}},
+        })
+    }
+
+    fn group_list(&self) -> Value {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for rt in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+            for v in rt.versions {
+                if !self.serves(rt, v) {
+                    continue;
+                }
+                match groups.iter_mut().find(|(g, _)| g == rt.group) {
+                    Some((_, versions)) if versions.contains(&v.to_string()) => {}
+                    Some((_, versions)) => versions.push(v.to_string()),
+                    None => groups.push((rt.group.to_string(), vec![v.to_string()])),
+                }
+            }
+        }
+        let groups: Vec<Value> = groups
+            .into_iter()
+            .map(|(name, versions)| {
+                let vs: Vec<Value> = versions
+                    .iter()
+                    .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+                    .collect();
+                json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
+            })
+            .collect();
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    }
+
+    fn resource_list(&self, group: &str, version: &str) -> Value {
+        let resources: Vec<Value> = RESOURCES
+            .iter()
+            .filter(|r| {
+                r.group == group && r.versions.contains(&version) && self.serves(r, version)
+            })
+            .map(|r| {
+                json!({
+                    "name": r.resource,
+                    "singularName": r.singular,
+                    "namespaced": r.namespaced,
+                    "kind": r.kind,
+                    "verbs": ["create", "delete", "get", "list", "patch", "update"],
+                    "shortNames": r.short_names,
+                    "categories": r.categories,
+                })
+            })
+            .collect();
+        let group_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+    }
+}
+
+/// The validation the real server (and Istio's CRD schema) applies to the fields
+/// that matter here.
+fn validate(rt: &ResourceType, name: &str, object: &Value) -> Option<Response> {
+    let mut causes = Vec::new();
+    let valid_name = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+    if !valid_name {
+        causes.push((
+            "metadata.name".to_string(),
+            format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+        ));
+    }
+    if rt.kind == "PeerAuthentication" {
+        const MODES: &str = "supported values: \"UNSET\", \"DISABLE\", \"PERMISSIVE\", \"STRICT\"";
+        let valid_mode = |v: &Value| {
+            v.is_null()
+                || matches!(
+                    v.as_str(),
+                    Some("UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT")
+                )
+        };
+        let spec = &object["spec"];
+        if !valid_mode(&spec["mtls"]["mode"]) {
+            causes.push((
+                "spec.mtls.mode".into(),
+                format!("Unsupported value: {}: {MODES}", spec["mtls"]["mode"]),
+            ));
+        }
+        if let Some(ports) = spec["portLevelMtls"].as_object() {
+            if ports.is_empty() {
+                causes.push((
+                    "spec.portLevelMtls".into(),
+                    "Invalid value: \"object\": port level mtls must not be empty".into(),
+                ));
+            }
+            let has_selector = spec["selector"]["matchLabels"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty());
+            if !ports.is_empty() && !has_selector {
+                causes.push((
+                    "spec".into(),
+                    "Invalid value: \"object\": portLevelMtls requires selector".into(),
+                ));
+            }
+            for (port, entry) in ports {
+                if !port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p)) {
+                    causes.push((
+                        "spec.portLevelMtls".into(),
+                        format!("Invalid value: \"{port}\": port must be between 1-65535"),
+                    ));
+                }
+                if !valid_mode(&entry["mode"]) {
+                    causes.push((
+                        format!("spec.portLevelMtls[{port}].mode"),
+                        format!("Unsupported value: {}: {MODES}", entry["mode"]),
+                    ));
+                }
+            }
+        }
+    }
+    if causes.is_empty() {
+        None
+    } else {
+        Some(invalid(rt, name, causes))
+    }
+}
+
+fn wants_table(accept: &str) -> bool {
+    accept.contains("as=Table")
+}
+
+/// A `meta.k8s.io/v1` Table, which `kubectl get` asks for.
+fn table(items: &[Value], metadata: Value) -> Value {
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let age = o["metadata"]["creationTimestamp"].as_str().map(age).unwrap_or_else(|| "<unknown>".into());
+            json!({
+                "cells": [o["metadata"]["name"], age],
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]},
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0},
+        ],
+        "rows": rows,
+    })
+}
+
+fn single_table(object: &Value) -> Value {
+    table(
+        std::slice::from_ref(object),
+        json!({"resourceVersion": object["metadata"]["resourceVersion"]}),
+    )
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1", "minor": "34", "gitVersion": "v1.34.0-loopback", "gitCommit": "loopback",
+        "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24",
+        "compiler": "gc", "platform": "linux/amd64",
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Now, as `2006-01-02T15:04:05Z`.
+pub fn now_rfc3339() -> String {
+    let secs = unix_now();
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn age(created: &str) -> String {
+    // Ages only need to be roughly right: parse the date part as the server wrote it.
+    let parse = |s: &str| -> Option<i64> {
+        let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+        let (y, mo, d, h, mi, se) = (
+            n(0..4)?,
+            n(5..7)?,
+            n(8..10)?,
+            n(11..13)?,
+            n(14..16)?,
+            n(17..19)?,
+        );
+        let y2 = if mo <= 2 { y - 1 } else { y };
+        let era = y2.div_euclid(400);
+        let yoe = y2 - era * 400;
+        let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+        let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+        Some(days * 86_400 + h * 3600 + mi * 60 + se)
+    };
+    let Some(then) = parse(created) else {
+        return "<unknown>".into();
+    };
+    let secs = (unix_now() - then).max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}

@@ -1,0 +1,517 @@
+//! A loopback Kubernetes API server for tests.
+//!
+//! It speaks the parts of the Kubernetes API that `mtls` (and `kubectl get`,
+//! `apply`, `delete`) use, over real HTTPS with a CA made for each server:
+//! discovery, CRUD for the kinds `mtls` reads and writes, LIST with label and field
+//! selectors and `limit`/`continue`, `resourceVersion` with 409 on stale writes,
+//! merge and JSON patches, `dryRun=All`, and `Status` errors worded as the real
+//! server words them. Tests can deny requests (403), inject faults (fail, delay or
+//! drop the next N matching requests), and read the request log.
+//!
+//! The server runs on its own thread with its own runtime, so that tests which
+//! start processes and wait on them need no async code.
+
+mod api;
+mod resources;
+mod selector;
+mod tls;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub use crate::tls::ClientCert;
+
+/// The user of the built-in client certificate: a cluster admin.
+pub const ADMIN: &str = "admin";
+/// The built-in bearer-token user and its token.
+pub const TOKEN_USER: &str = "token-user";
+pub const TOKEN: &str = "loopback-token-3c1f9a";
+
+/// What to serve and whom to let in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Objects to store before the first request (namespaces are made as needed).
+    pub seed: Vec<Value>,
+    /// Group/versions to serve on top of the defaults (e.g. the legacy
+    /// `authentication.istio.io/v1alpha1`).
+    pub enable: Vec<String>,
+    /// Group/versions not to serve (e.g. `security.istio.io/v1` for an older Istio).
+    pub disable: Vec<String>,
+    /// Extra bearer tokens: (token, user).
+    pub tokens: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            seed: Vec::new(),
+            enable: Vec::new(),
+            disable: Vec::new(),
+            tokens: vec![(TOKEN.to_string(), TOKEN_USER.to_string())],
+        }
+    }
+}
+
+impl Config {
+    /// Adds the objects of a YAML stream (or JSON) to the seed.
+    pub fn seed_yaml(mut self, text: &str) -> anyhow::Result<Config> {
+        self.seed.extend(parse_objects(text)?);
+        Ok(self)
+    }
+}
+
+/// Whether the server stores objects of this kind.
+pub fn knows(object: &Value) -> bool {
+    resources::by_kind(
+        object["apiVersion"].as_str().unwrap_or_default(),
+        object["kind"].as_str().unwrap_or_default(),
+    )
+    .is_some()
+}
+
+/// Every object of a YAML stream, with `kind: List` flattened.
+pub fn parse_objects(text: &str) -> anyhow::Result<Vec<Value>> {
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(text).context("seed objects are not valid YAML")?;
+    let mut objects = Vec::new();
+    for doc in docs {
+        if doc["kind"] == "List" {
+            objects.extend(doc["items"].as_array().cloned().unwrap_or_default());
+        } else if doc.is_object() {
+            objects.push(doc);
+        }
+    }
+    Ok(objects)
+}
+
+/// A request that matched a fault, what to do instead of answering it.
+#[derive(Debug, Clone)]
+pub enum FaultAction {
+    /// Answer with a Status of this code and reason.
+    Status {
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Close the connection without an answer.
+    Drop,
+}
+
+/// Fails, delays or drops the next `times` requests that match.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// `GET`, `PUT`, ...; `None` matches any.
+    pub method: Option<String>,
+    /// A substring of the path (query excluded); `None` matches any.
+    pub path_contains: Option<String>,
+    pub times: usize,
+    pub action: FaultAction,
+}
+
+impl Fault {
+    pub fn status(
+        method: &str,
+        path_contains: &str,
+        times: usize,
+        code: u16,
+        reason: &str,
+        message: &str,
+    ) -> Fault {
+        Fault {
+            method: Some(method.into()),
+            path_contains: Some(path_contains.into()),
+            times,
+            action: FaultAction::Status {
+                code,
+                reason: reason.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// A 409 Conflict, as a write with a stale resourceVersion gets it.
+    pub fn conflict(method: &str, path_contains: &str, times: usize) -> Fault {
+        Fault::status(
+            method,
+            path_contains,
+            times,
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+}
+
+/// Answers 403 Forbidden to matching requests; `None` fields match anything.
+#[derive(Debug, Clone, Default)]
+pub struct Deny {
+    pub user: Option<String>,
+    /// An RBAC verb: get, list, create, update, patch, delete.
+    pub verb: Option<String>,
+    /// A resource name, e.g. `peerauthentications`.
+    pub resource: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path and query, as sent.
+    pub uri: String,
+    pub user: String,
+    pub status: u16,
+    pub millis: u64,
+}
+
+struct Shared {
+    state: Mutex<api::State>,
+    tokens: Vec<(String, String)>,
+    certs: Vec<ClientCert>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, api::State> {
+        // A test that panicked while holding the lock leaves usable data behind.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running server. Dropping it stops it.
+pub struct Server {
+    url: String,
+    pki: tls::Pki,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The largest request body the server reads.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+impl Server {
+    /// Starts a server on a free loopback port.
+    pub fn start(config: Config) -> anyhow::Result<Server> {
+        let pki = tls::Pki::generate(&[(ADMIN, &["system:masters"])])?;
+        let tls_config = pki.server_config()?;
+        let mut state = api::State::new(&config.enable, &config.disable);
+        for object in config.seed {
+            state.seed(object)?;
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            tokens: config.tokens,
+            certs: pki.clients.clone(),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let (shutdown, stopped) = tokio::sync::oneshot::channel();
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("kube-loopback".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = TcpListener::from_std(std_listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = serve(listener, TlsAcceptor::from(tls_config), serving) => {}
+                        _ = stopped => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        Ok(Server {
+            url: format!("https://{addr}"),
+            pki,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.pki.ca_pem
+    }
+
+    /// A kubeconfig for `user`: [`ADMIN`] (client certificate) or a token user.
+    pub fn kubeconfig(&self, user: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let credentials = if let Some(cert) = self.pki.clients.iter().find(|c| c.user == user) {
+            json!({"client-certificate-data": b64(&cert.cert_pem), "client-key-data": b64(&cert.key_pem)})
+        } else if let Some((token, _)) = self.shared.tokens.iter().find(|(_, u)| u == user) {
+            json!({"token": token})
+        } else {
+            json!({})
+        };
+        let config = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "loopback", "cluster": {"server": self.url, "certificate-authority-data": b64(&self.pki.ca_pem)}}],
+            "users": [{"name": user, "user": credentials}],
+            "contexts": [{"name": "loopback", "context": {"cluster": "loopback", "user": user, "namespace": "default"}}],
+            "current-context": "loopback",
+            "preferences": {},
+        });
+        serde_saphyr::to_string(&config).unwrap_or_default()
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path, user: &str) -> anyhow::Result<()> {
+        std::fs::write(path, self.kubeconfig(user))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The stored object, e.g. `object("peerauthentications.security.istio.io", "prod", "default")`.
+    pub fn object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.shared.state().object(resource, namespace, name)
+    }
+
+    /// Every stored object, in a stable order.
+    pub fn objects(&self) -> Vec<Value> {
+        self.shared.state().all_objects()
+    }
+
+    /// Stores more objects, as if created.
+    pub fn seed(&self, objects: Vec<Value>) -> anyhow::Result<()> {
+        let mut state = self.shared.state();
+        for object in objects {
+            state.seed(object)?;
+        }
+        Ok(())
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.state().log.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.state().log.clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.state().faults.push(fault);
+    }
+
+    pub fn deny(&self, rule: Deny) {
+        self.shared.state().denies.push(rule);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let peer_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .map(|c| c.to_vec());
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                let peer_cert = peer_cert.clone();
+                async move { answer(req, &shared, peer_cert.as_deref()).await }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn answer(
+    req: hyper::Request<Incoming>,
+    shared: &Shared,
+    peer_cert: Option<&[u8]>,
+) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let uri = req.uri().to_string();
+    let path = req.uri().path().to_string();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let accept = header("accept");
+    let content_type = header("content-type");
+    let authorization = header("authorization");
+    let query = parse_query(req.uri().query().unwrap_or(""));
+
+    let user = match (peer_cert, authorization.strip_prefix("Bearer ")) {
+        (Some(der), _) => shared
+            .certs
+            .iter()
+            .find(|c| c.cert_der == der)
+            .map(|c| c.user.clone()),
+        (None, Some(token)) => shared
+            .tokens
+            .iter()
+            .find(|(t, _)| t == token.trim())
+            .map(|(_, u)| u.clone()),
+        (None, None) => None,
+    };
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => return Err(Dropped),
+    };
+
+    let fault = shared.state().take_fault(&method, &path);
+    let response = match (fault, &user) {
+        (Some(FaultAction::Drop), _) => {
+            record(shared, &method, &uri, user.as_deref(), 0, started);
+            return Err(Dropped);
+        }
+        (
+            Some(FaultAction::Status {
+                code,
+                reason,
+                message,
+            }),
+            _,
+        ) => api::status(code, &reason, message, None),
+        (_, None) => api::status(401, "Unauthorized", "Unauthorized".into(), None),
+        (delay, Some(user)) => {
+            if let Some(FaultAction::Delay(d)) = delay {
+                tokio::time::sleep(d).await;
+            }
+            let request = api::Request {
+                method: method.clone(),
+                path: path.clone(),
+                query,
+                accept,
+                content_type,
+                body,
+                user: user.clone(),
+            };
+            shared.state().handle(&request)
+        }
+    };
+    record(
+        shared,
+        &method,
+        &uri,
+        user.as_deref(),
+        response.status,
+        started,
+    );
+    let body = serde_json::to_vec(&response.body).unwrap_or_default();
+    hyper::Response::builder()
+        .status(response.status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache, private")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|_| Dropped)
+}
+
+fn record(
+    shared: &Shared,
+    method: &str,
+    uri: &str,
+    user: Option<&str>,
+    status: u16,
+    started: Instant,
+) {
+    shared.state().log.push(RequestRecord {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        user: user.unwrap_or("system:anonymous").to_string(),
+        status,
+        millis: started.elapsed().as_millis() as u64,
+    });
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len()
+                && hex(bytes[i + 1]).is_some()
+                && hex(bytes[i + 2]).is_some() =>
+            {
+                let (hi, lo) = (
+                    hex(bytes[i + 1]).unwrap_or(0),
+                    hex(bytes[i + 2]).unwrap_or(0),
+                );
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

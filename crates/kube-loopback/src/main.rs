@@ -1,0 +1,90 @@
+//! `kube-loopback`: run the loopback API server by hand, e.g. to try `mtls` or
+//! `kubectl` against it.
+//!
+//! ```text
+//! kube-loopback --seed examples/ --kubeconfig /tmp/loopback.yaml
+//! KUBECONFIG=/tmp/loopback.yaml kubectl get pa -A
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use kube_loopback::{ADMIN, Config, Server};
+
+const USAGE: &str = "usage: kube-loopback [--seed PATH]... [--kubeconfig PATH] [--user NAME] \
+                     [--enable GROUP/VERSION]... [--disable GROUP/VERSION]...";
+
+fn main() -> anyhow::Result<()> {
+    let mut config = Config::default();
+    let mut kubeconfig: Option<PathBuf> = None;
+    let mut user = ADMIN.to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--seed" => {
+                let path = PathBuf::from(value()?);
+                for file in yaml_files(&path)? {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    for object in kube_loopback::parse_objects(&text)
+                        .with_context(|| file.display().to_string())?
+                    {
+                        if kube_loopback::knows(&object) {
+                            config.seed.push(object);
+                        } else {
+                            eprintln!(
+                                "{}: skipping {} {}: this server does not serve that kind",
+                                file.display(),
+                                object["kind"].as_str().unwrap_or("?"),
+                                object["metadata"]["name"].as_str().unwrap_or("?")
+                            );
+                        }
+                    }
+                }
+            }
+            "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
+            "--user" => user = value()?,
+            "--enable" => config.enable.push(value()?),
+            "--disable" => config.disable.push(value()?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let server = Server::start(config)?;
+    if let Some(path) = &kubeconfig {
+        server.write_kubeconfig(path, &user)?;
+        eprintln!("kubeconfig for {user} written to {}", path.display());
+    }
+    println!("{}", server.url());
+    loop {
+        std::thread::park();
+    }
+}
+
+fn yaml_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let p = entry.path();
+        if p.is_dir() {
+            files.extend(yaml_files(&p)?);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            files.push(p);
+        }
+    }
+    Ok(files)
+}
