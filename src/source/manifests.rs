@@ -12,19 +12,14 @@
 //! not a number) is skipped, as Istio skips it, with a warning; one that Istio's
 //! validation would reject but its code still uses is loaded, with a warning.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::policy::model::{Meta, TEMPLATE_KINDS, str_at};
-use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, Labels, Namespace, PeerAuthentication, Service, SkippedPolicy,
-    Snapshot, Workload,
-};
-use crate::source::Api;
+use crate::source::collect::Collector;
+pub use crate::source::collect::{LoadOptions, Loaded};
 
 /// The most a single input may hold.
 pub const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
@@ -124,18 +119,6 @@ fn check_size(name: &str, size: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A loaded snapshot, with the warnings the input deserves.
-pub struct Loaded {
-    pub snapshot: Snapshot,
-    pub warnings: Vec<String>,
-}
-
-/// Options that decide how the objects are read.
-pub struct LoadOptions<'a> {
-    pub root_namespace: Option<&'a str>,
-    pub api: Api,
-}
-
 /// Parses every input and builds the snapshot. Any malformed input fails the
 /// whole load: nothing is half-read.
 pub fn load(inputs: &[Input], options: &LoadOptions<'_>) -> anyhow::Result<Loaded> {
@@ -155,7 +138,6 @@ struct Place {
     file: String,
     document: usize,
     line: Option<usize>,
-    item: Option<usize>,
 }
 
 impl std::fmt::Display for Place {
@@ -163,9 +145,6 @@ impl std::fmt::Display for Place {
         write!(f, "{}: document {}", self.file, self.document)?;
         if let Some(line) = self.line {
             write!(f, " at line {line}")?;
-        }
-        if let Some(item) = self.item {
-            write!(f, ", item {item}")?;
         }
         Ok(())
     }
@@ -198,7 +177,6 @@ fn parse_documents(input: &Input) -> anyhow::Result<Vec<Document>> {
                 file: input.name.clone(),
                 document: 1,
                 line: Some(1),
-                item: None,
             },
         }]);
     }
@@ -239,7 +217,6 @@ fn parse_documents(input: &Input) -> anyhow::Result<Vec<Document>> {
                 line: usize::try_from(doc.referenced.line())
                     .ok()
                     .filter(|l| *l > 0),
-                item: None,
             },
             value: doc.value,
         })
@@ -263,235 +240,6 @@ fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
-#[derive(Default)]
-struct Collector {
-    policies: BTreeMap<(String, String), (PeerAuthentication, String)>,
-    skipped: Vec<SkippedPolicy>,
-    services: BTreeMap<(String, String), Service>,
-    pods: Vec<Workload>,
-    templates: Vec<Workload>,
-    namespaces: BTreeMap<String, Namespace>,
-    mesh_configs: BTreeMap<String, Value>,
-    warnings: Vec<String>,
-}
-
-impl Collector {
-    fn add(&mut self, value: Value, place: &Place) -> anyhow::Result<()> {
-        let Value::Object(_) = &value else {
-            if value.is_null() {
-                return Ok(());
-            }
-            bail!(
-                "expected a Kubernetes object (a map), found {}",
-                short(&value)
-            );
-        };
-        let api_version = match value.get("apiVersion") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(other) if !other.is_null() => {
-                bail!("apiVersion must be a string, found {}", short(other))
-            }
-            _ => bail!("the object has no apiVersion"),
-        };
-        let kind = match value.get("kind") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(other) if !other.is_null() => {
-                bail!("kind must be a string, found {}", short(other))
-            }
-            _ => bail!("the object has no kind"),
-        };
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        match (group, kind.as_str()) {
-            (_, "List") | ("", "PodList" | "ServiceList" | "NamespaceList") => {
-                let items = match value.get("items") {
-                    Some(Value::Array(items)) => items.clone(),
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(other) => bail!("items must be a list, found {}", short(other)),
-                };
-                for (i, item) in items.into_iter().enumerate() {
-                    let place = Place {
-                        file: place.file.clone(),
-                        document: place.document,
-                        line: place.line,
-                        item: Some(i + 1),
-                    };
-                    self.add(item, &place)
-                        .with_context(|| format!("item {}", i + 1))?;
-                }
-            }
-            ("security.istio.io", "PeerAuthentication")
-                if matches!(
-                    api_version.as_str(),
-                    "security.istio.io/v1" | "security.istio.io/v1beta1"
-                ) =>
-            {
-                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
-                match PeerAuthentication::from_object(value) {
-                    Ok(policy) => {
-                        let key = (policy.id.namespace.clone(), policy.id.name.clone());
-                        if let Some((_, first)) = self.policies.get(&key) {
-                            self.warnings.push(format!(
-                                "peerauthentication {} is defined twice ({first} and {place}); using the last",
-                                policy.id
-                            ));
-                        }
-                        self.policies.insert(key, (policy, place.to_string()));
-                    }
-                    Err(reason) => {
-                        self.warnings.push(format!(
-                            "peerauthentication {} ({place}) is ignored, as Istio ignores it: {reason}",
-                            meta.id
-                        ));
-                        self.skipped.push(SkippedPolicy {
-                            id: meta.id,
-                            reason,
-                        });
-                    }
-                }
-            }
-            ("", "Service") => {
-                let service = Service::from_object(&value).map_err(anyhow::Error::msg)?;
-                self.services.insert(
-                    (service.id.namespace.clone(), service.id.name.clone()),
-                    service,
-                );
-            }
-            ("", "Pod") => self
-                .pods
-                .push(Workload::from_pod(&value).map_err(anyhow::Error::msg)?),
-            ("apps" | "batch", kind) if TEMPLATE_KINDS.contains(&kind) => {
-                if kind == "ReplicaSet" && owned_by_deployment(&value) {
-                    return Ok(());
-                }
-                self.templates
-                    .push(Workload::from_template(kind, &value).map_err(anyhow::Error::msg)?);
-            }
-            ("", "Namespace") => {
-                let name = str_at(&value, &["metadata", "name"])
-                    .unwrap_or_default()
-                    .to_string();
-                if name.is_empty() {
-                    bail!("metadata.name is missing");
-                }
-                let labels: Labels = value["metadata"]
-                    .get("labels")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                self.namespaces
-                    .insert(name.clone(), Namespace { name, labels });
-            }
-            ("", "ConfigMap") => {
-                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
-                let name = &meta.id.name;
-                if meta.id.namespace == DEFAULT_ROOT_NAMESPACE
-                    && (name == "istio" || name.starts_with("istio-"))
-                {
-                    self.mesh_configs.insert(name.clone(), value);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn finish(self, options: &LoadOptions<'_>) -> anyhow::Result<Loaded> {
-        let mut warnings = self.warnings;
-        let root = match options.root_namespace {
-            Some(root) => root.to_string(),
-            None => root_namespace_from(&self.mesh_configs)?,
-        };
-        let mut snapshot = Snapshot::new(root);
-        snapshot.policies = self.policies.into_values().map(|(p, _)| p).collect();
-        snapshot.skipped_policies = self.skipped;
-        snapshot.services = self.services.into_values().collect();
-        snapshot.pods = self.pods;
-        snapshot.templates = self.templates;
-        snapshot.namespaces = self.namespaces;
-        snapshot.note_namespaces();
-        snapshot.api_version = match options.api {
-            Api::V1 => "security.istio.io/v1".into(),
-            Api::V1beta1 => "security.istio.io/v1beta1".into(),
-            Api::Legacy => bail!(
-                "--api legacy (authentication.istio.io/v1alpha1) is not supported yet; \
-                 use --api v1 or v1beta1"
-            ),
-            Api::Auto => {
-                let all_beta = !snapshot.policies.is_empty()
-                    && snapshot
-                        .policies
-                        .iter()
-                        .all(|p| p.api_version == "security.istio.io/v1beta1");
-                if all_beta {
-                    "security.istio.io/v1beta1".into()
-                } else {
-                    "security.istio.io/v1".into()
-                }
-            }
-        };
-        for policy in &snapshot.policies {
-            for problem in &policy.problems {
-                warnings.push(format!(
-                    "peerauthentication {}: {problem} (Istio's validation rejects this)",
-                    policy.id
-                ));
-            }
-        }
-        Ok(Loaded { snapshot, warnings })
-    }
-}
-
-fn owned_by_deployment(object: &Value) -> bool {
-    object["metadata"]
-        .get("ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|owners| {
-            owners
-                .iter()
-                .any(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment"))
-        })
-}
-
-/// `rootNamespace` from the mesh config: the ConfigMap `istio`, else the first
-/// `istio-<revision>` by name, key `mesh` (a YAML document).
-fn root_namespace_from(configs: &BTreeMap<String, Value>) -> anyhow::Result<String> {
-    let chosen = configs
-        .get("istio")
-        .or_else(|| configs.values().find(|c| c["data"].get("mesh").is_some()));
-    let Some(config) = chosen else {
-        return Ok(DEFAULT_ROOT_NAMESPACE.into());
-    };
-    let Some(mesh) = config["data"].get("mesh").and_then(Value::as_str) else {
-        return Ok(DEFAULT_ROOT_NAMESPACE.into());
-    };
-    let name = config["metadata"]["name"].as_str().unwrap_or("istio");
-    let mesh: Value = serde_saphyr::from_str(mesh).map_err(|e| {
-        anyhow::anyhow!(
-            "invalid manifest: configmap {DEFAULT_ROOT_NAMESPACE}/{name}: data.mesh is not valid YAML: {}",
-            e.render_with_options(serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off })
-        )
-    })?;
-    match mesh.get("rootNamespace") {
-        Some(Value::String(root)) if !root.is_empty() => Ok(root.clone()),
-        _ => Ok(DEFAULT_ROOT_NAMESPACE.into()),
-    }
-}
-
-fn short(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string {s:?}"),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a map".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +257,8 @@ mod tests {
             },
         )
     }
+
+    use crate::source::Api;
 
     #[test]
     fn multi_document_yaml_and_lists_are_read_and_other_kinds_skipped() {
