@@ -1,92 +1,246 @@
-//! `mtls allow|require|disable|unset`: plan the change for every target first,
+//! `mtls allow|require|disable|unset`: plan the change for every target first and
 //! refuse the whole command if any target would not take effect (unless
-//! `--force`), then print the plan — offline, nothing is ever written.
+//! `--force`). Offline (`-f`) and with `--dry-run`, print the plan; against a
+//! cluster, write each target's edit with optimistic concurrency, reading and
+//! planning again when another writer got there first.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::cli::ChangeArgs;
-use crate::cmd::{Session, parse_targets, print_stdout, sort_rows};
+use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
-use crate::policy::ObjectRef;
 use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step, apply_edit, plan_change};
 use crate::policy::resolve::{Index, Level, RowMode};
+use crate::policy::{ObjectRef, Snapshot};
 use crate::render;
+use crate::source::cluster::{ApiError, Cluster, Scope};
+use crate::target::Target;
+
+/// How often one target's write is redone after losing a race to another
+/// writer. Sixteen writers on one policy need at most fifteen redos each.
+const MAX_ATTEMPTS: u32 = 40;
 
 pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::Result<()> {
     let targets = parse_targets(&args.targets)?;
-    let mut snapshot = session.snapshot()?;
+    let scope = scope_of(&targets, false);
+    let snapshot = session.snapshot(&scope)?;
 
-    let mut steps = Vec::new();
-    for target in &targets {
-        let step = plan_change(&snapshot, target, change).map_err(|e| match e {
-            PlanError::NotFound(e) => anyhow::Error::from(e),
-            PlanError::Impossible(reason) => {
-                Verdict(format!("{target}: cannot be changed: {reason}")).into()
+    let (steps, after) = plan_all(snapshot.clone(), &targets, change)?;
+    refuse_blocked(&steps, args.force)?;
+
+    if session.offline() || args.dry_run {
+        let edits = final_edits(&steps);
+        if !session.offline() {
+            let cluster = session.cluster()?;
+            for edit in &edits {
+                session
+                    .block_on(cluster.write(edit, true))?
+                    .map_err(|e| explain_write(cluster, e, edit))?;
             }
-        })?;
+        }
+        for step in &steps {
+            report(session, step, false);
+        }
+        print_stdout(&plan_stream(&edits)?)?;
+        // The effective table after the change goes to stderr, so that stdout pipes.
+        if !session.args.quiet {
+            eprint!(
+                "{}",
+                session.format_rows(&rows_after(&after, &targets)?, false)?
+            );
+        }
+        return Ok(());
+    }
+
+    let cluster = session.cluster()?;
+    let mut fresh = Some(snapshot);
+    for (i, target) in targets.iter().enumerate() {
+        let step = write_target(
+            session,
+            cluster,
+            &scope,
+            target,
+            change,
+            args.force,
+            fresh.take(),
+            i > 0,
+        )?;
+        report(session, &step, true);
+    }
+    let after = session.snapshot(&scope)?;
+    print_stdout(&session.format_rows(&rows_after(&after, &targets)?, session.color)?)
+}
+
+/// Plans every target in turn, each on the result of the ones before.
+fn plan_all(
+    mut snapshot: Snapshot,
+    targets: &[Target],
+    change: Change,
+) -> anyhow::Result<(Vec<Step>, Snapshot)> {
+    let mut steps = Vec::new();
+    for target in targets {
+        let step = plan_change(&snapshot, target, change).map_err(|e| plan_error(target, e))?;
         if let Some(edit) = &step.edit {
             apply_edit(&mut snapshot, edit).map_err(anyhow::Error::msg)?;
         }
         steps.push(step);
     }
+    Ok((steps, snapshot))
+}
 
+fn plan_error(target: &Target, error: PlanError) -> anyhow::Error {
+    match error {
+        PlanError::NotFound(e) => e.into(),
+        PlanError::Impossible(reason) => {
+            Verdict(format!("{target}: cannot be changed: {reason}")).into()
+        }
+    }
+}
+
+/// Exit 3 naming every target that would not take effect, unless `--force`
+/// (which cannot help where there is nothing to write).
+fn refuse_blocked(steps: &[Step], force: bool) -> anyhow::Result<()> {
     let refused: Vec<String> = steps
         .iter()
         .filter_map(|s| {
             let reason = s.blocked.as_ref()?;
-            (!args.force || s.edit.is_none()).then(|| format!("{}: refused: {reason}", s.target))
+            (!force || s.edit.is_none()).then(|| format!("{}: refused: {reason}", s.target))
         })
         .collect();
-    if !refused.is_empty() {
-        let hint = if steps
-            .iter()
-            .any(|s| s.blocked.is_some() && s.edit.is_some())
-        {
-            "\nnothing was written; --force writes anyway"
-        } else {
-            "\nnothing was written"
-        };
-        return Err(Verdict(format!("{}{hint}", refused.join("\n"))).into());
+    if refused.is_empty() {
+        return Ok(());
     }
-
-    for step in &steps {
-        session.note(&confirmation(step));
-        if let Some(reason) = &step.blocked {
-            session.warn(&format!(
-                "{}: written because of --force, but it will not take effect: {reason}",
-                step.target
-            ));
-        }
-        if let Some((first, from, to)) = step.weakened().first() {
-            let more = step.weakened().len() - 1;
-            let others = if more > 0 {
-                format!(" (and {more} more rows of {})", step.target)
-            } else {
-                String::new()
-            };
-            session.warn(&format!(
-                "{first}: mTLS gets weaker, from {from} to {to}{others}"
-            ));
-        }
-    }
-
-    print_stdout(&plan_stream(&steps)?)?;
-
-    // The effective table after the change goes to stderr, so that stdout pipes.
-    let index = Index::new(&snapshot);
-    let mut rows = Vec::new();
-    for target in &targets {
-        rows.extend(index.rows_for(target)?);
-    }
-    if !session.args.quiet {
-        eprint!("{}", session.format_rows(&sort_rows(rows), false)?);
-    }
-    Ok(())
+    let hint = if steps
+        .iter()
+        .any(|s| s.blocked.is_some() && s.edit.is_some())
+    {
+        "\nnothing was written; --force writes anyway"
+    } else {
+        "\nnothing was written"
+    };
+    Err(Verdict(format!("{}{hint}", refused.join("\n"))).into())
 }
 
-fn confirmation(step: &Step) -> String {
+/// Writes one target's edit, reading and planning again after a conflict.
+#[allow(clippy::too_many_arguments)]
+fn write_target(
+    session: &Session<'_>,
+    cluster: &Cluster,
+    scope: &Scope,
+    target: &Target,
+    change: Change,
+    force: bool,
+    mut fresh: Option<Snapshot>,
+    earlier_written: bool,
+) -> anyhow::Result<Step> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let snapshot = match fresh.take() {
+            Some(s) => s,
+            None => session.snapshot(scope)?,
+        };
+        let step = plan_change(&snapshot, target, change).map_err(|e| plan_error(target, e))?;
+        if let Some(reason) = &step.blocked
+            && (!force || step.edit.is_none())
+        {
+            let written = if earlier_written {
+                "; the targets before it were written"
+            } else {
+                ""
+            };
+            return Err(Verdict(format!("{}: refused: {reason}{written}", step.target)).into());
+        }
+        let Some(edit) = &step.edit else {
+            return Ok(step);
+        };
+        match session.block_on(cluster.write(edit, false))? {
+            Ok(_) => return Ok(step),
+            Err(e) if lost_race(&e, edit.kind) && attempt < MAX_ATTEMPTS => {
+                std::thread::sleep(backoff(attempt));
+            }
+            Err(e) => return Err(explain_write(cluster, e, edit)),
+        }
+    }
+}
+
+/// Whether a failed write lost a race with another writer: the object changed
+/// (409), was created meanwhile (409 AlreadyExists) or deleted (404).
+fn lost_race(error: &ApiError, kind: EditKind) -> bool {
+    matches!(
+        (error.code(), kind),
+        (Some(409), _) | (Some(404), EditKind::Update | EditKind::Delete)
+    )
+}
+
+/// A growing, jittered pause between attempts.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    hasher.write_u32(std::process::id());
+    let cap = (10u64 << attempt.min(5)).min(300);
+    Duration::from_millis(5 + hasher.finish() % cap)
+}
+
+fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> anyhow::Error {
+    let verb = match edit.kind {
+        EditKind::Create => "create",
+        EditKind::Update => "update",
+        EditKind::Delete => "delete",
+    };
+    let group = cluster.api_version.split('/').next().unwrap_or_default();
+    let what = format!("cannot {verb} peerauthentication {}", edit.id);
+    cluster
+        .explain(
+            error,
+            verb,
+            "peerauthentications",
+            group,
+            Some(&edit.id.namespace),
+        )
+        .context(what)
+}
+
+fn rows_after(
+    snapshot: &Snapshot,
+    targets: &[Target],
+) -> anyhow::Result<Vec<crate::policy::resolve::Row>> {
+    let index = Index::new(snapshot);
+    let mut rows = Vec::new();
+    for target in targets {
+        rows.extend(index.rows_for(target)?);
+    }
+    Ok(sort_rows(rows))
+}
+
+/// The confirmation line, the `--force` warning and the weakening warning.
+fn report(session: &Session<'_>, step: &Step, written: bool) {
+    session.note(&confirmation(step, written));
+    if let Some(reason) = &step.blocked {
+        session.warn(&format!(
+            "{}: written because of --force, but it will not take effect: {reason}",
+            step.target
+        ));
+    }
+    let weakened = step.weakened();
+    if let Some((first, from, to)) = weakened.first() {
+        let more = weakened.len() - 1;
+        let others = if more > 0 {
+            format!(" (and {more} more rows of {})", step.target)
+        } else {
+            String::new()
+        };
+        session.warn(&format!(
+            "{first}: mTLS gets weaker, from {from} to {to}{others}"
+        ));
+    }
+}
+
+fn confirmation(step: &Step, written: bool) -> String {
     let level = step.level.as_str();
     let Some(edit) = &step.edit else {
         return match step.change {
@@ -100,13 +254,14 @@ fn confirmation(step: &Step) -> String {
             ),
         };
     };
-    let written = format!(
-        "peerauthentication {} to be {}",
-        edit.id,
-        edit.kind.past_tense()
-    );
+    let done = edit.kind.past_tense();
+    let what = if written {
+        format!("peerauthentication {} {done}", edit.id)
+    } else {
+        format!("peerauthentication {} to be {done}", edit.id)
+    };
     match step.change {
-        Change::Set(mode) => format!("{}: set to {mode} ({written})", step.target),
+        Change::Set(mode) => format!("{}: set to {mode} ({what})", step.target),
         Change::Unset => {
             let inherited = step
                 .after
@@ -126,31 +281,47 @@ fn confirmation(step: &Step) -> String {
                     (mode, _) => mode.as_str().to_string(),
                 })
                 .unwrap_or_default();
-            format!("{}: unset, inherits {inherited} ({written})", step.target)
+            format!("{}: unset, inherits {inherited} ({what})", step.target)
         }
     }
 }
 
-/// The objects to create or update as a YAML stream for `kubectl apply -f -`, and
-/// each deletion as a `# delete peerauthentication NS/NAME` comment; each object
-/// once, in its final state.
-fn plan_stream(steps: &[Step]) -> anyhow::Result<String> {
+/// Each object the steps touch, once, in its final state, in the order first
+/// touched; an object created and deleted again by the same plan drops out.
+fn final_edits(steps: &[Step]) -> Vec<Edit> {
     let mut order: Vec<ObjectRef> = Vec::new();
-    let mut last: BTreeMap<ObjectRef, (bool, &Edit)> = BTreeMap::new();
+    let mut last: BTreeMap<ObjectRef, Edit> = BTreeMap::new();
     for edit in steps.iter().filter_map(|s| s.edit.as_ref()) {
-        let created_here = edit.kind == EditKind::Create
-            || last.get(&edit.id).is_some_and(|(created, _)| *created);
+        let created_here = last
+            .get(&edit.id)
+            .is_some_and(|e| e.kind == EditKind::Create);
+        let mut edit = edit.clone();
+        if created_here && edit.kind == EditKind::Update {
+            edit.kind = EditKind::Create;
+        }
         if !last.contains_key(&edit.id) {
             order.push(edit.id.clone());
         }
-        last.insert(edit.id.clone(), (created_here, edit));
+        if created_here && edit.kind == EditKind::Delete {
+            last.remove(&edit.id);
+            order.retain(|id| id != &edit.id);
+            continue;
+        }
+        last.insert(edit.id.clone(), edit);
     }
+    order
+        .into_iter()
+        .filter_map(|id| last.remove(&id))
+        .collect()
+}
+
+/// The objects to create or update as a YAML stream for `kubectl apply -f -`,
+/// and each deletion as a `# delete peerauthentication NS/NAME` comment.
+fn plan_stream(edits: &[Edit]) -> anyhow::Result<String> {
     let mut out = String::new();
-    for id in order {
-        let (created_here, edit) = last[&id];
+    for edit in edits {
         match edit.kind {
-            EditKind::Delete if created_here => {}
-            EditKind::Delete => out.push_str(&format!("# delete peerauthentication {id}\n")),
+            EditKind::Delete => out.push_str(&format!("# delete peerauthentication {}\n", edit.id)),
             EditKind::Create | EditKind::Update => {
                 out.push_str("---\n");
                 out.push_str(&render::yaml(&for_apply(&edit.object))?);

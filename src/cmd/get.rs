@@ -1,7 +1,7 @@
 //! `mtls get`: the effective mode of targets, and the policy that decides it.
 
 use crate::cli::GetArgs;
-use crate::cmd::{Session, parse_targets, print_stdout, sort_rows};
+use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use crate::policy::resolve::{Index, RowMode};
 use crate::target::Target;
@@ -16,7 +16,7 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     if targets.is_empty() {
         targets.push(Target::Mesh);
     }
-    let snapshot = session.snapshot()?;
+    let snapshot = session.snapshot(&scope_of(&targets, session.args.all_namespaces))?;
     let index = Index::new(&snapshot);
     let rows = if session.args.all_namespaces {
         index.all_rows()

@@ -5,9 +5,10 @@
 pub mod change;
 pub mod get;
 
+use std::cell::{Cell, OnceCell};
 use std::io::{IsTerminal, Write};
 
-use anyhow::bail;
+use anyhow::Context;
 use colored::Colorize;
 
 use crate::cli::{GlobalArgs, Output};
@@ -15,14 +16,20 @@ use crate::error::UsageError;
 use crate::policy::Snapshot;
 use crate::policy::resolve::Row;
 use crate::render;
+use crate::source::cluster::{Cluster, Scope};
 use crate::source::manifests::{self, LoadOptions};
 use crate::target::Target;
 
-/// The global flags, checked and resolved.
+/// The global flags, checked and resolved, and the connection to the cluster
+/// once one is needed.
 pub struct Session<'a> {
     pub args: &'a GlobalArgs,
     /// Colors on stdout: a terminal, TERM not dumb, no --no-color, no NO_COLOR.
     pub color: bool,
+    runtime: OnceCell<tokio::runtime::Runtime>,
+    cluster: OnceCell<Cluster>,
+    /// Warnings about the objects are printed on the first read only.
+    warned: Cell<bool>,
 }
 
 impl<'a> Session<'a> {
@@ -34,7 +41,34 @@ impl<'a> Session<'a> {
         Session {
             args,
             color: allowed && std::io::stdout().is_terminal(),
+            runtime: OnceCell::new(),
+            cluster: OnceCell::new(),
+            warned: Cell::new(false),
         }
+    }
+
+    /// Runs a future of the cluster client to completion.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> anyhow::Result<F::Output> {
+        let runtime = match self.runtime.get() {
+            Some(rt) => rt,
+            None => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the async runtime")?;
+                self.runtime.get_or_init(|| rt)
+            }
+        };
+        Ok(runtime.block_on(future))
+    }
+
+    /// The cluster, connected on first use.
+    pub fn cluster(&self) -> anyhow::Result<&Cluster> {
+        if let Some(cluster) = self.cluster.get() {
+            return Ok(cluster);
+        }
+        let cluster = self.block_on(Cluster::connect(self.args))??;
+        Ok(self.cluster.get_or_init(|| cluster))
     }
 
     /// Offline: objects come from `-f` manifests.
@@ -42,13 +76,19 @@ impl<'a> Session<'a> {
         !self.args.filenames.is_empty()
     }
 
-    /// Reads the snapshot, printing the warnings its objects deserve.
-    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+    /// Reads the snapshot that `scope` needs (offline: every manifest), printing
+    /// the warnings its objects deserve.
+    pub fn snapshot(&self, scope: &Scope) -> anyhow::Result<Snapshot> {
         if !self.offline() {
-            bail!(
-                "reading a cluster is not supported by this build yet; \
-                 pass manifests with -f PATH (a file, a directory, or - for stdin)"
-            );
+            let cluster = self.cluster()?;
+            let loaded =
+                self.block_on(cluster.snapshot(scope, self.args.root_namespace.as_deref()))??;
+            if !self.warned.replace(true) {
+                for warning in &loaded.warnings {
+                    self.warn(warning);
+                }
+            }
+            return Ok(loaded.snapshot);
         }
         let inputs = manifests::read_inputs(&self.args.filenames)?;
         let loaded = manifests::load(
@@ -94,6 +134,45 @@ pub fn parse_targets(raw: &[String]) -> Result<Vec<Target>, UsageError> {
     raw.iter()
         .map(|t| t.parse::<Target>().map_err(|e| UsageError(e.to_string())))
         .collect()
+}
+
+/// The least that must be read for all of `targets`.
+pub fn scope_of(targets: &[Target], all: bool) -> Scope {
+    if all {
+        return Scope::All;
+    }
+    let mut scope: Option<Scope> = None;
+    for target in targets {
+        let this = match target {
+            Target::Mesh => Scope::Mesh,
+            Target::Namespace(ns) => Scope::Namespace(ns.clone()),
+            Target::Service { namespace, service }
+            | Target::Port {
+                namespace, service, ..
+            } => Scope::Service {
+                namespace: namespace.clone(),
+                name: service.clone(),
+            },
+        };
+        scope = Some(match (scope, this) {
+            (None, this) => this,
+            (Some(Scope::Mesh), this) | (Some(this), Scope::Mesh) => this,
+            (Some(a), b) if a == b => a,
+            (Some(Scope::Namespace(a)), Scope::Service { namespace: b, .. })
+            | (Some(Scope::Service { namespace: b, .. }), Scope::Namespace(a))
+                if a == b =>
+            {
+                Scope::Namespace(a)
+            }
+            (Some(Scope::Service { namespace: a, .. }), Scope::Service { namespace: b, .. })
+                if a == b =>
+            {
+                Scope::Namespace(a)
+            }
+            _ => Scope::All,
+        });
+    }
+    scope.unwrap_or(Scope::Mesh)
 }
 
 /// Sorts rows as the contract says and drops repeats (targets may overlap).

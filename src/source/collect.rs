@@ -160,6 +160,11 @@ impl Collector {
         Ok(())
     }
 
+    /// The root namespace the mesh config names, or Istio's default.
+    pub fn root_namespace(&self) -> anyhow::Result<String> {
+        root_namespace_from(&self.mesh_configs)
+    }
+
     /// The snapshot, with the warnings its objects deserve.
     pub fn finish(self, options: &LoadOptions<'_>) -> anyhow::Result<Loaded> {
         let mut warnings = self.warnings;

@@ -1,6 +1,7 @@
 //! Where a snapshot comes from. Today: manifests (`-f`); the cluster reader builds
 //! the same [`Snapshot`](crate::policy::Snapshot) from the Kubernetes API.
 
+pub mod cluster;
 pub mod collect;
 pub mod manifests;
 

@@ -1,0 +1,686 @@
+//! Reading and writing through the Kubernetes API, the way kubectl does:
+//! kubeconfig (`--kubeconfig`, `KUBECONFIG`, `--context`) or in-cluster config,
+//! client certificates, bearer tokens and exec plugins through kube-rs.
+//!
+//! Requests are made by hand (path, query, body) rather than through typed APIs,
+//! so that every request is counted, logged with `-v`, and its `Status` error
+//! turned into a message a user can act on. Objects come back as JSON and go
+//! through the same [`Collector`] as manifests.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use http::{Method, Request};
+use serde_json::{Value, json};
+
+use crate::cli::GlobalArgs;
+use crate::policy::ObjectRef;
+use crate::policy::plan::{Edit, EditKind};
+use crate::source::Api;
+use crate::source::collect::{Collector, LoadOptions, Loaded};
+
+const SECURITY_GROUP: &str = "security.istio.io";
+const ISTIO_NAMESPACE: &str = "istio-system";
+
+/// An error answer from the API server, or no answer at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with a `Status` (or at least an HTTP error code).
+    #[error("{message}")]
+    Status {
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    /// The request never got an answer: refused, reset, TLS failure, timeout.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { code, .. } => Some(*code),
+            ApiError::Transport(_) => None,
+        }
+    }
+}
+
+/// What a command needs read from the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything: `-A`.
+    All,
+    /// Only the mesh-wide level.
+    Mesh,
+    /// A namespace's policies, Services and pods.
+    Namespace(String),
+    /// One Service, its pods and the policies of its namespace.
+    Service { namespace: String, name: String },
+}
+
+pub struct Cluster {
+    client: kube::Client,
+    server: String,
+    verbose: bool,
+    timeout: Duration,
+    /// The PeerAuthentication group/version the server serves, e.g.
+    /// `security.istio.io/v1`.
+    pub api_version: String,
+}
+
+impl Cluster {
+    /// Connects as kubectl would and asks discovery which Istio API is served.
+    pub async fn connect(args: &GlobalArgs) -> anyhow::Result<Cluster> {
+        let options = kube::config::KubeConfigOptions {
+            context: args.context.clone(),
+            ..Default::default()
+        };
+        let mut config = match (&args.kubeconfig, &args.context) {
+            (Some(path), _) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?
+            }
+            (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+                .await
+                .context("cannot use the kubeconfig")?,
+            (None, None) => kube::Config::infer().await.context(
+                "no cluster to talk to: no kubeconfig (KUBECONFIG or ~/.kube/config) and not running in a pod; \
+                 pass --kubeconfig, or -f to read manifests instead",
+            )?,
+        };
+        let timeout = Duration::from_secs(args.request_timeout.max(1));
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        config.write_timeout = Some(timeout);
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let client =
+            kube::Client::try_from(config).context("cannot set up the Kubernetes client")?;
+        let mut cluster = Cluster {
+            client,
+            server,
+            verbose: args.verbose,
+            timeout,
+            api_version: String::new(),
+        };
+        cluster.api_version = cluster.discover(args.api).await?;
+        Ok(cluster)
+    }
+
+    /// Which PeerAuthentication version to use: v1 if served, else v1beta1.
+    async fn discover(&self, api: Api) -> anyhow::Result<String> {
+        match api {
+            Api::V1 => return Ok(format!("{SECURITY_GROUP}/v1")),
+            Api::V1beta1 => return Ok(format!("{SECURITY_GROUP}/v1beta1")),
+            Api::Legacy => bail!(
+                "--api legacy (authentication.istio.io/v1alpha1) is not supported yet; use --api v1 or v1beta1"
+            ),
+            Api::Auto => {}
+        }
+        let group = match self
+            .call(Method::GET, &format!("/apis/{SECURITY_GROUP}"), None, None)
+            .await
+        {
+            Ok(group) => group,
+            Err(ApiError::Status { code: 404, .. }) => bail!(
+                "the API server at {} does not serve {SECURITY_GROUP} (PeerAuthentication): is Istio installed?",
+                self.server
+            ),
+            Err(e) => return Err(self.explain(e, "get", "API group", SECURITY_GROUP, None)),
+        };
+        let served: Vec<&str> = group["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["version"].as_str())
+            .collect();
+        for version in ["v1", "v1beta1"] {
+            if served.contains(&version) {
+                return Ok(format!("{SECURITY_GROUP}/{version}"));
+            }
+        }
+        bail!(
+            "the API server at {} serves {SECURITY_GROUP} only as {}, which mtls does not read: is this Istio older than 1.5?",
+            self.server,
+            served.join(", ")
+        )
+    }
+
+    /// Reads what `scope` needs and builds the snapshot.
+    pub async fn snapshot(
+        &self,
+        scope: &Scope,
+        root_namespace: Option<&str>,
+    ) -> anyhow::Result<Loaded> {
+        let mut collector = Collector::default();
+        let root = match root_namespace {
+            Some(root) => root.to_string(),
+            None => {
+                let configs = self
+                    .list("", "v1", "configmaps", Some(ISTIO_NAMESPACE), None)
+                    .await
+                    .map_err(|e| {
+                        self.explain(e, "list", "configmaps", "", Some(ISTIO_NAMESPACE))
+                    })?;
+                for config in configs {
+                    collector.add(config, &"the mesh config")?;
+                }
+                collector.root_namespace()?
+            }
+        };
+        let (group, version) = self
+            .api_version
+            .split_once('/')
+            .unwrap_or((SECURITY_GROUP, "v1"));
+        let policy_namespaces: Vec<Option<String>> = match scope {
+            Scope::All => vec![None],
+            Scope::Mesh => vec![Some(root.clone())],
+            Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } if ns == &root => {
+                vec![Some(root.clone())]
+            }
+            Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } => {
+                vec![Some(ns.clone()), Some(root.clone())]
+            }
+        };
+        for ns in &policy_namespaces {
+            let policies = self
+                .list(group, version, "peerauthentications", ns.as_deref(), None)
+                .await
+                .map_err(|e| {
+                    self.explain(e, "list", "peerauthentications", group, ns.as_deref())
+                })?;
+            self.collect(&mut collector, policies, "peerauthentications")?;
+        }
+
+        match scope {
+            Scope::Mesh => {}
+            Scope::All => {
+                let namespaces = self
+                    .list("", "v1", "namespaces", None, None)
+                    .await
+                    .map_err(|e| self.explain(e, "list", "namespaces", "", None))?;
+                self.collect(&mut collector, namespaces, "namespaces")?;
+                self.read_workloads(&mut collector, None, None).await?;
+            }
+            Scope::Namespace(ns) => {
+                let namespace = self
+                    .call(Method::GET, &format!("/api/v1/namespaces/{ns}"), None, None)
+                    .await
+                    .map_err(|e| self.explain(e, "get", "namespaces", "", None))?;
+                self.collect(&mut collector, vec![namespace], "namespaces")?;
+                self.read_workloads(&mut collector, Some(ns), None).await?;
+            }
+            Scope::Service { namespace, name } => {
+                let service = match self
+                    .call(
+                        Method::GET,
+                        &format!("/api/v1/namespaces/{namespace}/services/{name}"),
+                        None,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(service) => service,
+                    Err(ApiError::Status { code: 404, .. }) => {
+                        // Tell a missing namespace from a missing Service.
+                        match self
+                            .call(
+                                Method::GET,
+                                &format!("/api/v1/namespaces/{namespace}"),
+                                None,
+                                None,
+                            )
+                            .await
+                        {
+                            Err(ApiError::Status { code: 404, .. }) => {
+                                bail!("namespace {namespace:?} not found")
+                            }
+                            _ => bail!("service {namespace}/{name} not found"),
+                        }
+                    }
+                    Err(e) => return Err(self.explain(e, "get", "services", "", Some(namespace))),
+                };
+                let selector = service["spec"]["selector"]
+                    .as_object()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    });
+                self.collect(&mut collector, vec![service], "services")?;
+                if let Some(selector) = selector {
+                    self.read_workloads_of_service(&mut collector, namespace, &selector)
+                        .await?;
+                }
+            }
+        }
+        collector.finish(&LoadOptions {
+            root_namespace: Some(&root),
+            api: match version {
+                "v1beta1" => Api::V1beta1,
+                _ => Api::V1,
+            },
+        })
+    }
+
+    /// Services and pods of a namespace (or all), and pod templates when some
+    /// Service selects no pod.
+    async fn read_workloads(
+        &self,
+        collector: &mut Collector,
+        ns: Option<&str>,
+        _: Option<()>,
+    ) -> anyhow::Result<()> {
+        let services = self
+            .list("", "v1", "services", ns, None)
+            .await
+            .map_err(|e| self.explain(e, "list", "services", "", ns))?;
+        let pods = self
+            .list("", "v1", "pods", ns, None)
+            .await
+            .map_err(|e| self.explain(e, "list", "pods", "", ns))?;
+        let unbacked = services.iter().any(|s| {
+            let Some(selector) = s["spec"]["selector"].as_object().filter(|m| !m.is_empty()) else {
+                return false;
+            };
+            let namespace = &s["metadata"]["namespace"];
+            !pods.iter().any(|p| {
+                &p["metadata"]["namespace"] == namespace
+                    && selector
+                        .iter()
+                        .all(|(k, v)| &p["metadata"]["labels"][k] == v)
+            })
+        });
+        self.collect(collector, services, "services")?;
+        self.collect(collector, pods, "pods")?;
+        if unbacked {
+            self.read_templates(collector, ns).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_workloads_of_service(
+        &self,
+        collector: &mut Collector,
+        ns: &str,
+        selector: &str,
+    ) -> anyhow::Result<()> {
+        let pods = self
+            .list("", "v1", "pods", Some(ns), Some(selector))
+            .await
+            .map_err(|e| self.explain(e, "list", "pods", "", Some(ns)))?;
+        let none = pods.is_empty();
+        self.collect(collector, pods, "pods")?;
+        if none {
+            self.read_templates(collector, Some(ns)).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_templates(
+        &self,
+        collector: &mut Collector,
+        ns: Option<&str>,
+    ) -> anyhow::Result<()> {
+        for (group, resource) in [
+            ("apps", "deployments"),
+            ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("apps", "replicasets"),
+            ("batch", "jobs"),
+        ] {
+            let items = self
+                .list(group, "v1", resource, ns, None)
+                .await
+                .map_err(|e| self.explain(e, "list", resource, group, ns))?;
+            self.collect(collector, items, resource)?;
+        }
+        Ok(())
+    }
+
+    fn collect(
+        &self,
+        collector: &mut Collector,
+        items: Vec<Value>,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let place = format!("the server's {what}");
+        for item in items {
+            collector.add(item, &place)?;
+        }
+        Ok(())
+    }
+
+    /// LISTs a resource, following `continue` tokens, and gives each item the
+    /// apiVersion and kind the list omits.
+    async fn list(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ApiError> {
+        const PAGE: usize = 500;
+        let base = collection_path(group, version, resource, namespace);
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = format!("limit={PAGE}");
+            if let Some(selector) = label_selector {
+                query.push_str(&format!("&labelSelector={}", encode(selector)));
+            }
+            if let Some(t) = &token {
+                query.push_str(&format!("&continue={}", encode(t)));
+            }
+            let mut page = self
+                .call(Method::GET, &format!("{base}?{query}"), None, None)
+                .await?;
+            let api_version = page["apiVersion"].as_str().unwrap_or(version).to_string();
+            let kind = page["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_end_matches("List")
+                .to_string();
+            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+                for mut item in page_items {
+                    if item.get("apiVersion").is_none_or(Value::is_null) {
+                        item["apiVersion"] = json!(api_version);
+                    }
+                    if item.get("kind").is_none_or(Value::is_null) {
+                        item["kind"] = json!(kind);
+                    }
+                    items.push(item);
+                }
+            }
+            token = page["metadata"]["continue"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Carries out one edit of a plan. `dry_run` asks the server to validate
+    /// it without storing it (`dryRun=All`).
+    pub async fn write(&self, edit: &Edit, dry_run: bool) -> Result<Value, ApiError> {
+        let (group, version) = self
+            .api_version
+            .split_once('/')
+            .unwrap_or((SECURITY_GROUP, "v1"));
+        let ObjectRef { namespace, name } = &edit.id;
+        let collection = collection_path(group, version, "peerauthentications", Some(namespace));
+        let dry = if dry_run { "?dryRun=All" } else { "" };
+        let mut object = edit.object.clone();
+        object["apiVersion"] = json!(self.api_version);
+        match edit.kind {
+            EditKind::Create => {
+                self.call(
+                    Method::POST,
+                    &format!("{collection}{dry}"),
+                    Some(object),
+                    Some("application/json"),
+                )
+                .await
+            }
+            EditKind::Update => {
+                if let Value::Object(meta) = &mut object["metadata"] {
+                    meta.remove("managedFields");
+                }
+                self.call(
+                    Method::PUT,
+                    &format!("{collection}/{name}{dry}"),
+                    Some(object),
+                    Some("application/json"),
+                )
+                .await
+            }
+            EditKind::Delete => {
+                let mut options = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+                if let Some(rv) = edit.object["metadata"]["resourceVersion"].as_str() {
+                    options["preconditions"] = json!({ "resourceVersion": rv });
+                }
+                if dry_run {
+                    options["dryRun"] = json!(["All"]);
+                }
+                self.call(
+                    Method::DELETE,
+                    &format!("{collection}/{name}{dry}"),
+                    Some(options),
+                    Some("application/json"),
+                )
+                .await
+            }
+        }
+    }
+
+    /// One request: logged with `-v` (method, path, status, time; never a
+    /// credential), its `Status` error turned into an [`ApiError`].
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+        content_type: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let started = Instant::now();
+        let body_bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap_or_default())
+            .unwrap_or_default();
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(path_and_query)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(ct) = content_type {
+            request = request.header(http::header::CONTENT_TYPE, ct);
+        }
+        let request = request
+            .body(kube::client::Body::from(body_bytes))
+            .map_err(|e| ApiError::Transport(format!("cannot build the request: {e}")))?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let response = self
+                .client
+                .send(request)
+                .await
+                .map_err(|e| self.transport_error(&e))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(|e| self.transport_error(&e))?;
+            Ok::<_, ApiError>((status, bytes))
+        })
+        .await;
+        let (status, bytes) = match outcome {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
+                self.log(&method, path_and_query, "error", started);
+                return Err(e);
+            }
+            Err(_) => {
+                self.log(&method, path_and_query, "timeout", started);
+                return Err(ApiError::Transport(format!(
+                    "the API server at {} did not answer within {}s (--request-timeout)",
+                    self.server,
+                    self.timeout.as_secs()
+                )));
+            }
+        };
+        self.log(&method, path_and_query, &status.to_string(), started);
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            if value.is_null() && !bytes.is_empty() {
+                return Err(ApiError::Transport(format!(
+                    "the API server at {} answered {path_and_query} with something that is not JSON",
+                    self.server
+                )));
+            }
+            return Ok(value);
+        }
+        let message = value["message"].as_str().map(sanitize).unwrap_or_else(|| {
+            format!("the server answered {status} to {method} {path_and_query}")
+        });
+        Err(ApiError::Status {
+            code: status,
+            reason: value["reason"].as_str().map(sanitize).unwrap_or_default(),
+            message,
+        })
+    }
+
+    fn log(&self, method: &Method, path: &str, status: &str, started: Instant) {
+        if self.verbose {
+            eprintln!(
+                "{method} {path} {status} {}ms",
+                started.elapsed().as_millis()
+            );
+        }
+    }
+
+    fn transport_error(&self, error: &kube::Error) -> ApiError {
+        let chain = error_chain(error);
+        let lower = chain.to_lowercase();
+        let what = if lower.contains("timed out") || lower.contains("timeout") {
+            format!(
+                "the API server at {} did not answer within {}s (--request-timeout)",
+                self.server,
+                self.timeout.as_secs()
+            )
+        } else if lower.contains("close_notify")
+            || lower.contains("connection closed")
+            || lower.contains("reset by peer")
+        {
+            format!(
+                "the connection to the API server at {} closed before it answered",
+                self.server
+            )
+        } else if lower.contains("certificate") || lower.contains("handshake") {
+            format!(
+                "the TLS handshake with the API server at {} failed: {chain}",
+                self.server
+            )
+        } else if lower.contains("refused") {
+            format!(
+                "cannot reach the API server at {}: connection refused",
+                self.server
+            )
+        } else {
+            format!("cannot reach the API server at {}: {chain}", self.server)
+        };
+        ApiError::Transport(what)
+    }
+
+    /// Turns an API error into a message that says what to do next.
+    pub fn explain(
+        &self,
+        error: ApiError,
+        verb: &str,
+        resource: &str,
+        group: &str,
+        namespace: Option<&str>,
+    ) -> anyhow::Error {
+        let qualified = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let scope = match namespace {
+            Some(ns) => format!(" -n {ns}"),
+            None => " --all-namespaces".to_string(),
+        };
+        match error {
+            ApiError::Status { code: 401, .. } => anyhow::anyhow!(
+                "the API server at {} rejected the credentials (401 Unauthorized)\n\
+                 check the user of the kubeconfig's current context: `kubectl config view --minify`",
+                self.server
+            ),
+            ApiError::Status {
+                code: 403, message, ..
+            } => anyhow::anyhow!(
+                "{message}\nmtls needs to {verb} {qualified}; check with `kubectl auth can-i {verb} {qualified}{scope}`"
+            ),
+            ApiError::Status {
+                code,
+                reason,
+                message,
+            } => {
+                anyhow::anyhow!(
+                    "{message} ({code}{})",
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {reason}")
+                    }
+                )
+            }
+            ApiError::Transport(message) => anyhow::anyhow!(message),
+        }
+    }
+}
+
+fn collection_path(group: &str, version: &str, resource: &str, namespace: Option<&str>) -> String {
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    match namespace {
+        Some(ns) => format!("{prefix}/namespaces/{ns}/{resource}"),
+        None => format!("{prefix}/{resource}"),
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Drops control characters from text a server sent, so that it cannot steer
+/// the terminal.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .collect()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self.server)
+            .finish()
+    }
+}

@@ -1,0 +1,631 @@
+//! End-to-end tests against a live API server: the real `mtls` binary, a real
+//! kubeconfig, real HTTPS, talking to the loopback API server of this workspace.
+
+use std::path::PathBuf;
+use std::process::{Child, Command as Process, Output, Stdio};
+use std::time::Duration;
+
+use kube_loopback::{ADMIN, Config, Deny, Fault, FaultAction, Server, TOKEN_USER};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+const PA: &str = "peerauthentications.security.istio.io";
+
+/// A loopback cluster seeded with the demo fixture, and a kubeconfig for it.
+struct Cluster {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(config: Config) -> Cluster {
+        let fixture =
+            std::fs::read_to_string("tests/fixtures/cluster/demo.yaml").expect("fixture exists");
+        let config = config.seed_yaml(&fixture).expect("fixture is valid YAML");
+        let server = Server::start(config).expect("the loopback server starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        server
+            .write_kubeconfig(&dir.path().join("admin.yaml"), ADMIN)
+            .expect("kubeconfig written");
+        server
+            .write_kubeconfig(&dir.path().join("token.yaml"), TOKEN_USER)
+            .expect("kubeconfig written");
+        Cluster { server, dir }
+    }
+
+    fn demo() -> Cluster {
+        Cluster::start(Config::default())
+    }
+
+    fn kubeconfig(&self, user: &str) -> PathBuf {
+        self.dir.path().join(if user == ADMIN {
+            "admin.yaml"
+        } else {
+            "token.yaml"
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Process {
+        let mut command = Process::new(env!("CARGO_BIN_EXE_mtls"));
+        command
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig(ADMIN))
+            .env_remove("KUBECONFIG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        output(self.command(args).output().expect("mtls runs"))
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mtls starts")
+    }
+
+    fn policy(&self, ns: &str, name: &str) -> Option<Value> {
+        self.server.object(PA, ns, name)
+    }
+
+    /// Every stored object without the fields every write changes.
+    fn state(&self) -> Vec<Value> {
+        self.server.objects()
+    }
+}
+
+fn output(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().expect("mtls exits with a code"),
+        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    )
+}
+
+fn spec(policy: Option<Value>) -> Value {
+    policy.expect("the policy exists")["spec"].clone()
+}
+
+#[test]
+fn the_backyards_walkthrough() {
+    let c = Cluster::demo();
+
+    // 1. allow mesh: creates the mesh-wide policy.
+    let (code, stdout, stderr) = c.run(&["allow", "mesh"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "mesh: set to PERMISSIVE (peerauthentication istio-system/default created)\n"
+    );
+    assert_eq!(
+        stdout,
+        "TARGET   MODE         SOURCE\nmesh     PERMISSIVE   mesh istio-system/default\n"
+    );
+    let mesh = c
+        .policy("istio-system", "default")
+        .expect("mesh policy created");
+    assert_eq!(mesh["spec"], json!({"mtls": {"mode": "PERMISSIVE"}}));
+    assert_eq!(
+        mesh["metadata"]["labels"],
+        json!({"app.kubernetes.io/managed-by": "mtls"})
+    );
+
+    // 2. get mesh.
+    let (code, stdout, _) = c.run(&["get", "mesh"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "TARGET   MODE         SOURCE\nmesh     PERMISSIVE   mesh istio-system/default\n"
+    );
+
+    // 3. require demo.
+    let (code, stdout, stderr) = c.run(&["require", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "demo: set to STRICT (peerauthentication demo/default created)\n"
+    );
+    assert!(stdout.starts_with("TARGET"), "{stdout}");
+    assert!(
+        stdout.contains("\ndemo/echo:8080   STRICT   namespace demo/default\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        spec(c.policy("demo", "default")),
+        json!({"mtls": {"mode": "STRICT"}})
+    );
+
+    // 4. allow demo/echo:8080: that port PERMISSIVE while the namespace is STRICT.
+    // Service port 8080 reaches the container port named http, 8081: the key.
+    let (code, stdout, stderr) = c.run(&["allow", "demo/echo:8080"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "demo/echo:8080: set to PERMISSIVE (peerauthentication demo/echo created)\n\
+         warning: demo/echo:8080: mTLS gets weaker, from STRICT to PERMISSIVE\n"
+    );
+    assert_eq!(
+        stdout,
+        "TARGET           MODE         SOURCE\ndemo/echo:8080   PERMISSIVE   port demo/echo\n"
+    );
+    assert_eq!(
+        spec(c.policy("demo", "echo")),
+        json!({"selector": {"matchLabels": {"app": "echo"}}, "portLevelMtls": {"8081": {"mode": "PERMISSIVE"}}})
+    );
+    let (_, json_out, _) = c.run(&["get", "demo/echo:http", "-o", "json"]);
+    let row: Value = serde_json::from_str(&json_out).expect("JSON");
+    assert_eq!(
+        (
+            row["items"][0]["port"].clone(),
+            row["items"][0]["targetPort"].clone()
+        ),
+        (json!(8080), json!(8081))
+    );
+    let (_, table, _) = c.run(&["get", "demo/echo:9000"]);
+    assert_eq!(
+        table,
+        "TARGET           MODE     SOURCE\ndemo/echo:9000   STRICT   namespace demo/default\n"
+    );
+
+    // 5. unset demo/echo:8080: back to STRICT from the namespace; the policy is
+    // left empty, so it is deleted.
+    let (code, stdout, stderr) = c.run(&["unset", "demo/echo:8080"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "demo/echo:8080: unset, inherits STRICT from namespace demo/default (peerauthentication demo/echo deleted)\n"
+    );
+    assert_eq!(
+        stdout,
+        "TARGET           MODE     SOURCE\ndemo/echo:8080   STRICT   namespace demo/default\n"
+    );
+    assert_eq!(c.policy("demo", "echo"), None);
+
+    // 6. unset demo: back to the mesh's PERMISSIVE.
+    let (code, stdout, stderr) = c.run(&["unset", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "demo: unset, inherits PERMISSIVE from mesh istio-system/default (peerauthentication demo/default deleted)\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: demo: mTLS gets weaker, from STRICT to PERMISSIVE"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("\ndemo             PERMISSIVE   mesh istio-system/default\n"),
+        "{stdout}"
+    );
+    assert_eq!(c.policy("demo", "default"), None);
+}
+
+#[test]
+fn sixteen_concurrent_writers_on_sixteen_ports_all_succeed() {
+    for with_conflicts in [false, true] {
+        let c = Cluster::demo();
+        if with_conflicts {
+            // Besides the real races: the first writes of all are refused with a 409.
+            c.server
+                .inject(Fault::conflict("PUT", "/peerauthentications/echo", 3));
+            c.server.inject(Fault::status(
+                "POST",
+                "/peerauthentications",
+                1,
+                409,
+                "AlreadyExists",
+                "injected",
+            ));
+        }
+        let children: Vec<Child> = (8001..=8016)
+            .map(|port| c.spawn(&["allow", &format!("demo/echo:{port}"), "-q"]))
+            .collect();
+        for child in children {
+            let (code, _, stderr) = output(child.wait_with_output().expect("mtls finishes"));
+            assert_eq!(code, 0, "{stderr}");
+        }
+        let ports = spec(c.policy("demo", "echo"))["portLevelMtls"].clone();
+        let keys: Vec<u32> = ports
+            .as_object()
+            .expect("a map of ports")
+            .keys()
+            .map(|k| k.parse().expect("numeric keys"))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (8001..=8016).collect::<Vec<u32>>(),
+            "with conflicts: {with_conflicts}"
+        );
+        assert!(
+            ports
+                .as_object()
+                .expect("map")
+                .values()
+                .all(|v| v == &json!({"mode": "PERMISSIVE"}))
+        );
+    }
+}
+
+#[test]
+fn a_changed_policy_keeps_its_labels_annotations_and_other_ports() {
+    let c = Cluster::demo();
+    c.server
+        .seed(vec![json!({
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {
+                "name": "echo-policy", "namespace": "demo",
+                "labels": {"team": "edge"}, "annotations": {"owner": "alice@example.com"},
+            },
+            "spec": {
+                "selector": {"matchLabels": {"app": "echo"}},
+                "mtls": {"mode": "STRICT"},
+                "portLevelMtls": {"9000": {"mode": "DISABLE"}},
+            },
+        })])
+        .expect("seeded");
+    let (code, _, stderr) = c.run(&["allow", "demo/echo:8001"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "demo/echo:8001: set to PERMISSIVE (peerauthentication demo/echo-policy updated)\nwarning: demo/echo:8001: mTLS gets weaker, from STRICT to PERMISSIVE\n"
+    );
+    let policy = c.policy("demo", "echo-policy").expect("still there");
+    assert_eq!(policy["metadata"]["labels"], json!({"team": "edge"}));
+    assert_eq!(
+        policy["metadata"]["annotations"],
+        json!({"owner": "alice@example.com"})
+    );
+    assert_eq!(
+        policy["spec"],
+        json!({
+            "selector": {"matchLabels": {"app": "echo"}},
+            "mtls": {"mode": "STRICT"},
+            "portLevelMtls": {"9000": {"mode": "DISABLE"}, "8001": {"mode": "PERMISSIVE"}},
+        })
+    );
+    // Idempotent: nothing is written the second time.
+    c.server.clear_requests();
+    let (code, _, stderr) = c.run(&["allow", "demo/echo:8001"]);
+    assert_eq!(code, 0);
+    assert!(
+        stderr
+            .starts_with("demo/echo:8001: already PERMISSIVE at the port level; nothing to change"),
+        "{stderr}"
+    );
+    assert!(
+        c.server.requests().iter().all(|r| r.method == "GET"),
+        "no write: {:?}",
+        c.server.requests()
+    );
+}
+
+#[test]
+fn failed_writes_exit_1_and_leave_the_server_unchanged() {
+    let cases: Vec<(&str, Fault, &str)> = vec![
+        (
+            "500",
+            Fault::status(
+                "POST",
+                "/peerauthentications",
+                1,
+                500,
+                "InternalError",
+                "etcdserver: request timed out",
+            ),
+            "error: cannot create peerauthentication demo/default\n  etcdserver: request timed out (500 InternalError)\n",
+        ),
+        (
+            "dropped connection",
+            Fault {
+                method: Some("POST".into()),
+                path_contains: None,
+                times: 1,
+                action: FaultAction::Drop,
+            },
+            "error: cannot create peerauthentication demo/default\n  the connection to the API server at",
+        ),
+        (
+            "timeout",
+            Fault {
+                method: Some("POST".into()),
+                path_contains: None,
+                times: 1,
+                action: FaultAction::Delay(Duration::from_secs(5)),
+            },
+            "error: cannot create peerauthentication demo/default\n  the API server at",
+        ),
+    ];
+    for (what, fault, expected) in cases {
+        let c = Cluster::demo();
+        let before = c.state();
+        c.server.inject(fault);
+        let (code, stdout, stderr) = c.run(&["require", "demo", "--request-timeout", "1"]);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{what}: {stderr}");
+        assert!(stderr.starts_with(expected), "{what}: {stderr}");
+        assert_eq!(c.state(), before, "{what}: nothing written");
+    }
+}
+
+#[test]
+fn forbidden_requests_name_the_verb_resource_and_namespace() {
+    let c = Cluster::demo();
+    c.server.deny(Deny {
+        verb: Some("create".into()),
+        resource: Some("peerauthentications".into()),
+        ..Deny::default()
+    });
+    let before = c.state();
+    let (code, _, stderr) = c.run(&["require", "demo"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "error: cannot create peerauthentication demo/default\n  \
+         peerauthentications.security.istio.io is forbidden: User \"admin\" cannot create resource \
+         \"peerauthentications\" in API group \"security.istio.io\" in the namespace \"demo\"\n  \
+         mtls needs to create peerauthentications.security.istio.io; check with \
+         `kubectl auth can-i create peerauthentications.security.istio.io -n demo`\n"
+    );
+    assert_eq!(c.state(), before);
+
+    let c = Cluster::demo();
+    c.server.deny(Deny {
+        verb: Some("list".into()),
+        resource: Some("peerauthentications".into()),
+        namespace: Some("istio-system".into()),
+        ..Deny::default()
+    });
+    let (code, _, stderr) = c.run(&["get", "demo/echo:8080"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "error: peerauthentications.security.istio.io is forbidden: User \"admin\" cannot list resource \
+         \"peerauthentications\" in API group \"security.istio.io\" in the namespace \"istio-system\"\n  \
+         mtls needs to list peerauthentications.security.istio.io; check with \
+         `kubectl auth can-i list peerauthentications.security.istio.io -n istio-system`\n"
+    );
+}
+
+#[test]
+fn a_cluster_without_istio_says_so() {
+    let c = Cluster::start(Config {
+        disable: vec![
+            "security.istio.io/v1".into(),
+            "security.istio.io/v1beta1".into(),
+        ],
+        ..Config::default()
+    });
+    let (code, _, stderr) = c.run(&["get", "mesh"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the API server at {} does not serve security.istio.io (PeerAuthentication): is Istio installed?\n",
+            c.server.url()
+        )
+    );
+}
+
+#[test]
+fn an_older_istio_serving_only_v1beta1_is_read_and_written_as_v1beta1() {
+    let c = Cluster::start(Config {
+        disable: vec!["security.istio.io/v1".into()],
+        ..Config::default()
+    });
+    let (code, _, stderr) = c.run(&["require", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(c.server.requests().iter().any(|r| {
+        r.uri
+            .starts_with("/apis/security.istio.io/v1beta1/namespaces/demo/peerauthentications")
+            && r.method == "POST"
+    }));
+    let (_, out, _) = c.run(&["get", "demo", "-o", "json"]);
+    let value: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        value["items"][0]["source"]["apiVersion"],
+        "security.istio.io/v1beta1"
+    );
+}
+
+#[test]
+fn missing_targets_exit_1_listing_the_ports() {
+    let c = Cluster::demo();
+    let (code, _, stderr) = c.run(&["get", "demo/nope"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "error: service demo/nope not found\n")
+    );
+    let (code, _, stderr) = c.run(&["get", "nope/echo"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "error: namespace \"nope\" not found\n")
+    );
+    let (code, _, stderr) = c.run(&["disable", "demo/echo:grpc"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(
+            "error: service demo/echo has no port \"grpc\"; its ports: 8001 (p8001), 8002 (p8002)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn request_budgets_hold() {
+    let c = Cluster::demo();
+    let (code, _, stderr) = c.run(&["get", "demo/echo:8080"]);
+    assert_eq!(code, 0, "{stderr}");
+    let requests = c.server.requests();
+    assert!(
+        requests.len() <= 6,
+        "get NS/SVC:PORT made {} requests: {requests:#?}",
+        requests.len()
+    );
+    for r in &requests {
+        for ns in ["/namespaces/"] {
+            if let Some(rest) = r.uri.split(ns).nth(1) {
+                let namespace = rest.split('/').next().unwrap_or_default();
+                assert!(
+                    ["demo", "istio-system"].contains(&namespace),
+                    "read only the target's and the root namespace: {}",
+                    r.uri
+                );
+            }
+        }
+    }
+
+    c.server.clear_requests();
+    let (code, _, _) = c.run(&["get", "-A"]);
+    assert_eq!(code, 0);
+    let lists: Vec<String> = c
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .collect();
+    let mut unique = lists.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(lists.len(), unique.len(), "one LIST per kind: {lists:#?}");
+    assert!(
+        lists
+            .iter()
+            .all(|p| !p.contains("/namespaces/")
+                || p.contains("/namespaces/istio-system/configmaps")),
+        "no per-namespace requests: {lists:#?}"
+    );
+
+    // -v shows each request, and never a credential.
+    let (_, _, stderr) = c.run(&["get", "demo/echo:8080", "-v"]);
+    assert!(
+        stderr.contains("GET /api/v1/namespaces/demo/services/echo 200 "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("BEGIN") && !stderr.to_lowercase().contains("bearer"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bearer_token_users_work_too() {
+    let c = Cluster::demo();
+    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "demo/echo:8080", "--kubeconfig"])
+        .arg(c.kubeconfig(TOKEN_USER))
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("runs");
+    let (code, stdout, stderr) = output(out);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "TARGET           MODE         SOURCE\ndemo/echo:8080   PERMISSIVE   default\n"
+    );
+    assert!(c.server.requests().iter().all(|r| r.user == TOKEN_USER));
+}
+
+#[test]
+fn dry_run_validates_with_the_server_and_writes_nothing() {
+    let c = Cluster::demo();
+    let before = c.state();
+    let (code, stdout, stderr) = c.run(&["require", "demo", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("demo: set to STRICT (peerauthentication demo/default to be created)\n"),
+        "{stderr}"
+    );
+    assert!(
+        c.server
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.uri.contains("dryRun=All"))
+    );
+    assert_eq!(c.state(), before);
+}
+
+#[test]
+fn connection_failures_name_the_server_and_the_cause() {
+    // Unreachable: the server is gone.
+    let c = Cluster::demo();
+    let url = c.server.url().to_string();
+    let kubeconfig = c.kubeconfig(ADMIN);
+    let dir = c.dir;
+    drop(c.server);
+    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "mesh", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("runs");
+    let (code, _, stderr) = output(out);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!("error: cannot reach the API server at {url}: connection refused\n")
+    );
+    drop(dir);
+
+    // Untrusted: the kubeconfig trusts another server's CA.
+    let a = Cluster::demo();
+    let b = Cluster::demo();
+    let mixed = a
+        .server
+        .kubeconfig(ADMIN)
+        .replace(a.server.url(), b.server.url());
+    let path = a.dir.path().join("mixed.yaml");
+    std::fs::write(&path, mixed).expect("written");
+    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "mesh", "--kubeconfig"])
+        .arg(&path)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("runs");
+    let (code, _, stderr) = output(out);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: the TLS handshake with the API server at {} failed: ",
+            b.server.url()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("certificate"), "{stderr}");
+
+    // Rejected credentials: 401.
+    let bad = a
+        .server
+        .kubeconfig(TOKEN_USER)
+        .replace(kube_loopback::TOKEN, "not-the-token");
+    let path = a.dir.path().join("bad-token.yaml");
+    std::fs::write(&path, bad).expect("written");
+    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "mesh", "--kubeconfig"])
+        .arg(&path)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("runs");
+    let (code, _, stderr) = output(out);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the API server at {} rejected the credentials (401 Unauthorized)\n  \
+             check the user of the kubeconfig's current context: `kubectl config view --minify`\n",
+            a.server.url()
+        )
+    );
+    assert!(!stderr.contains("not-the-token"));
+}
