@@ -18,10 +18,22 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// The demo fixture plus `config`'s seed.
     fn start(config: Config) -> Cluster {
         let fixture =
             std::fs::read_to_string("tests/fixtures/cluster/demo.yaml").expect("fixture exists");
-        let config = config.seed_yaml(&fixture).expect("fixture is valid YAML");
+        Cluster::serve(config.seed_yaml(&fixture).expect("fixture is valid YAML"))
+    }
+
+    /// Only `seed`.
+    fn with_seed(seed: Vec<Value>) -> Cluster {
+        Cluster::serve(Config {
+            seed,
+            ..Config::default()
+        })
+    }
+
+    fn serve(config: Config) -> Cluster {
         let server = Server::start(config).expect("the loopback server starts");
         let dir = tempfile::tempdir().expect("temp dir");
         server
@@ -628,4 +640,109 @@ fn connection_failures_name_the_server_and_the_cause() {
         )
     );
     assert!(!stderr.contains("not-the-token"));
+}
+
+#[test]
+fn exec_credential_plugins_and_contexts_work_as_in_kubectl() {
+    let c = Cluster::demo();
+    // A kubeconfig with two contexts: the current one points nowhere, the other
+    // gets its token from an exec plugin, as cloud providers' kubeconfigs do.
+    let plugin = c.dir.path().join("token-plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+            kube_loopback::TOKEN
+        ),
+    )
+    .expect("plugin written");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let admin: Value =
+        serde_saphyr::from_str(&c.server.kubeconfig(ADMIN)).expect("kubeconfig YAML");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            admin["clusters"][0],
+            {"name": "nowhere", "cluster": {"server": "https://127.0.0.1:1"}},
+        ],
+        "users": [{"name": "sso", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": plugin.to_str().expect("utf-8 path"),
+            "interactiveMode": "Never",
+        }}}],
+        "contexts": [
+            {"name": "broken", "context": {"cluster": "nowhere", "user": "sso"}},
+            {"name": "loopback-sso", "context": {"cluster": "loopback", "user": "sso"}},
+        ],
+        "current-context": "broken",
+    });
+    let path = c.dir.path().join("exec.yaml");
+    std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
+    let run = |extra: &[&str]| {
+        let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+            .args(["get", "demo/echo:8080"])
+            .args(extra)
+            .env("KUBECONFIG", &path)
+            .output()
+            .expect("runs");
+        output(out)
+    };
+    let (code, stdout, stderr) = run(&["--context", "loopback-sso"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "TARGET           MODE         SOURCE\ndemo/echo:8080   PERMISSIVE   default\n"
+    );
+    assert!(
+        c.server.requests().iter().all(|r| r.user == TOKEN_USER),
+        "the plugin's token was used"
+    );
+    assert!(!stderr.contains(kube_loopback::TOKEN));
+
+    let (code, _, stderr) = run(&[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error: cannot reach the API server at https://127.0.0.1:1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_root_namespace_comes_from_the_mesh_config() {
+    // A revisioned install: no ConfigMap `istio`, but `istio-1-24` names the root.
+    let fixture =
+        std::fs::read_to_string("tests/fixtures/cluster/demo.yaml").expect("fixture exists");
+    let mut seed: Vec<Value> = kube_loopback::parse_objects(&fixture)
+        .expect("fixture")
+        .into_iter()
+        .filter(|o| o["kind"] != "ConfigMap")
+        .collect();
+    seed.extend(
+        kube_loopback::parse_objects(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio-1-24, namespace: istio-system}\n\
+             data: {mesh: 'rootNamespace: istio-config'}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-config}\n",
+        )
+        .expect("seed"),
+    );
+    let c = Cluster::with_seed(seed);
+    let (code, _, stderr) = c.run(&["require", "mesh"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "mesh: set to STRICT (peerauthentication istio-config/default created)\n"
+    );
+    assert!(c.policy("istio-config", "default").is_some());
+    let (code, out, _) = c.run(&["get", "demo/echo:8080", "-o", "json"]);
+    assert_eq!(code, 0);
+    let value: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        value["items"][0]["source"]["policy"],
+        "istio-config/default"
+    );
 }

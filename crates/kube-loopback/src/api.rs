@@ -1038,3 +1038,229 @@ fn age(created: &str) -> String {
         s => format!("{}d", s / 86_400),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        let mut s = State::new(&[], &[]);
+        s.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}))
+            .expect("seed");
+        s.seed(json!({
+            "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": "prod", "labels": {"tier": "base"}},
+            "spec": {"mtls": {"mode": "STRICT"}},
+        }))
+        .expect("seed");
+        s
+    }
+
+    fn request(method: &str, path: &str, body: Value) -> Request {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        Request {
+            method: method.into(),
+            path: path.into(),
+            query: query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect(),
+            accept: "application/json".into(),
+            content_type: "application/json".into(),
+            body: if body.is_null() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&body).expect("JSON")
+            },
+            user: "admin".into(),
+        }
+    }
+
+    const PA: &str = "/apis/security.istio.io/v1/namespaces/prod/peerauthentications";
+
+    #[test]
+    fn a_stale_resource_version_is_a_conflict_worded_as_the_real_server() {
+        let mut s = state();
+        let current = s
+            .handle(&request("GET", &format!("{PA}/default"), Value::Null))
+            .body;
+        let mut stale = current.clone();
+        stale["metadata"]["resourceVersion"] = json!("1");
+        let r = s.handle(&request("PUT", &format!("{PA}/default"), stale));
+        assert_eq!(r.status, 409);
+        assert_eq!(r.body["reason"], "Conflict");
+        assert_eq!(
+            r.body["message"],
+            "Operation cannot be fulfilled on peerauthentications.security.istio.io \"default\": the object has been modified; please apply your changes to the latest version and try again"
+        );
+        let r = s.handle(&request("PUT", &format!("{PA}/default"), current.clone()));
+        assert_eq!(r.status, 200);
+        assert_ne!(
+            r.body["metadata"]["resourceVersion"],
+            current["metadata"]["resourceVersion"]
+        );
+    }
+
+    #[test]
+    fn merge_and_json_patches_apply() {
+        let mut s = state();
+        let mut merge = request(
+            "PATCH",
+            &format!("{PA}/default"),
+            json!({"spec": {"mtls": {"mode": "DISABLE"}}}),
+        );
+        merge.content_type = "application/merge-patch+json".into();
+        assert_eq!(s.handle(&merge).body["spec"]["mtls"]["mode"], "DISABLE");
+        let mut patch = request(
+            "PATCH",
+            &format!("{PA}/default"),
+            json!([{"op": "add", "path": "/metadata/labels/team", "value": "edge"}]),
+        );
+        patch.content_type = "application/json-patch+json".into();
+        let r = s.handle(&patch);
+        assert_eq!(
+            r.body["metadata"]["labels"],
+            json!({"tier": "base", "team": "edge"})
+        );
+        let mut apply = request("PATCH", &format!("{PA}/default"), json!({}));
+        apply.content_type = "application/apply-patch+yaml".into();
+        assert_eq!(s.handle(&apply).status, 415);
+    }
+
+    #[test]
+    fn dry_run_validates_and_stores_nothing() {
+        let mut s = state();
+        let object = json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "x", "namespace": "prod"}, "spec": {"mtls": {"mode": "STRICT"}}});
+        let r = s.handle(&request(
+            "POST",
+            &format!("{PA}?dryRun=All"),
+            object.clone(),
+        ));
+        assert_eq!(r.status, 201);
+        assert!(
+            s.object("peerauthentications.security.istio.io", "prod", "x")
+                .is_none()
+        );
+        let mut bad = object;
+        bad["spec"]["mtls"]["mode"] = json!("strict");
+        let r = s.handle(&request("POST", &format!("{PA}?dryRun=All"), bad));
+        assert_eq!(
+            (r.status, r.body["reason"].as_str()),
+            (422, Some("Invalid"))
+        );
+    }
+
+    #[test]
+    fn creates_name_missing_namespaces_and_existing_objects() {
+        let mut s = state();
+        let object = |ns: &str| {
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": ns}, "spec": {}})
+        };
+        let r = s.handle(&request("POST", PA, object("prod")));
+        assert_eq!(
+            (r.status, r.body["reason"].as_str()),
+            (409, Some("AlreadyExists"))
+        );
+        assert_eq!(
+            r.body["message"],
+            "peerauthentications.security.istio.io \"default\" already exists"
+        );
+        let r = s.handle(&request(
+            "POST",
+            &PA.replace("prod", "nope"),
+            object("nope"),
+        ));
+        assert_eq!(
+            (r.status, r.body["message"].as_str()),
+            (404, Some("namespaces \"nope\" not found"))
+        );
+        let r = s.handle(&request("POST", PA, object("other")));
+        assert_eq!(r.status, 400);
+    }
+
+    #[test]
+    fn deny_rules_answer_403_as_rbac_words_it() {
+        let mut s = state();
+        s.denies.push(Deny {
+            verb: Some("list".into()),
+            ..Deny::default()
+        });
+        let r = s.handle(&request(
+            "GET",
+            "/apis/security.istio.io/v1/peerauthentications",
+            Value::Null,
+        ));
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.body["message"],
+            "peerauthentications.security.istio.io is forbidden: User \"admin\" cannot list resource \"peerauthentications\" in API group \"security.istio.io\" at the cluster scope"
+        );
+    }
+
+    #[test]
+    fn versions_can_be_switched_off() {
+        let mut s = State::new(&[], &["security.istio.io/v1".to_string()]);
+        assert_eq!(
+            s.handle(&request(
+                "GET",
+                "/apis/security.istio.io/v1/peerauthentications",
+                Value::Null
+            ))
+            .status,
+            404
+        );
+        let group = s
+            .handle(&request("GET", "/apis/security.istio.io", Value::Null))
+            .body;
+        assert_eq!(
+            group["versions"],
+            json!([{"groupVersion": "security.istio.io/v1beta1", "version": "v1beta1"}])
+        );
+        assert_eq!(
+            s.handle(&request(
+                "GET",
+                "/apis/security.istio.io/v1beta1/peerauthentications",
+                Value::Null
+            ))
+            .status,
+            200
+        );
+    }
+
+    #[test]
+    fn lists_page_with_limit_and_continue() {
+        let mut s = state();
+        for name in ["a", "b", "c"] {
+            s.seed(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "prod"}}))
+                .expect("seed");
+        }
+        let first = s
+            .handle(&request("GET", "/api/v1/pods?limit=2", Value::Null))
+            .body;
+        assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+        let token = first["metadata"]["continue"]
+            .as_str()
+            .expect("a continue token");
+        let second = s
+            .handle(&request(
+                "GET",
+                &format!("/api/v1/pods?limit=2&continue={token}"),
+                Value::Null,
+            ))
+            .body;
+        let names: Vec<&str> = second["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["c"]);
+        assert!(second["metadata"].get("continue").is_none());
+    }
+}
