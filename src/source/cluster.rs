@@ -208,15 +208,19 @@ impl Cluster {
                     .await
                     .map_err(|e| self.explain(e, "list", "namespaces", "", None))?;
                 self.collect(&mut collector, namespaces, "namespaces")?;
-                self.read_workloads(&mut collector, None, None).await?;
+                self.read_workloads(&mut collector, None).await?;
             }
             Scope::Namespace(ns) => {
-                let namespace = self
+                let namespace = match self
                     .call(Method::GET, &format!("/api/v1/namespaces/{ns}"), None, None)
                     .await
-                    .map_err(|e| self.explain(e, "get", "namespaces", "", None))?;
+                {
+                    Ok(namespace) => namespace,
+                    Err(ApiError::Status { code: 404, .. }) => bail!("namespace {ns:?} not found"),
+                    Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
+                };
                 self.collect(&mut collector, vec![namespace], "namespaces")?;
-                self.read_workloads(&mut collector, Some(ns), None).await?;
+                self.read_workloads(&mut collector, Some(ns)).await?;
             }
             Scope::Service { namespace, name } => {
                 let service = match self
@@ -279,7 +283,6 @@ impl Cluster {
         &self,
         collector: &mut Collector,
         ns: Option<&str>,
-        _: Option<()>,
     ) -> anyhow::Result<()> {
         let services = self
             .list("", "v1", "services", ns, None)
