@@ -4,6 +4,7 @@
 //! and choose the exit code (0 done, 1 failed, 2 usage, 3 verdict). A closed
 //! stdout pipe is a success.
 
+mod check;
 mod cli;
 mod cmd;
 mod error;
@@ -39,9 +40,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Require(args) => cmd::change::run(&session, args, Change::Set(Mode::Strict)),
         Command::Disable(args) => cmd::change::run(&session, args, Change::Set(Mode::Disable)),
         Command::Unset(args) => cmd::change::run(&session, args, Change::Unset),
-        Command::Check(_) => Err(anyhow::anyhow!(
-            "`mtls check` is not available in this build yet"
-        )),
+        Command::Check(args) => cmd::check::run(&session, args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "mtls", &mut out);

@@ -52,7 +52,7 @@ payments/ledger:443         DISABLE      port payments/ledger
 }
 
 #[test]
-fn get_wide_adds_level_policy_target_port_workloads_and_shadowed() {
+fn get_wide_adds_level_policy_target_port_workloads_shadowed_and_findings() {
     let (code, stdout, _) = run(&[
         "get",
         "bookinfo/reviews",
@@ -66,12 +66,12 @@ fn get_wide_adds_level_policy_target_port_workloads_and_shadowed() {
     assert_eq!(
         stdout,
         "\
-TARGET                  MODE      LEVEL       POLICY             TARGET PORT   WORKLOADS   SHADOWED
-bookinfo/reviews        STRICT    namespace   bookinfo/default   -             3           bookinfo/migration-permissive
-bookinfo/reviews:9080   STRICT    namespace   bookinfo/default   9080          3           bookinfo/migration-permissive
-payments/ledger         STRICT    workload    payments/ledger    -             1           -
-payments/ledger:80      STRICT    workload    payments/ledger    8080          1           -
-payments/ledger:443     DISABLE   port        payments/ledger    8443          1           -
+TARGET                  MODE      LEVEL       POLICY             TARGET PORT   WORKLOADS   SHADOWED                        CHECK
+bookinfo/reviews        STRICT    namespace   bookinfo/default   -             3           bookinfo/migration-permissive   -
+bookinfo/reviews:9080   STRICT    namespace   bookinfo/default   9080          3           bookinfo/migration-permissive   -
+payments/ledger         STRICT    workload    payments/ledger    -             1           -                               -
+payments/ledger:80      STRICT    workload    payments/ledger    8080          1           -                               -
+payments/ledger:443     DISABLE   port        payments/ledger    8443          1           -                               -
 "
     );
 }

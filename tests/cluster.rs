@@ -746,3 +746,48 @@ fn the_root_namespace_comes_from_the_mesh_config() {
         "istio-config/default"
     );
 }
+
+#[test]
+fn check_reads_destination_rules_from_the_cluster() {
+    let c = Cluster::start(
+        Config::default()
+            .seed_yaml(
+                "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+                 metadata: {name: default, namespace: demo}\nspec: {mtls: {mode: STRICT}}\n---\n\
+                 apiVersion: v1\nkind: Namespace\nmetadata: {name: front}\n---\n\
+                 apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+                 metadata: {name: echo-plain, namespace: front}\n\
+                 spec: {host: echo.demo.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}\n",
+            )
+            .expect("seed"),
+    );
+    let (code, stdout, stderr) = c.run(&["check", "-A", "-o", "json"]);
+    assert_eq!(code, 3, "{stderr}");
+    let value: Value = serde_json::from_str(&stdout).expect("JSON");
+    let findings = value["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["code"], "MTLS001");
+    assert_eq!(findings[0]["object"], "destinationrule front/echo-plain");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(
+                "calls from namespace front to demo/echo (ports 8001, 8002, 8003, 8004, 8005 and 13 more) will fail"
+            )),
+        "{findings:#?}"
+    );
+    assert!(c.server.requests().iter().any(|r| {
+        r.uri
+            .starts_with("/apis/networking.istio.io/v1/destinationrules")
+    }));
+
+    let (code, stdout, _) = c.run(&["get", "demo/echo:8080", "-o", "wide"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with("! MTLS001")),
+        "{stdout}"
+    );
+}

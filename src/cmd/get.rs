@@ -1,6 +1,9 @@
 //! `mtls get`: the effective mode of targets, and the policy that decides it.
 
-use crate::cli::GetArgs;
+use std::collections::BTreeMap;
+
+use crate::check;
+use crate::cli::{GetArgs, Output};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use crate::policy::resolve::{Index, RowMode};
@@ -16,7 +19,14 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     if targets.is_empty() {
         targets.push(Target::Mesh);
     }
-    let snapshot = session.snapshot(&scope_of(&targets, session.args.all_namespaces))?;
+    let scope = scope_of(&targets, session.args.all_namespaces);
+    let wide = session.args.output == Output::Wide;
+    // The wide view marks rows with findings, which need the clients' side.
+    let snapshot = if wide {
+        session.snapshot_with_clients(&scope)?
+    } else {
+        session.snapshot(&scope)?
+    };
     let index = Index::new(&snapshot);
     let rows = if session.args.all_namespaces {
         index.all_rows()
@@ -27,7 +37,21 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         }
         sort_rows(rows)
     };
-    print_stdout(&session.format_rows(&rows, session.color)?)?;
+    let findings = if wide {
+        check::check(&snapshot)
+    } else {
+        Vec::new()
+    };
+    let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for f in &findings {
+        for row in &f.rows {
+            let codes = marks.entry(row.clone()).or_default();
+            if !codes.contains(&f.code) {
+                codes.push(f.code);
+            }
+        }
+    }
+    print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
 
     if let Some(expect) = args.expect {
         let off: Vec<String> = rows

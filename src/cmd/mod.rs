@@ -3,6 +3,7 @@
 //! checked form of the global flags (`Session`) and the output streams.
 
 pub mod change;
+pub mod check;
 pub mod get;
 
 use std::cell::{Cell, OnceCell};
@@ -79,10 +80,20 @@ impl<'a> Session<'a> {
     /// Reads the snapshot that `scope` needs (offline: every manifest), printing
     /// the warnings its objects deserve.
     pub fn snapshot(&self, scope: &Scope) -> anyhow::Result<Snapshot> {
+        self.read(scope, false)
+    }
+
+    /// Like [`Session::snapshot`], with what decides the clients' side too:
+    /// DestinationRules, and legacy policies where they are served.
+    pub fn snapshot_with_clients(&self, scope: &Scope) -> anyhow::Result<Snapshot> {
+        self.read(scope, true)
+    }
+
+    fn read(&self, scope: &Scope, clients: bool) -> anyhow::Result<Snapshot> {
         if !self.offline() {
             let cluster = self.cluster()?;
-            let loaded =
-                self.block_on(cluster.snapshot(scope, self.args.root_namespace.as_deref()))??;
+            let root = self.args.root_namespace.as_deref();
+            let loaded = self.block_on(cluster.snapshot(scope, root, clients))??;
             if !self.warned.replace(true) {
                 for warning in &loaded.warnings {
                     self.warn(warning);
@@ -119,10 +130,20 @@ impl<'a> Session<'a> {
 
     /// Rows in the chosen format.
     pub fn format_rows(&self, rows: &[Row], color: bool) -> anyhow::Result<String> {
+        self.format_rows_with(rows, color, &Default::default())
+    }
+
+    /// Rows in the chosen format, the wide table marking rows with findings.
+    pub fn format_rows_with(
+        &self,
+        rows: &[Row],
+        color: bool,
+        findings: &std::collections::BTreeMap<String, Vec<&str>>,
+    ) -> anyhow::Result<String> {
         let list = render::RowList { items: rows };
         Ok(match self.args.output {
-            Output::Table => render::table::rows(rows, false, color),
-            Output::Wide => render::table::rows(rows, true, color),
+            Output::Table => render::table::rows(rows, false, color, findings),
+            Output::Wide => render::table::rows(rows, true, color, findings),
             Output::Json => render::json(&list),
             Output::Yaml => render::yaml(&list)?,
         })

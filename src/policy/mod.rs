@@ -8,7 +8,10 @@ pub mod resolve;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use model::{Labels, Namespace, ObjectRef, PeerAuthentication, Service, Workload};
+pub use model::{
+    DestinationRule, Labels, LegacyPolicy, Namespace, ObjectRef, PeerAuthentication, Service,
+    Workload,
+};
 
 /// A PeerAuthentication that Istio cannot decode, and so ignores.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +31,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     pub pods: Vec<Workload>,
     pub templates: Vec<Workload>,
+    pub destination_rules: Vec<DestinationRule>,
+    pub legacy_policies: Vec<LegacyPolicy>,
     /// The PeerAuthentication apiVersion to use for objects this tool creates.
     pub api_version: String,
 }
@@ -66,6 +71,7 @@ impl Snapshot {
             .chain(self.services.iter().map(|s| &s.id))
             .chain(self.pods.iter().map(|w| &w.id))
             .chain(self.templates.iter().map(|w| &w.id))
+            .chain(self.destination_rules.iter().map(|r| &r.id))
             .map(|id| id.namespace.clone())
             .chain(std::iter::once(self.root_namespace.clone()))
             .collect();

@@ -717,3 +717,151 @@ mod tests {
         );
     }
 }
+
+/// A DestinationRule's client-side TLS mode (`ClientTLSSettings.TLSmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsMode {
+    /// Plaintext.
+    Disable,
+    /// One-way TLS: no client certificate.
+    Simple,
+    /// Mutual TLS with certificates the rule names.
+    Mutual,
+    /// Mutual TLS with Istio's certificates.
+    IstioMutual,
+}
+
+impl TlsMode {
+    pub fn parse(s: &str) -> Option<TlsMode> {
+        match s {
+            "DISABLE" => Some(TlsMode::Disable),
+            "SIMPLE" => Some(TlsMode::Simple),
+            "MUTUAL" => Some(TlsMode::Mutual),
+            "ISTIO_MUTUAL" => Some(TlsMode::IstioMutual),
+            _ => None,
+        }
+    }
+}
+
+/// TLS settings of a traffic policy: for all ports, and per destination (Service)
+/// port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsPolicy {
+    pub tls: Option<TlsMode>,
+    pub ports: BTreeMap<u16, TlsMode>,
+}
+
+impl TlsPolicy {
+    fn from_traffic_policy(policy: Option<&Value>) -> TlsPolicy {
+        let Some(policy) = policy else {
+            return TlsPolicy::default();
+        };
+        let mode = |tls: &Value| {
+            tls.get("mode")
+                .and_then(Value::as_str)
+                .and_then(TlsMode::parse)
+        };
+        let ports = policy
+            .get("portLevelSettings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let port = u16::try_from(s.get("port")?.get("number")?.as_u64()?).ok()?;
+                Some((port, mode(s.get("tls")?)?))
+            })
+            .collect();
+        TlsPolicy {
+            tls: policy.get("tls").and_then(mode),
+            ports,
+        }
+    }
+
+    /// The mode for a Service port: a port-level setting replaces the rule's.
+    pub fn for_port(&self, port: u16) -> Option<TlsMode> {
+        self.ports.get(&port).copied().or(self.tls)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subset {
+    pub name: String,
+    pub labels: Labels,
+    pub traffic: TlsPolicy,
+}
+
+/// A DestinationRule, cut down to what decides the TLS a client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRule {
+    pub id: ObjectRef,
+    pub created: Created,
+    pub host: String,
+    pub export_to: Vec<String>,
+    pub workload_selector: Option<Labels>,
+    /// `spec.trafficPolicy`'s TLS; `None` when the rule has no traffic policy at
+    /// all (when rules merge, the first one that has one wins it whole).
+    pub traffic: Option<TlsPolicy>,
+    pub subsets: Vec<Subset>,
+}
+
+impl DestinationRule {
+    pub fn from_object(object: &Value) -> Result<DestinationRule, String> {
+        let meta = Meta::of(object)?;
+        let spec = object.get("spec");
+        let host = spec
+            .and_then(|s| s.get("host"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let export_to = spec
+            .and_then(|s| s.get("exportTo"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let workload_selector = match spec
+            .and_then(|s| s.get("workloadSelector"))
+            .and_then(|w| w.get("matchLabels"))
+        {
+            Some(labels) if !labels.is_null() => Some(string_map(labels)?),
+            _ => None,
+        };
+        let subsets = array_at(spec, "subsets")?
+            .iter()
+            .map(|s| {
+                Ok(Subset {
+                    name: s
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    labels: match s.get("labels") {
+                        Some(l) if !l.is_null() => string_map(l)?,
+                        _ => Labels::new(),
+                    },
+                    traffic: TlsPolicy::from_traffic_policy(s.get("trafficPolicy")),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(DestinationRule {
+            id: meta.id,
+            created: meta.created,
+            host,
+            export_to,
+            workload_selector,
+            traffic: spec
+                .and_then(|s| s.get("trafficPolicy"))
+                .filter(|t| !t.is_null())
+                .map(|t| TlsPolicy::from_traffic_policy(Some(t))),
+            subsets,
+        })
+    }
+}
+
+/// A legacy `authentication.istio.io` policy (`Policy` or `MeshPolicy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyPolicy {
+    pub kind: String,
+    pub id: ObjectRef,
+}

@@ -1,5 +1,6 @@
 //! Formatting: tables, JSON and YAML. Renderers format values; they decide nothing.
 
+pub mod findings;
 pub mod table;
 
 use serde::Serialize;

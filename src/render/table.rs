@@ -1,12 +1,21 @@
 //! The `table` and `wide` views of rows, kubectl style: no borders, upper-case
 //! headers, modes colored only when the caller says the terminal takes colors.
 
+use std::collections::BTreeMap;
+
 use comfy_table::{Cell, Color, Table, presets};
 
 use crate::mode::Mode;
 use crate::policy::resolve::{Row, RowMode};
 
-pub fn rows(rows: &[Row], wide: bool, color: bool) -> String {
+/// Rows as a table; `wide` adds columns, and `findings` maps a row's target to
+/// the codes of the `check` findings that concern it (shown in the wide view).
+pub fn rows(
+    rows: &[Row],
+    wide: bool,
+    color: bool,
+    findings: &BTreeMap<String, Vec<&str>>,
+) -> String {
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
     if color {
@@ -23,6 +32,7 @@ pub fn rows(rows: &[Row], wide: bool, color: bool) -> String {
             "TARGET PORT",
             "WORKLOADS",
             "SHADOWED",
+            "CHECK",
         ]
     } else {
         &["TARGET", "MODE", "SOURCE"]
@@ -50,6 +60,10 @@ pub fn rows(rows: &[Row], wide: bool, color: bool) -> String {
                     "-".into()
                 } else {
                     row.shadowed.join(",")
+                }),
+                Cell::new(match findings.get(&row.target) {
+                    Some(codes) => format!("! {}", codes.join(",")),
+                    None => "-".into(),
                 }),
             ]);
         } else {

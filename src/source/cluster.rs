@@ -154,11 +154,13 @@ impl Cluster {
         )
     }
 
-    /// Reads what `scope` needs and builds the snapshot.
+    /// Reads what `scope` needs and builds the snapshot; with `clients`, also the
+    /// DestinationRules of every namespace and the legacy policies.
     pub async fn snapshot(
         &self,
         scope: &Scope,
         root_namespace: Option<&str>,
+        clients: bool,
     ) -> anyhow::Result<Loaded> {
         let mut collector = Collector::default();
         let root = match root_namespace {
@@ -268,6 +270,9 @@ impl Cluster {
                 }
             }
         }
+        if clients {
+            self.read_client_side(&mut collector).await?;
+        }
         collector.finish(&LoadOptions {
             root_namespace: Some(&root),
             api: match version {
@@ -275,6 +280,49 @@ impl Cluster {
                 _ => Api::V1,
             },
         })
+    }
+
+    /// DestinationRules (the newest served networking.istio.io version) and, where
+    /// the legacy API is served, MeshPolicies and Policies.
+    async fn read_client_side(&self, collector: &mut Collector) -> anyhow::Result<()> {
+        for (group, resources, preferred) in [
+            (
+                "networking.istio.io",
+                &["destinationrules"][..],
+                &["v1", "v1beta1", "v1alpha3"][..],
+            ),
+            (
+                "authentication.istio.io",
+                &["meshpolicies", "policies"][..],
+                &["v1alpha1"][..],
+            ),
+        ] {
+            let served = match self
+                .call(Method::GET, &format!("/apis/{group}"), None, None)
+                .await
+            {
+                Ok(g) => g,
+                Err(ApiError::Status { code: 404, .. }) => continue,
+                Err(e) => return Err(self.explain(e, "get", "API group", group, None)),
+            };
+            let versions: Vec<&str> = served["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["version"].as_str())
+                .collect();
+            let Some(version) = preferred.iter().find(|v| versions.contains(v)) else {
+                continue;
+            };
+            for resource in resources {
+                let items = self
+                    .list(group, version, resource, None, None)
+                    .await
+                    .map_err(|e| self.explain(e, "list", resource, group, None))?;
+                self.collect(collector, items, resource)?;
+            }
+        }
+        Ok(())
     }
 
     /// Services and pods of a namespace (or all), and pod templates when some

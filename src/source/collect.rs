@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::policy::model::{Meta, TEMPLATE_KINDS, str_at};
 use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, Labels, Namespace, PeerAuthentication, Service, SkippedPolicy,
-    Snapshot, Workload,
+    DEFAULT_ROOT_NAMESPACE, DestinationRule, Labels, LegacyPolicy, Namespace, ObjectRef,
+    PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -34,6 +34,8 @@ pub struct Collector {
     services: BTreeMap<(String, String), Service>,
     pods: Vec<Workload>,
     templates: Vec<Workload>,
+    destination_rules: Vec<DestinationRule>,
+    legacy_policies: Vec<LegacyPolicy>,
     namespaces: BTreeMap<String, Namespace>,
     mesh_configs: BTreeMap<String, Value>,
     warnings: Vec<String>,
@@ -110,6 +112,25 @@ impl Collector {
                     }
                 }
             }
+            ("networking.istio.io", "DestinationRule") => {
+                self.destination_rules
+                    .push(DestinationRule::from_object(&value).map_err(anyhow::Error::msg)?);
+            }
+            ("authentication.istio.io", kind @ ("Policy" | "MeshPolicy")) => {
+                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
+                let id = if kind == "MeshPolicy" {
+                    ObjectRef {
+                        namespace: String::new(),
+                        name: meta.id.name,
+                    }
+                } else {
+                    meta.id
+                };
+                self.legacy_policies.push(LegacyPolicy {
+                    kind: kind.to_string(),
+                    id,
+                });
+            }
             ("", "Service") => {
                 let service = Service::from_object(&value).map_err(anyhow::Error::msg)?;
                 self.services.insert(
@@ -178,6 +199,8 @@ impl Collector {
         snapshot.services = self.services.into_values().collect();
         snapshot.pods = self.pods;
         snapshot.templates = self.templates;
+        snapshot.destination_rules = self.destination_rules;
+        snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;
         snapshot.note_namespaces();
         snapshot.api_version = match options.api {

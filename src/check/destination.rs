@@ -1,0 +1,291 @@
+//! Which DestinationRule a client in a namespace uses for a Service, as Istio
+//! looks it up: `PushContext.destinationRule` and `SetDestinationRules`
+//! (pilot/pkg/model/push_context.go), `MostSpecificHostMatch`
+//! (pilot/pkg/model/destination_rule.go) and `ResolveShortnameToFQDN`
+//! (pilot/pkg/model/config.go).
+//!
+//! Rules are indexed per namespace as "namespace local" (visible in their own
+//! namespace: no `exportTo`, `*`, `.` or the namespace itself) and "exported"
+//! (unless only private), the root namespace keeping its private rules apart. A
+//! client looks in its own namespace first (the root namespace's private rules if
+//! it is in the root namespace), then at rules exported by the Service's
+//! namespace, then by the root namespace, each time taking the most specific host
+//! match. Rules of one index for the same host merge: the oldest with a traffic
+//! policy gives it. Rules with a `workloadSelector` apply to some clients only and
+//! are left out here.
+
+use std::collections::HashMap;
+
+use crate::policy::model::{DestinationRule, Subset, TlsPolicy};
+use crate::policy::{ObjectRef, Service};
+
+/// The cluster's DNS suffix for Services.
+const DOMAIN: &str = "svc.cluster.local";
+
+/// The rules Istio merges for one host in one index.
+#[derive(Debug, Clone)]
+pub struct MergedRule<'a> {
+    pub host: String,
+    /// The rules merged, oldest first; Istio reports the first.
+    pub rules: Vec<&'a DestinationRule>,
+    pub traffic: Option<&'a TlsPolicy>,
+    pub subsets: Vec<&'a Subset>,
+    export_to: Vec<String>,
+}
+
+impl MergedRule<'_> {
+    /// The rule that decides the TLS settings: the one the traffic policy came
+    /// from, else the first.
+    pub fn decider(&self) -> &ObjectRef {
+        self.rules
+            .iter()
+            .find(|r| r.traffic.is_some())
+            .or(self.rules.first())
+            .map(|r| &r.id)
+            .expect("a merged rule has at least one rule")
+    }
+}
+
+#[derive(Default)]
+struct HostIndex<'a> {
+    rules: Vec<MergedRule<'a>>,
+}
+
+impl<'a> HostIndex<'a> {
+    fn merge(&mut self, rule: &'a DestinationRule, host: &str) {
+        match self.rules.iter_mut().find(|m| m.host == host) {
+            Some(merged) => {
+                if merged.traffic.is_none() {
+                    merged.traffic = rule.traffic.as_ref();
+                }
+                for subset in &rule.subsets {
+                    if !merged.subsets.iter().any(|s| s.name == subset.name) {
+                        merged.subsets.push(subset);
+                    }
+                }
+                merged.rules.push(rule);
+            }
+            None => self.rules.push(MergedRule {
+                host: host.to_string(),
+                rules: vec![rule],
+                traffic: rule.traffic.as_ref(),
+                subsets: rule.subsets.iter().collect(),
+                export_to: rule.export_to.clone(),
+            }),
+        }
+    }
+
+    /// `MostSpecificHostMatch`: an exact host, else the longest wildcard that
+    /// matches.
+    fn lookup(&self, hostname: &str) -> Option<&MergedRule<'a>> {
+        if let Some(exact) = self.rules.iter().find(|m| m.host == hostname) {
+            return Some(exact);
+        }
+        self.rules
+            .iter()
+            .filter(|m| wildcard_matches(&m.host, hostname))
+            .max_by_key(|m| m.host.len())
+    }
+}
+
+fn wildcard_matches(pattern: &str, hostname: &str) -> bool {
+    match pattern.strip_prefix('*') {
+        Some("") => true,
+        Some(suffix) => hostname.ends_with(suffix),
+        None => false,
+    }
+}
+
+pub struct DestinationIndex<'a> {
+    root: String,
+    namespace_local: HashMap<String, HostIndex<'a>>,
+    exported: HashMap<String, HostIndex<'a>>,
+    root_local: HostIndex<'a>,
+}
+
+/// `ResolveShortnameToFQDN`: a host without a dot is a short name in the rule's
+/// namespace.
+pub fn resolve_host(host: &str, namespace: &str) -> String {
+    if host == "*" || host.contains('.') {
+        host.to_string()
+    } else {
+        format!("{host}.{namespace}.{DOMAIN}")
+    }
+}
+
+pub fn service_hostname(service: &Service) -> String {
+    format!("{}.{}.{DOMAIN}", service.id.name, service.id.namespace)
+}
+
+impl<'a> DestinationIndex<'a> {
+    pub fn new(rules: &'a [DestinationRule], root: &str) -> DestinationIndex<'a> {
+        let mut sorted: Vec<&DestinationRule> = rules
+            .iter()
+            .filter(|r| r.workload_selector.is_none())
+            .collect();
+        sorted.sort_by(|a, b| {
+            (a.created, &a.id.name, &a.id.namespace).cmp(&(b.created, &b.id.name, &b.id.namespace))
+        });
+        let mut index = DestinationIndex {
+            root: root.to_string(),
+            namespace_local: HashMap::new(),
+            exported: HashMap::new(),
+            root_local: HostIndex::default(),
+        };
+        for rule in sorted {
+            let ns = &rule.id.namespace;
+            let host = resolve_host(&rule.host, ns);
+            let export = &rule.export_to;
+            let visible_locally =
+                export.is_empty() || export.iter().any(|e| e == "*" || e == "." || e == ns);
+            if visible_locally {
+                index
+                    .namespace_local
+                    .entry(ns.clone())
+                    .or_default()
+                    .merge(rule, &host);
+            }
+            let private_only = export.len() == 1 && (export[0] == "." || &export[0] == ns);
+            if !private_only {
+                index
+                    .exported
+                    .entry(ns.clone())
+                    .or_default()
+                    .merge(rule, &host);
+            } else if ns == root {
+                index.root_local.merge(rule, &host);
+            }
+        }
+        index
+    }
+
+    /// The rules a client in `client_ns` uses for `service`, if any.
+    pub fn lookup(&self, client_ns: &str, service: &Service) -> Option<&MergedRule<'a>> {
+        let hostname = service_hostname(service);
+        let local = if client_ns != self.root {
+            self.namespace_local
+                .get(client_ns)
+                .and_then(|i| i.lookup(&hostname))
+        } else {
+            self.root_local.lookup(&hostname)
+        };
+        if local.is_some() {
+            return local;
+        }
+        let exported = |owner: &str| {
+            self.exported
+                .get(owner)
+                .and_then(|i| i.lookup(&hostname))
+                .filter(|m| {
+                    m.export_to.is_empty() || m.export_to.iter().any(|e| e == "*" || e == client_ns)
+                })
+        };
+        exported(&service.id.namespace).or_else(|| exported(&self.root))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(ns: &str, name: &str, host: &str, export_to: &[&str]) -> DestinationRule {
+        DestinationRule::from_object(&json!({
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"host": host, "exportTo": export_to, "trafficPolicy": {"tls": {"mode": "DISABLE"}}},
+        }))
+        .expect("valid rule")
+    }
+
+    fn service(ns: &str, name: &str) -> Service {
+        Service::from_object(&json!({"metadata": {"name": name, "namespace": ns}, "spec": {"selector": {"app": name}}}))
+            .expect("valid service")
+    }
+
+    fn used(rules: &[DestinationRule], client: &str, svc: &Service) -> Option<String> {
+        DestinationIndex::new(rules, "istio-system")
+            .lookup(client, svc)
+            .map(|m| m.decider().to_string())
+    }
+
+    #[test]
+    fn hosts_match_short_names_fqdns_and_wildcards() {
+        let api = service("prod", "api");
+        for host in [
+            "api",
+            "api.prod.svc.cluster.local",
+            "*.prod.svc.cluster.local",
+            "*.local",
+            "*",
+        ] {
+            let rules = [rule("prod", "r", host, &[])];
+            assert_eq!(used(&rules, "prod", &api), Some("prod/r".into()), "{host}");
+        }
+        for host in ["api.prod", "web", "*.other.svc.cluster.local"] {
+            let rules = [rule("prod", "r", host, &[])];
+            assert_eq!(used(&rules, "prod", &api), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn the_client_namespace_wins_then_the_service_namespace_then_the_root() {
+        let api = service("prod", "api");
+        let rules = [
+            rule("istio-system", "root", "*.local", &[]),
+            rule("prod", "owner", "api", &[]),
+            rule("web", "client", "api.prod.svc.cluster.local", &[]),
+        ];
+        assert_eq!(used(&rules, "web", &api), Some("web/client".into()));
+        assert_eq!(used(&rules, "shop", &api), Some("prod/owner".into()));
+        assert_eq!(
+            used(&rules[..1], "shop", &api),
+            Some("istio-system/root".into())
+        );
+    }
+
+    #[test]
+    fn the_most_specific_host_wins_in_one_namespace() {
+        let api = service("prod", "api");
+        let rules = [
+            rule("prod", "wide", "*.local", &[]),
+            rule("prod", "narrow", "*.prod.svc.cluster.local", &[]),
+            rule("prod", "any", "*", &[]),
+        ];
+        assert_eq!(used(&rules, "prod", &api), Some("prod/narrow".into()));
+    }
+
+    #[test]
+    fn export_to_limits_who_sees_a_rule() {
+        let api = service("prod", "api");
+        let private = [rule("prod", "r", "api", &["."])];
+        assert_eq!(used(&private, "prod", &api), Some("prod/r".into()));
+        assert_eq!(used(&private, "web", &api), None);
+        let to_web = [rule("prod", "r", "api", &["web"])];
+        assert_eq!(used(&to_web, "web", &api), Some("prod/r".into()));
+        assert_eq!(used(&to_web, "shop", &api), None);
+        assert_eq!(
+            used(&to_web, "prod", &api),
+            None,
+            "not exported to its own namespace"
+        );
+        let hidden = [rule("prod", "r", "api", &["~"])];
+        assert_eq!(used(&hidden, "web", &api), None);
+        let root_private = [rule("istio-system", "r", "*", &["."])];
+        assert_eq!(
+            used(&root_private, "istio-system", &api),
+            Some("istio-system/r".into())
+        );
+        assert_eq!(used(&root_private, "web", &api), None);
+    }
+
+    #[test]
+    fn merged_rules_take_the_oldest_traffic_policy() {
+        let api = service("prod", "api");
+        let mut newer = rule("prod", "a-newer", "api", &[]);
+        newer.created = crate::policy::model::Created::At(2, 0);
+        let mut older = rule("prod", "z-older", "api", &[]);
+        older.created = crate::policy::model::Created::At(1, 0);
+        let rules = [newer, older];
+        assert_eq!(used(&rules, "prod", &api), Some("prod/z-older".into()));
+    }
+}

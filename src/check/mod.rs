@@ -1,0 +1,774 @@
+//! `check`: the misconfigurations that break or weaken mTLS, found in the
+//! configuration before users find them in production. Pure over a snapshot,
+//! like resolution, whose decisions it reuses.
+//!
+//! Every finding names the object to fix, states the consequence in the user's
+//! words and gives a hint with the fix. None fires on a mesh free of the problems
+//! the codes describe.
+
+pub mod destination;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::mode::Mode;
+use crate::policy::model::{Labels, TargetPort, TlsMode, WorkloadOrigin};
+use crate::policy::resolve::{Backing, Decision, Index, Level};
+use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
+use crate::target::Target;
+use destination::DestinationIndex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One finding; the JSON keys are the contract's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub code: &'static str,
+    /// `kind NS/NAME`, e.g. `destinationrule shop/ledger`.
+    pub object: String,
+    pub message: String,
+    pub hint: String,
+    /// The `get` rows the finding concerns (canonical targets), and the
+    /// namespace of the object, for filtering by target.
+    #[serde(skip)]
+    pub rows: BTreeSet<String>,
+    #[serde(skip)]
+    pub namespace: String,
+}
+
+/// Whether a workload runs a proxy that enforces PeerAuthentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataplane {
+    Sidecar,
+    /// Served by ztunnel (`istio.io/dataplane-mode=ambient`).
+    Ambient,
+    None,
+}
+
+/// A pod's dataplane (istio-semantics.md §4); for a pod template, whether the
+/// injector would give its pods a sidecar.
+pub fn dataplane(workload: &Workload, namespace_labels: &Labels) -> Dataplane {
+    let label = |k: &str| workload.labels.get(k).map(String::as_str);
+    let annotation = |k: &str| workload.annotations.get(k).map(String::as_str);
+    let ns = |k: &str| namespace_labels.get(k).map(String::as_str);
+    let has_sidecar = match workload.origin {
+        WorkloadOrigin::Pod => {
+            annotation("sidecar.istio.io/status").is_some()
+                || workload.container_names.iter().any(|c| c == "istio-proxy")
+                || label("security.istio.io/tlsMode") == Some("istio")
+        }
+        WorkloadOrigin::Template => {
+            let opted_out = label("sidecar.istio.io/inject") == Some("false")
+                || annotation("sidecar.istio.io/inject") == Some("false");
+            let namespace_on = ns("istio-injection") == Some("enabled")
+                || (ns("istio.io/rev").is_some() && ns("istio-injection") != Some("disabled"));
+            workload.container_names.iter().any(|c| c == "istio-proxy")
+                || (!opted_out
+                    && (namespace_on || label("sidecar.istio.io/inject") == Some("true")))
+        }
+    };
+    if has_sidecar {
+        return Dataplane::Sidecar;
+    }
+    let ambient = match label("istio.io/dataplane-mode") {
+        Some(mode) => mode == "ambient",
+        None => ns("istio.io/dataplane-mode") == Some("ambient"),
+    };
+    if ambient {
+        Dataplane::Ambient
+    } else {
+        Dataplane::None
+    }
+}
+
+fn pa_object(p: &PeerAuthentication) -> String {
+    format!("peerauthentication {}", p.id)
+}
+
+/// Up to five names, then how many more.
+fn list(names: &[String]) -> String {
+    let mut text = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        text.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    text
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Every finding of the snapshot, errors first.
+pub fn check(snapshot: &Snapshot) -> Vec<Finding> {
+    let index = Index::new(snapshot);
+    let mut findings = Vec::new();
+    findings.extend(duplicate_level_policies(&index));
+    findings.extend(overlapping_workload_policies(&index));
+    findings.extend(policies_without_pods(&index));
+    findings.extend(port_levels_without_selector(snapshot));
+    findings.extend(root_namespace_selectors(snapshot));
+    findings.extend(unknown_port_keys(&index));
+    findings.extend(dataplane_findings(&index));
+    findings.extend(legacy_policies(snapshot));
+    findings.extend(client_side(&index));
+    findings.sort_by(|a, b| (a.severity, a.code, &a.object).cmp(&(b.severity, b.code, &b.object)));
+    findings
+}
+
+/// Whether a finding concerns a target.
+pub fn concerns(finding: &Finding, target: &Target, root: &str) -> bool {
+    match target {
+        Target::Mesh => finding.namespace == root,
+        Target::Namespace(ns) => {
+            &finding.namespace == ns
+                || finding
+                    .rows
+                    .iter()
+                    .any(|r| r.split('/').next() == Some(ns.as_str()))
+        }
+        Target::Service { namespace, service } => {
+            let prefix = format!("{namespace}/{service}");
+            finding.rows.iter().any(|r| {
+                r == &prefix
+                    || r.strip_prefix(&prefix)
+                        .is_some_and(|rest| rest.starts_with(':'))
+            })
+        }
+        Target::Port { .. } => false,
+    }
+}
+
+/// MTLS003: more than one mesh-wide or namespace-wide policy.
+fn duplicate_level_policies(index: &Index<'_>) -> Vec<Finding> {
+    let root = index.root_namespace();
+    let mut by_namespace: BTreeMap<&str, Vec<&PeerAuthentication>> = BTreeMap::new();
+    for p in index
+        .snapshot
+        .policies
+        .iter()
+        .filter(|p| !p.is_workload_policy())
+    {
+        by_namespace.entry(&p.id.namespace).or_default().push(p);
+    }
+    let mut findings = Vec::new();
+    for (ns, mut policies) in by_namespace {
+        policies.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        let Some((winner, losers)) = policies.split_first() else {
+            continue;
+        };
+        let level = if ns == root {
+            "mesh-wide"
+        } else {
+            "namespace-wide"
+        };
+        for loser in losers {
+            let sets = match loser.mode {
+                Some(m) => format!("its {m}"),
+                None => "its settings".to_string(),
+            };
+            findings.push(Finding {
+                severity: Severity::Warning,
+                code: "MTLS003",
+                object: pa_object(loser),
+                message: format!(
+                    "peerauthentication {} is ignored: peerauthentication {} is older, and Istio uses only the oldest \
+                     {level} policy of a namespace, so {sets} never applies",
+                    loser.id, winner.id
+                ),
+                hint: format!(
+                    "keep one {level} policy: move what {} should set into {} and delete it \
+                     (`kubectl delete peerauthentication -n {ns} {}`)",
+                    loser.id, winner.id, loser.id.name
+                ),
+                rows: BTreeSet::from([if ns == root { "mesh".to_string() } else { Target::Namespace(ns.to_string()).to_string() }]),
+                namespace: ns.to_string(),
+            });
+        }
+    }
+    findings
+}
+
+/// Pods (or templates) of a namespace with the Services that select them.
+fn workloads_in<'a>(index: &Index<'a>, ns: &str) -> Vec<&'a Workload> {
+    index.selected_workloads(ns, &Labels::new())
+}
+
+/// MTLS004: several workload policies select the same pods.
+fn overlapping_workload_policies(index: &Index<'_>) -> Vec<Finding> {
+    let mut losers: BTreeMap<
+        (&str, &str),
+        (&PeerAuthentication, &PeerAuthentication, Vec<String>),
+    > = BTreeMap::new();
+    for ns in index.snapshot.namespaces.keys() {
+        for w in workloads_in(index, ns) {
+            let composition = index.compose(ns, &w.labels);
+            if let Some((winner, rest)) = composition.workload.split_first() {
+                for loser in rest {
+                    losers
+                        .entry((&loser.id.namespace, &loser.id.name))
+                        .or_insert((loser, winner, Vec::new()))
+                        .2
+                        .push(w.id.name.clone());
+                }
+            }
+        }
+    }
+    losers
+        .into_values()
+        .map(|(loser, winner, pods)| Finding {
+            severity: Severity::Warning,
+            code: "MTLS004",
+            object: pa_object(loser),
+            message: format!(
+                "peerauthentication {} is ignored for {} ({}) because the older peerauthentication {} selects {} \
+                 too: only the oldest workload policy applies, so its mode and port settings are dropped",
+                loser.id,
+                plural(pods.len(), "workload", "workloads"),
+                list(&pods),
+                winner.id,
+                if pods.len() == 1 { "it" } else { "them" }
+            ),
+            hint: format!(
+                "give the two policies selectors that do not overlap, or merge {} into {}",
+                loser.id, winner.id
+            ),
+            rows: service_rows_selecting(index, &loser.id.namespace, &loser.selector),
+            namespace: loser.id.namespace.clone(),
+        })
+        .collect()
+}
+
+/// The service and port rows of the Services whose pods `selector` selects.
+fn service_rows_selecting(index: &Index<'_>, ns: &str, selector: &Labels) -> BTreeSet<String> {
+    let selected: Vec<&Workload> = index.selected_workloads(ns, selector);
+    let mut rows = BTreeSet::new();
+    for svc in index
+        .snapshot
+        .services
+        .iter()
+        .filter(|s| s.id.namespace == ns)
+    {
+        let backs = match index.backing(svc) {
+            Backing::Workloads(ws) => ws
+                .iter()
+                .any(|w| selected.iter().any(|s| s.id == w.id && s.kind == w.kind)),
+            Backing::Selector(labels) => {
+                !labels.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            }
+        };
+        if backs {
+            rows.insert(svc.id.to_string());
+            rows.extend(svc.ports.iter().map(|p| format!("{}:{}", svc.id, p.port)));
+        }
+    }
+    rows
+}
+
+/// The service and port rows of the Services a workload backs.
+fn rows_backed_by(index: &Index<'_>, workload: &Workload) -> BTreeSet<String> {
+    let mut rows = BTreeSet::new();
+    for svc in index
+        .snapshot
+        .services
+        .iter()
+        .filter(|s| s.id.namespace == workload.id.namespace)
+    {
+        if let Backing::Workloads(ws) = index.backing(svc)
+            && ws
+                .iter()
+                .any(|w| w.id == workload.id && w.kind == workload.kind)
+        {
+            rows.insert(svc.id.to_string());
+            rows.extend(svc.ports.iter().map(|p| format!("{}:{}", svc.id, p.port)));
+        }
+    }
+    rows
+}
+
+/// MTLS005: a workload policy selects no pods.
+fn policies_without_pods(index: &Index<'_>) -> Vec<Finding> {
+    let root = index.root_namespace();
+    index
+        .snapshot
+        .policies
+        .iter()
+        .filter(|p| p.is_workload_policy() && p.id.namespace != root)
+        // Only where the namespace's workloads are known: a tree of policies
+        // alone says nothing about pods.
+        .filter(|p| !workloads_in(index, &p.id.namespace).is_empty())
+        .filter(|p| index.selected_workloads(&p.id.namespace, &p.selector).is_empty())
+        .map(|p| {
+            let selector: Vec<String> = p.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Finding {
+                severity: Severity::Warning,
+                code: "MTLS005",
+                object: pa_object(p),
+                message: format!(
+                    "peerauthentication {} selects no pods: no workload in {} has the labels {}, so it does nothing",
+                    p.id,
+                    p.id.namespace,
+                    selector.join(",")
+                ),
+                hint: format!(
+                    "compare spec.selector.matchLabels with the pods' labels (`kubectl get pods -n {} --show-labels`), \
+                     or delete the policy",
+                    p.id.namespace
+                ),
+                rows: BTreeSet::new(),
+                namespace: p.id.namespace.clone(),
+            }
+        })
+        .collect()
+}
+
+/// MTLS006: `portLevelMtls` on a policy without selector.
+fn port_levels_without_selector(snapshot: &Snapshot) -> Vec<Finding> {
+    snapshot
+        .policies
+        .iter()
+        .filter(|p| !p.is_workload_policy() && !p.port_modes.is_empty())
+        .map(|p| {
+            let ports: Vec<String> = p.port_modes.keys().map(u32::to_string).collect();
+            Finding {
+                severity: Severity::Error,
+                code: "MTLS006",
+                object: pa_object(p),
+                message: format!(
+                    "the portLevelMtls of peerauthentication {} (ports {}) is ignored: Istio applies port settings only \
+                     from policies with a selector, and its validation rejects this policy",
+                    p.id,
+                    ports.join(", ")
+                ),
+                hint: "move the port settings to a policy that selects the workload, e.g. \
+                       `mtls disable NAMESPACE/SERVICE:PORT`, and remove them from this one"
+                    .to_string(),
+                rows: BTreeSet::from([Target::Namespace(p.id.namespace.clone()).to_string()]),
+                namespace: p.id.namespace.clone(),
+            }
+        })
+        .collect()
+}
+
+/// MTLS007: a selector policy in the root namespace.
+fn root_namespace_selectors(snapshot: &Snapshot) -> Vec<Finding> {
+    let root = &snapshot.root_namespace;
+    snapshot
+        .policies
+        .iter()
+        .filter(|p| p.is_workload_policy() && &p.id.namespace == root)
+        .map(|p| Finding {
+            severity: Severity::Warning,
+            code: "MTLS007",
+            object: pa_object(p),
+            message: format!(
+                "peerauthentication {} is ignored: Istio ignores policies with a selector in the root namespace {root}",
+                p.id
+            ),
+            hint: "move it to the namespace of the workloads it should select, or remove spec.selector to make it \
+                   the mesh-wide policy"
+                .to_string(),
+            rows: BTreeSet::new(),
+            namespace: root.clone(),
+        })
+        .collect()
+}
+
+/// MTLS008: a `portLevelMtls` key that is no target port of the selected pods.
+fn unknown_port_keys(index: &Index<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let root = index.root_namespace();
+    for p in index
+        .snapshot
+        .policies
+        .iter()
+        .filter(|p| p.is_workload_policy() && p.id.namespace != root)
+    {
+        let ns = &p.id.namespace;
+        let selected = index.selected_workloads(ns, &p.selector);
+        if selected.is_empty() || p.port_modes.is_empty() {
+            continue;
+        }
+        // Workload ports: declared container ports, and numeric target ports of
+        // the Services that select these workloads.
+        let mut known: BTreeSet<u32> = selected
+            .iter()
+            .flat_map(|w| w.ports.iter().map(|c| c.port))
+            .collect();
+        let services: Vec<&Service> = index
+            .snapshot
+            .services
+            .iter()
+            .filter(|s| &s.id.namespace == ns)
+            .filter(|s| {
+                s.selector.as_ref().is_some_and(|sel| {
+                    selected
+                        .iter()
+                        .any(|w| sel.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+                })
+            })
+            .collect();
+        for svc in &services {
+            for port in &svc.ports {
+                if let TargetPort::Number(n) = port.target_port {
+                    known.insert(n);
+                }
+                for w in &selected {
+                    if let Some(n) = w.find_port(&port.target_port, &port.protocol) {
+                        known.insert(n);
+                    }
+                }
+            }
+        }
+        for key in p.port_modes.keys().filter(|k| !known.contains(k)) {
+            let verb = match p.port_modes.get(key) {
+                Some(Some(Mode::Strict)) => "require",
+                Some(Some(Mode::Permissive)) => "allow",
+                Some(Some(Mode::Disable)) => "disable",
+                _ => "unset",
+            };
+            let meant = services.iter().find_map(|svc| {
+                let port = svc.ports.iter().find(|sp| u32::from(sp.port) == *key)?;
+                let target = selected
+                    .iter()
+                    .find_map(|w| w.find_port(&port.target_port, &port.protocol))?;
+                Some((svc, port, target))
+            });
+            let (hint, rows) = match meant {
+                Some((svc, port, target)) => (
+                    format!(
+                        "{key} is the Service port of {}, whose pods listen on {target}: portLevelMtls is keyed by the \
+                         workload port, so use {target} (`mtls {verb} {}:{}` maps it for you)",
+                        svc.id, svc.id, port.port
+                    ),
+                    BTreeSet::from([format!("{}:{}", svc.id, port.port)]),
+                ),
+                None => (
+                    format!(
+                        "the selected pods' ports are {}: key portLevelMtls by one of them",
+                        {
+                            let ports: Vec<String> = known.iter().map(u32::to_string).collect();
+                            ports.join(", ")
+                        }
+                    ),
+                    BTreeSet::new(),
+                ),
+            };
+            findings.push(Finding {
+                severity: Severity::Warning,
+                code: "MTLS008",
+                object: pa_object(p),
+                message: format!(
+                    "the portLevelMtls entry {key} of peerauthentication {} does nothing: no pod it selects has a \
+                     workload port {key}",
+                    p.id
+                ),
+                hint,
+                rows,
+                namespace: ns.clone(),
+            });
+        }
+    }
+    findings
+}
+
+/// MTLS009 (DISABLE in ambient mode) and MTLS010 (STRICT or DISABLE where no
+/// sidecar enforces it).
+fn dataplane_findings(index: &Index<'_>) -> Vec<Finding> {
+    type Key = (&'static str, String);
+    let mut groups: BTreeMap<Key, (Mode, Vec<String>, String, BTreeSet<String>)> = BTreeMap::new();
+    let root = index.root_namespace();
+    for (ns, namespace) in &index.snapshot.namespaces {
+        if ns == root {
+            // The control plane and gateways live here; gateways run their own proxy.
+            continue;
+        }
+        for w in workloads_in(index, ns) {
+            let plane = dataplane(w, &namespace.labels);
+            if plane == Dataplane::Sidecar {
+                continue;
+            }
+            let composition = index.compose(ns, &w.labels);
+            let mut decisions: Vec<Decision<'_>> = vec![composition.workload_decision()];
+            if let Some(winner) = composition.workload.first() {
+                decisions.extend(
+                    winner
+                        .port_modes
+                        .keys()
+                        .map(|p| composition.port_decision(*p)),
+                );
+            }
+            for d in decisions {
+                let Some(policy) = d.policy else { continue };
+                let code = match (plane, d.mode) {
+                    (Dataplane::Ambient, Mode::Disable) => "MTLS009",
+                    // Explicit settings for this namespace or workload only: a
+                    // mesh-wide mode over namespaces outside the mesh is expected.
+                    (Dataplane::None, Mode::Strict | Mode::Disable) if d.level != Level::Mesh => {
+                        "MTLS010"
+                    }
+                    _ => continue,
+                };
+                let entry = groups.entry((code, policy.id.to_string())).or_insert((
+                    d.mode,
+                    Vec::new(),
+                    policy.id.namespace.clone(),
+                    BTreeSet::new(),
+                ));
+                if !entry.1.contains(&w.id.name) {
+                    entry.1.push(w.id.name.clone());
+                    entry.3.extend(rows_backed_by(index, w));
+                }
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((code, policy), (mode, pods, namespace, rows))| {
+            let pods_text = format!("{} ({})", plural(pods.len(), "workload", "workloads"), list(&pods));
+            let (message, hint) = if code == "MTLS009" {
+                (
+                    format!(
+                        "{pods_text} in {namespace} {} in ambient mode, where ztunnel treats DISABLE as PERMISSIVE: \
+                         peerauthentication {policy} sets DISABLE, but {} still accept{} mTLS and plaintext",
+                        if pods.len() == 1 { "runs" } else { "run" },
+                        if pods.len() == 1 { "it" } else { "they" },
+                        if pods.len() == 1 { "s" } else { "" }
+                    ),
+                    "DISABLE has no effect in ambient mode: set PERMISSIVE to say what happens, or remove the setting"
+                        .to_string(),
+                )
+            } else {
+                let (have, them) = if pods.len() == 1 { ("has", "it") } else { ("have", "them") };
+                (
+                    format!(
+                        "{pods_text} in {namespace} {have} no sidecar, so nothing enforces the {mode} that \
+                         peerauthentication {policy} sets for {them}: {them} accept{} whatever reaches {them}",
+                        if pods.len() == 1 { "s" } else { "" }
+                    ),
+                    format!(
+                        "have the injector add the sidecar (label namespace {namespace} istio-injection=enabled, or \
+                         the pods sidecar.istio.io/inject=true) and restart {them}, or enroll {them} in ambient mode; \
+                         otherwise drop the setting"
+                    ),
+                )
+            };
+            Finding {
+                severity: Severity::Warning,
+                code,
+                object: format!("peerauthentication {policy}"),
+                message,
+                hint,
+                rows,
+                namespace,
+            }
+        })
+        .collect()
+}
+
+/// MTLS011: legacy authentication.istio.io policies beside PeerAuthentications.
+fn legacy_policies(snapshot: &Snapshot) -> Vec<Finding> {
+    if snapshot.policies.is_empty() {
+        return Vec::new();
+    }
+    snapshot
+        .legacy_policies
+        .iter()
+        .map(|p| {
+            let object = if p.id.namespace.is_empty() {
+                format!("{} {}", p.kind.to_lowercase(), p.id.name)
+            } else {
+                format!("{} {}", p.kind.to_lowercase(), p.id)
+            };
+            Finding {
+                severity: Severity::Warning,
+                code: "MTLS011",
+                object: object.clone(),
+                message: format!(
+                    "{object} is a legacy authentication.istio.io policy beside PeerAuthentications: Istio 1.6 and \
+                     later ignore it, and Istio 1.5 ignores it for every workload a PeerAuthentication applies to"
+                ),
+                hint: "express its settings as PeerAuthentications, check them with `mtls get -A`, then delete it"
+                    .to_string(),
+                rows: BTreeSet::new(),
+                namespace: p.id.namespace.clone(),
+            }
+        })
+        .collect()
+}
+
+/// MTLS001 and MTLS002: what clients send, by the DestinationRule each client
+/// namespace uses, against what the server port accepts.
+fn client_side(index: &Index<'_>) -> Vec<Finding> {
+    let snapshot = index.snapshot;
+    let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
+    // (code, rule, service, subset, tls) -> what the finding says
+    type Key = (&'static str, String, String, Option<String>, TlsMode);
+    #[derive(Default)]
+    struct Group {
+        clients: BTreeSet<String>,
+        pods: BTreeSet<String>,
+        ports: BTreeSet<u16>,
+        server: String,
+    }
+    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+    for svc in &snapshot.services {
+        let Backing::Workloads(workloads) = index.backing(svc) else {
+            continue;
+        };
+        let ns_labels = snapshot
+            .namespaces
+            .get(&svc.id.namespace)
+            .map(|n| n.labels.clone())
+            .unwrap_or_default();
+        for port in &svc.ports {
+            // Each workload's server mode for this port, and its dataplane.
+            let servers: Vec<(&Workload, Decision<'_>, Dataplane)> = workloads
+                .iter()
+                .map(|w| {
+                    let composition = index.compose(&svc.id.namespace, &w.labels);
+                    let decision = match w.find_port(&port.target_port, &port.protocol) {
+                        Some(p) => composition.port_decision(p),
+                        None => composition.workload_decision(),
+                    };
+                    (*w, decision, dataplane(w, &ns_labels))
+                })
+                .collect();
+            for client_ns in snapshot.namespaces.keys() {
+                let Some(merged) = rules.lookup(client_ns, svc) else {
+                    continue;
+                };
+                let rule = merged.decider().to_string();
+                let default_tls = merged.traffic.and_then(|t| t.for_port(port.port));
+                let mut routes: Vec<(Option<&str>, Option<TlsMode>, Option<&Labels>)> =
+                    vec![(None, default_tls, None)];
+                for subset in &merged.subsets {
+                    let tls = subset.traffic.for_port(port.port).or(default_tls);
+                    if tls != default_tls {
+                        routes.push((Some(&subset.name), tls, Some(&subset.labels)));
+                    }
+                }
+                for (subset, tls, labels) in routes {
+                    let Some(tls) = tls else { continue };
+                    for (w, decision, plane) in &servers {
+                        if labels
+                            .is_some_and(|l| !l.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+                        {
+                            continue;
+                        }
+                        let code = match tls {
+                            TlsMode::Disable | TlsMode::Simple if decision.mode == Mode::Strict => {
+                                "MTLS001"
+                            }
+                            TlsMode::IstioMutual if *plane == Dataplane::None => "MTLS002",
+                            _ => continue,
+                        };
+                        let server = match decision.policy {
+                            Some(p) => format!(
+                                "{} from {} policy {}",
+                                decision.mode,
+                                decision.level.as_str(),
+                                p.id
+                            ),
+                            None => decision.mode.to_string(),
+                        };
+                        let group = groups
+                            .entry((
+                                code,
+                                rule.clone(),
+                                svc.id.to_string(),
+                                subset.map(str::to_string),
+                                tls,
+                            ))
+                            .or_default();
+                        if group.server.is_empty() {
+                            group.server = server;
+                        }
+                        group.clients.insert(client_ns.clone());
+                        group.pods.insert(w.id.name.clone());
+                        group.ports.insert(port.port);
+                    }
+                }
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((code, rule, service, subset, tls), group)| {
+            let clients: Vec<String> = group.clients.into_iter().collect();
+            let pods: Vec<String> = group.pods.into_iter().collect();
+            let server = group.server;
+            let ports: Vec<String> = group.ports.iter().map(u16::to_string).collect();
+            let rows: BTreeSet<String> = group.ports.iter().map(|p| format!("{service}:{p}")).collect();
+            // One port: `ns/svc:port`; several: `ns/svc` and the list.
+            let (target, fix_target) = match ports.as_slice() {
+                [one] => (format!("{service}:{one}"), format!("{service}:{one}")),
+                _ => (format!("{service} (ports {})", list(&ports)), service.clone()),
+            };
+            let via = match &subset {
+                Some(s) => format!("destinationrule {rule} (subset {s})"),
+                None => format!("destinationrule {rule}"),
+            };
+            let from = format!("calls from {} {} to {target}", if clients.len() == 1 { "namespace" } else { "namespaces" }, list(&clients));
+            let (severity, message, hint) = if code == "MTLS001" {
+                let sends = if tls == TlsMode::Disable { "plaintext (tls mode DISABLE)" } else { "one-way TLS (tls mode SIMPLE)" };
+                (
+                    Severity::Error,
+                    format!(
+                        "{from} will fail (503, \"upstream connect error\"): {via} sends {sends}, but the port accepts \
+                         only mTLS ({server}) on {}",
+                        plural(pods.len(), "workload", "workloads")
+                    ),
+                    format!(
+                        "set the tls mode to ISTIO_MUTUAL in destinationrule {rule} (or remove its tls settings and let \
+                         auto mTLS choose), or `mtls allow {fix_target}` if plaintext must be accepted"
+                    ),
+                )
+            } else {
+                (
+                    Severity::Error,
+                    format!(
+                        "{from} will fail: {via} sends Istio mTLS (ISTIO_MUTUAL), but {} ({}) {} no sidecar to \
+                         terminate it",
+                        plural(pods.len(), "workload", "workloads"),
+                        list(&pods),
+                        if pods.len() == 1 { "has" } else { "have" }
+                    ),
+                    format!(
+                        "inject the sidecar into the workloads behind {fix_target}, or remove the tls settings of \
+                         destinationrule {rule} so that auto mTLS sends plaintext to workloads without one"
+                    ),
+                )
+            };
+            let namespace = rule.split('/').next().unwrap_or_default().to_string();
+            Finding {
+                severity,
+                code,
+                object: format!("destinationrule {rule}"),
+                message,
+                hint,
+                rows,
+                namespace,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,76 @@
+//! `mtls check`: the findings that concern the targets (`-A`: all of them), and
+//! exit 3 when one is at or above `--fail-on`.
+
+use serde::Serialize;
+
+use crate::check::{self, Finding, Severity};
+use crate::cli::{CheckArgs, FailOn, Output};
+use crate::cmd::{Session, parse_targets, print_stdout};
+use crate::error::{UsageError, Verdict};
+use crate::policy::resolve::Index;
+use crate::render;
+use crate::source::cluster::Scope;
+use crate::target::Target;
+
+#[derive(Serialize)]
+struct FindingList<'a> {
+    findings: &'a [Finding],
+}
+
+pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
+    let mut targets = parse_targets(&args.targets)?;
+    if session.args.all_namespaces && !targets.is_empty() {
+        return Err(
+            UsageError("-A checks everything: give either targets or -A, not both".into()).into(),
+        );
+    }
+    if targets.is_empty() && !session.args.all_namespaces {
+        targets.push(Target::Mesh);
+    }
+    // Clients in any namespace may call a Service: check reads everything.
+    let snapshot = session.snapshot_with_clients(&Scope::All)?;
+    let index = Index::new(&snapshot);
+    for target in &targets {
+        index.rows_for(target)?;
+    }
+    let root = snapshot.root_namespace.clone();
+    let findings: Vec<Finding> = check::check(&snapshot)
+        .into_iter()
+        .filter(|f| targets.is_empty() || targets.iter().any(|t| concerns(f, t, &root, &index)))
+        .collect();
+
+    let text = match session.args.output {
+        Output::Table | Output::Wide => render::findings::report(&findings, session.color),
+        Output::Json => render::json(&FindingList {
+            findings: &findings,
+        }),
+        Output::Yaml => render::yaml(&FindingList {
+            findings: &findings,
+        })?,
+    };
+    print_stdout(&text)?;
+
+    let threshold = match args.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+    };
+    if findings.iter().any(|f| f.severity <= threshold) {
+        return Err(Verdict(format!(
+            "check found {} (--fail-on {})",
+            render::findings::summary(&findings),
+            threshold.as_str()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Port targets concern the findings about that port's row.
+fn concerns(finding: &Finding, target: &Target, root: &str, index: &Index<'_>) -> bool {
+    if let Target::Port { .. } = target {
+        return index
+            .rows_for(target)
+            .is_ok_and(|rows| rows.iter().any(|r| finding.rows.contains(&r.target)));
+    }
+    check::concerns(finding, target, root)
+}
