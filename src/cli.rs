@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
 
 use crate::mode::Mode;
 use crate::source::Api;
@@ -121,13 +122,25 @@ Examples:
     Check(CheckArgs),
 
     /// Print a shell completion script
+    ///
+    /// The script completes subcommands, flags and targets: namespaces, Services
+    /// and ports from the cluster, or from the manifests of `-f`.
     #[command(after_help = "\
 Examples:
   mtls completions bash > /etc/bash_completion.d/mtls
-  mtls completions zsh > \"${fpath[1]}/_mtls\"")]
+  mtls completions zsh > \"${fpath[1]}/_mtls\"
+  echo 'mtls completions fish | source' >> ~/.config/fish/config.fish")]
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: Shell,
+    },
+
+    /// Write the man pages and completion scripts that are committed under
+    /// docs/man and completions/ (for maintainers)
+    #[command(hide = true, name = "generate-docs")]
+    GenerateDocs {
+        /// The directory that gets docs/man/ and completions/
+        dir: PathBuf,
     },
 }
 
@@ -158,7 +171,7 @@ use change_examples;
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// Targets to show (default: mesh)
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
 
     /// Exit 3 unless every listed row has this mode
@@ -169,7 +182,7 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
     /// Targets to change
-    #[arg(value_name = "TARGET", required = true)]
+    #[arg(value_name = "TARGET", required = true, add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
 
     /// Write nothing; print the plan (against a cluster, validated by the server)
@@ -184,12 +197,34 @@ pub struct ChangeArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Targets to check (default: mesh)
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
 
     /// Which severity makes the exit code 3
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
+}
+
+/// The shells completion scripts are made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+impl Shell {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            Shell::Powershell => "powershell",
+            Shell::Elvish => "elvish",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@
 mod check;
 mod cli;
 mod cmd;
+mod complete;
 mod error;
 mod mode;
 mod policy;
@@ -25,6 +26,10 @@ use crate::mode::Mode;
 use crate::policy::plan::Change;
 
 fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash mtls -- ...`) is answered here.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .completer("mtls")
+        .complete();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,12 +46,62 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Disable(args) => cmd::change::run(&session, args, Change::Set(Mode::Disable)),
         Command::Unset(args) => cmd::change::run(&session, args, Change::Unset),
         Command::Check(args) => cmd::check::run(&session, args),
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "mtls", &mut out);
-            cmd::print_stdout(&String::from_utf8_lossy(&out))
-        }
+        Command::Completions { shell } => cmd::print_stdout(&completion_script(*shell)?),
+        Command::GenerateDocs { dir } => generate_docs(dir),
     }
+}
+
+/// The script that registers `mtls`'s completion with a shell.
+fn completion_script(shell: cli::Shell) -> anyhow::Result<String> {
+    let shells = clap_complete::env::Shells::builtins();
+    let completer = shells
+        .completer(shell.name())
+        .ok_or_else(|| anyhow::anyhow!("no completion support for {}", shell.name()))?;
+    let mut out = Vec::new();
+    completer.write_registration("COMPLETE", "mtls", "mtls", "mtls", &mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Writes `docs/man/*.1` (one page for `mtls`, one per subcommand) and
+/// `completions/mtls.SHELL` below `dir`.
+fn generate_docs(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let man = dir.join("docs/man");
+    let completions = dir.join("completions");
+    for d in [&man, &completions] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let mut command = Cli::command();
+    // Propagates the global flags into each subcommand's page.
+    command.build();
+    let mut pages = vec![("mtls".to_string(), command.clone())];
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("mtls-{}", sub.get_name());
+        pages.push((
+            name.clone(),
+            sub.clone()
+                .name(name)
+                .display_name(format!("mtls {}", sub.get_name())),
+        ));
+    }
+    for (name, page) in pages {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out)?;
+        let path = man.join(format!("{name}.1"));
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    for shell in [
+        cli::Shell::Bash,
+        cli::Shell::Zsh,
+        cli::Shell::Fish,
+        cli::Shell::Powershell,
+        cli::Shell::Elvish,
+    ] {
+        let path = completions.join(format!("mtls.{}", shell.name()));
+        std::fs::write(&path, completion_script(shell)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn report(err: &anyhow::Error) -> ExitCode {

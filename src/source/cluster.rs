@@ -412,6 +412,15 @@ impl Cluster {
         Ok(())
     }
 
+    /// The objects of a core (v1) resource, for shell completion.
+    pub async fn list_core(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, ApiError> {
+        self.list("", "v1", resource, namespace, None).await
+    }
+
     /// LISTs a resource, following `continue` tokens, and gives each item the
     /// apiVersion and kind the list omits.
     async fn list(
