@@ -17,7 +17,7 @@ mod target;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use colored::Colorize;
 
 use crate::cli::{Cli, Command};
@@ -30,11 +30,33 @@ fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .completer("mtls")
         .complete();
-    let cli = Cli::parse();
+    let cli = parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err),
     }
+}
+
+/// Parses the command line; installed as `kubectl-mtls`, `mtls` is a kubectl
+/// plugin, and its help says `kubectl mtls`.
+fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let as_plugin = std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_os_string())
+        })
+        .is_some_and(|name| name == "kubectl-mtls");
+    let mut command = Cli::command();
+    if as_plugin {
+        command = command
+            .bin_name("kubectl mtls")
+            .display_name("kubectl mtls");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {

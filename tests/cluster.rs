@@ -791,3 +791,50 @@ fn check_reads_destination_rules_from_the_cluster() {
         "{stdout}"
     );
 }
+
+#[test]
+fn kubectl_runs_mtls_as_a_plugin() {
+    let c = Cluster::demo();
+    let plugins = tempfile::tempdir().expect("temp dir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_mtls"),
+        plugins.path().join("kubectl-mtls"),
+    )
+    .expect("link");
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl = |args: &[&str]| {
+        output(
+            Process::new("kubectl")
+                .args(args)
+                .env("PATH", &path)
+                .env("KUBECONFIG", c.kubeconfig(ADMIN))
+                .env("HOME", c.dir.path())
+                .output()
+                .expect("kubectl runs"),
+        )
+    };
+    let (code, stdout, stderr) = kubectl(&["mtls", "require", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("\ndemo             STRICT   namespace demo/default\n"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = kubectl(&["mtls", "get", "mesh"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (
+            0,
+            "TARGET   MODE         SOURCE\nmesh     PERMISSIVE   default\n"
+        )
+    );
+    let (_, help, _) = kubectl(&["mtls", "--help"]);
+    assert!(
+        help.contains("Usage: kubectl mtls [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+}
