@@ -118,7 +118,12 @@ Examples:
     #[command(after_help = change_examples!("unset", "prod/legacy:8080"))]
     Unset(ChangeArgs),
 
-    /// Report misconfigurations that break or weaken mTLS
+    /// Report misconfigurations that break or weaken mTLS, with hints
+    #[command(after_help = "\
+Examples:
+  mtls check -A                         # everything, errors exit 3
+  mtls check -A -f k8s/ --fail-on warning   # CI gate on a GitOps tree
+  mtls check prod/api -o json           # the findings about one service")]
     Check(CheckArgs),
 
     /// Print a shell completion script

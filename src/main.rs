@@ -11,6 +11,7 @@ mod complete;
 mod error;
 mod mode;
 mod policy;
+mod progress;
 mod render;
 mod source;
 mod target;

@@ -27,6 +27,8 @@ pub struct Session<'a> {
     pub args: &'a GlobalArgs,
     /// Colors on stdout: a terminal, TERM not dumb, no --no-color, no NO_COLOR.
     pub color: bool,
+    /// stdout is a terminal: tables fit its width.
+    pub terminal: bool,
     runtime: OnceCell<tokio::runtime::Runtime>,
     cluster: OnceCell<Cluster>,
     /// Warnings about the objects are printed on the first read only.
@@ -42,6 +44,7 @@ impl<'a> Session<'a> {
         Session {
             args,
             color: allowed && std::io::stdout().is_terminal(),
+            terminal: std::io::stdout().is_terminal(),
             runtime: OnceCell::new(),
             cluster: OnceCell::new(),
             warned: Cell::new(false),
@@ -93,7 +96,10 @@ impl<'a> Session<'a> {
         if !self.offline() {
             let cluster = self.cluster()?;
             let root = self.args.root_namespace.as_deref();
-            let loaded = self.block_on(cluster.snapshot(scope, root, clients))??;
+            let spinner = crate::progress::Spinner::start(cluster.status.clone(), !self.args.quiet);
+            let loaded = self.block_on(cluster.snapshot(scope, root, clients))?;
+            drop(spinner);
+            let loaded = loaded?;
             if !self.warned.replace(true) {
                 for warning in &loaded.warnings {
                     self.warn(warning);
@@ -142,8 +148,15 @@ impl<'a> Session<'a> {
     ) -> anyhow::Result<String> {
         let list = render::RowList { items: rows };
         Ok(match self.args.output {
-            Output::Table => render::table::rows(rows, false, color, findings),
-            Output::Wide => render::table::rows(rows, true, color, findings),
+            Output::Table | Output::Wide => render::table::rows(
+                rows,
+                &render::table::Style {
+                    wide: self.args.output == Output::Wide,
+                    color,
+                    fit_terminal: self.terminal,
+                },
+                findings,
+            ),
             Output::Json => render::json(&list),
             Output::Yaml => render::yaml(&list)?,
         })

@@ -8,20 +8,31 @@ use comfy_table::{Cell, Color, Table, presets};
 use crate::mode::Mode;
 use crate::policy::resolve::{Row, RowMode};
 
-/// Rows as a table; `wide` adds columns, and `findings` maps a row's target to
-/// the codes of the `check` findings that concern it (shown in the wide view).
-pub fn rows(
-    rows: &[Row],
-    wide: bool,
-    color: bool,
-    findings: &BTreeMap<String, Vec<&str>>,
-) -> String {
+/// How a table is drawn.
+pub struct Style {
+    /// The wide view: level, policy, target port, workloads, shadowed, findings.
+    pub wide: bool,
+    /// Modes in color.
+    pub color: bool,
+    /// Wrap long cells to fit the terminal's width.
+    pub fit_terminal: bool,
+}
+
+/// Rows as a table; `findings` maps a row's target to the codes of the `check`
+/// findings that concern it (shown in the wide view).
+pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>) -> String {
+    let (wide, color) = (style.wide, style.color);
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
-    if color {
-        table.enforce_styling();
+    // Styles are only ever set on cells when `color` is; the terminal is only
+    // asked for its width when `fit_terminal` is.
+    if style.fit_terminal {
+        table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     } else {
         table.force_no_tty();
+    }
+    if color {
+        table.enforce_styling();
     }
     let header: &[&str] = if wide {
         &[

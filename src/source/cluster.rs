@@ -62,6 +62,8 @@ pub enum Scope {
 
 pub struct Cluster {
     client: kube::Client,
+    /// What is being read now, for the spinner.
+    pub status: crate::progress::Status,
     server: String,
     verbose: bool,
     timeout: Duration,
@@ -106,6 +108,7 @@ impl Cluster {
             kube::Client::try_from(config).context("cannot set up the Kubernetes client")?;
         let mut cluster = Cluster {
             client,
+            status: Default::default(),
             server,
             verbose: args.verbose,
             timeout,
@@ -433,6 +436,12 @@ impl Cluster {
     ) -> Result<Vec<Value>, ApiError> {
         const PAGE: usize = 500;
         let base = collection_path(group, version, resource, namespace);
+        if let Ok(mut status) = self.status.lock() {
+            *status = match namespace {
+                Some(ns) => format!("reading {resource} in {ns} from {}", self.server),
+                None => format!("reading {resource} from {}", self.server),
+            };
+        }
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {

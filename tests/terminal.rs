@@ -1,0 +1,163 @@
+//! `mtls` in a real terminal (tmux): colored modes and a spinner while a slow
+//! cluster read runs; in a pipe, neither.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kube_loopback::{ADMIN, Config, Fault, FaultAction, Server};
+
+const SEED: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: prod}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: prod}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: PERMISSIVE}}
+";
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A tmux server of its own (tests run in parallel) running `command`.
+    fn start(name: &str, command: &str) -> Tmux {
+        let socket = format!("mtls-test-{}-{name}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "150",
+                "-y",
+                "40",
+                command,
+            ])
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    /// The screen, with escape sequences for colors.
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-e"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) || started.elapsed() > timeout {
+                return screen;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn slow_server(dir: &Path) -> (Server, std::path::PathBuf) {
+    let server = Server::start(Config::default().seed_yaml(SEED).expect("seed")).expect("server");
+    server.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/peerauthentications".into()),
+        times: 1,
+        action: FaultAction::Delay(Duration::from_millis(2500)),
+    });
+    let kubeconfig = dir.join("config");
+    server
+        .write_kubeconfig(&kubeconfig, ADMIN)
+        .expect("kubeconfig");
+    (server, kubeconfig)
+}
+
+#[test]
+fn a_terminal_gets_colors_and_a_spinner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, kubeconfig) = slow_server(dir.path());
+    let command = format!(
+        "env -u NO_COLOR TERM=xterm-256color {} get prod --kubeconfig {}; sleep 30",
+        env!("CARGO_BIN_EXE_mtls"),
+        kubeconfig.display()
+    );
+    let tmux = Tmux::start("color", &command);
+    let spinning = tmux.wait_for("reading peerauthentications", Duration::from_secs(10));
+    assert!(
+        spinning.contains("reading peerauthentications in prod from https://127.0.0.1:"),
+        "the spinner says what is read: {spinning:?}"
+    );
+    let done = tmux.wait_for("TARGET", Duration::from_secs(15));
+    assert!(
+        !done.contains("reading peerauthentications"),
+        "the spinner is wiped: {done:?}"
+    );
+    let line = done
+        .lines()
+        .find(|l| l.contains("prod "))
+        .expect("the prod row");
+    assert!(line.contains("\x1b["), "STRICT is colored: {line:?}");
+    assert!(line.contains("STRICT"), "{line:?}");
+}
+
+#[test]
+fn a_pipe_gets_neither() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, kubeconfig) = slow_server(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "prod", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "TARGET   MODE     SOURCE\nprod     STRICT   namespace prod/default\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no spinner, no escape sequences"
+    );
+}
+
+#[test]
+fn no_color_turns_colors_off_in_a_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, kubeconfig) = slow_server(dir.path());
+    let command = format!(
+        "env NO_COLOR=1 TERM=xterm-256color {} get prod --kubeconfig {}; sleep 30",
+        env!("CARGO_BIN_EXE_mtls"),
+        kubeconfig.display()
+    );
+    let tmux = Tmux::start("nocolor", &command);
+    let done = tmux.wait_for("TARGET", Duration::from_secs(15));
+    let line = done
+        .lines()
+        .find(|l| l.contains("prod "))
+        .expect("the prod row");
+    assert!(!line.contains("\x1b["), "{line:?}");
+}
