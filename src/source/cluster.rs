@@ -170,11 +170,8 @@ impl Cluster {
             Some(root) => root.to_string(),
             None => {
                 let configs = self
-                    .list("", "v1", "configmaps", Some(ISTIO_NAMESPACE), None)
-                    .await
-                    .map_err(|e| {
-                        self.explain(e, "list", "configmaps", "", Some(ISTIO_NAMESPACE))
-                    })?;
+                    .read_list("", "v1", "configmaps", Some(ISTIO_NAMESPACE), None)
+                    .await?;
                 for config in configs {
                     collector.add(config, &"the mesh config")?;
                 }
@@ -197,21 +194,15 @@ impl Cluster {
         };
         for ns in &policy_namespaces {
             let policies = self
-                .list(group, version, "peerauthentications", ns.as_deref(), None)
-                .await
-                .map_err(|e| {
-                    self.explain(e, "list", "peerauthentications", group, ns.as_deref())
-                })?;
+                .read_list(group, version, "peerauthentications", ns.as_deref(), None)
+                .await?;
             self.collect(&mut collector, policies, "peerauthentications")?;
         }
 
         match scope {
             Scope::Mesh => {}
             Scope::All => {
-                let namespaces = self
-                    .list("", "v1", "namespaces", None, None)
-                    .await
-                    .map_err(|e| self.explain(e, "list", "namespaces", "", None))?;
+                let namespaces = self.read_list("", "v1", "namespaces", None, None).await?;
                 self.collect(&mut collector, namespaces, "namespaces")?;
                 self.read_workloads(&mut collector, None).await?;
             }
@@ -318,10 +309,7 @@ impl Cluster {
                 continue;
             };
             for resource in resources {
-                let items = self
-                    .list(group, version, resource, None, None)
-                    .await
-                    .map_err(|e| self.explain(e, "list", resource, group, None))?;
+                let items = self.read_list(group, version, resource, None, None).await?;
                 self.collect(collector, items, resource)?;
             }
         }
@@ -335,14 +323,8 @@ impl Cluster {
         collector: &mut Collector,
         ns: Option<&str>,
     ) -> anyhow::Result<()> {
-        let services = self
-            .list("", "v1", "services", ns, None)
-            .await
-            .map_err(|e| self.explain(e, "list", "services", "", ns))?;
-        let pods = self
-            .list("", "v1", "pods", ns, None)
-            .await
-            .map_err(|e| self.explain(e, "list", "pods", "", ns))?;
+        let services = self.read_list("", "v1", "services", ns, None).await?;
+        let pods = self.read_list("", "v1", "pods", ns, None).await?;
         let unbacked = services.iter().any(|s| {
             let Some(selector) = s["spec"]["selector"].as_object().filter(|m| !m.is_empty()) else {
                 return false;
@@ -370,9 +352,8 @@ impl Cluster {
         selector: &str,
     ) -> anyhow::Result<()> {
         let pods = self
-            .list("", "v1", "pods", Some(ns), Some(selector))
-            .await
-            .map_err(|e| self.explain(e, "list", "pods", "", Some(ns)))?;
+            .read_list("", "v1", "pods", Some(ns), Some(selector))
+            .await?;
         let none = pods.is_empty();
         self.collect(collector, pods, "pods")?;
         if none {
@@ -393,10 +374,7 @@ impl Cluster {
             ("apps", "replicasets"),
             ("batch", "jobs"),
         ] {
-            let items = self
-                .list(group, "v1", resource, ns, None)
-                .await
-                .map_err(|e| self.explain(e, "list", resource, group, ns))?;
+            let items = self.read_list(group, "v1", resource, ns, None).await?;
             self.collect(collector, items, resource)?;
         }
         Ok(())
@@ -413,6 +391,20 @@ impl Cluster {
             collector.add(item, &place)?;
         }
         Ok(())
+    }
+
+    /// LISTs a resource; an error says what to do next.
+    async fn read_list(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> anyhow::Result<Vec<Value>> {
+        self.list(group, version, resource, namespace, label_selector)
+            .await
+            .map_err(|e| self.explain(e, "list", resource, group, namespace))
     }
 
     /// The objects of a core (v1) resource, for shell completion.

@@ -131,6 +131,19 @@ struct Route {
     name: Option<String>,
 }
 
+impl Route {
+    /// The storage key of the named object, and its name.
+    fn key(&self) -> ((String, String, String), String) {
+        let name = self.name.clone().unwrap_or_default();
+        let key = (
+            self.rt.qualified(),
+            self.namespace.clone().unwrap_or_default(),
+            name.clone(),
+        );
+        (key, name)
+    }
+}
+
 impl State {
     pub fn new(enable: &[String], disable: &[String]) -> State {
         let mut served: BTreeSet<String> = RESOURCES
@@ -604,12 +617,7 @@ impl State {
 
     fn update(&mut self, req: &Request, route: &Route, verb: &str) -> Response {
         let rt = route.rt;
-        let name = route.name.clone().unwrap_or_default();
-        let key = (
-            rt.qualified(),
-            route.namespace.clone().unwrap_or_default(),
-            name.clone(),
-        );
+        let (key, name) = route.key();
         let Some(current) = self.objects.get(&key).cloned() else {
             return not_found(rt, &name);
         };
@@ -720,12 +728,7 @@ impl State {
 
     fn delete(&mut self, req: &Request, route: &Route) -> Response {
         let rt = route.rt;
-        let name = route.name.clone().unwrap_or_default();
-        let key = (
-            rt.qualified(),
-            route.namespace.clone().unwrap_or_default(),
-            name.clone(),
-        );
+        let (key, name) = route.key();
         let Some(object) = self.objects.get(&key).cloned() else {
             return not_found(rt, &name);
         };
