@@ -519,6 +519,7 @@ fn dataplane_findings(index: &Index<'_>) -> Vec<Finding> {
             }
             for d in decisions {
                 let Some(policy) = d.policy else { continue };
+                let policy_id = policy.id();
                 let code = match (plane, d.mode) {
                     (Dataplane::Ambient, Mode::Disable) => "MTLS009",
                     // Explicit settings for this namespace or workload only: a
@@ -528,10 +529,10 @@ fn dataplane_findings(index: &Index<'_>) -> Vec<Finding> {
                     }
                     _ => continue,
                 };
-                let entry = groups.entry((code, policy.id.to_string())).or_insert((
+                let entry = groups.entry((code, policy_id.to_string())).or_insert((
                     d.mode,
                     Vec::new(),
-                    policy.id.namespace.clone(),
+                    policy_id.namespace.clone(),
                     BTreeSet::new(),
                 ));
                 if !entry.1.contains(&w.id.name) {
@@ -594,11 +595,7 @@ fn legacy_policies(snapshot: &Snapshot) -> Vec<Finding> {
         .legacy_policies
         .iter()
         .map(|p| {
-            let object = if p.id.namespace.is_empty() {
-                format!("{} {}", p.kind.to_lowercase(), p.id.name)
-            } else {
-                format!("{} {}", p.kind.to_lowercase(), p.id)
-            };
+            let object = p.display();
             Finding {
                 severity: Severity::Warning,
                 code: "MTLS011",
@@ -687,7 +684,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
                                 "{} from {} policy {}",
                                 decision.mode,
                                 decision.level.as_str(),
-                                p.id
+                                p.id()
                             ),
                             None => decision.mode.to_string(),
                         };

@@ -2,6 +2,7 @@
 //! over it, and the planning of changes. Nothing here does I/O; the cluster and the
 //! manifest loaders both produce a [`Snapshot`], and everything else reads one.
 
+pub mod legacy;
 pub mod model;
 pub mod plan;
 pub mod resolve;
@@ -35,6 +36,10 @@ pub struct Snapshot {
     pub legacy_policies: Vec<LegacyPolicy>,
     /// The PeerAuthentication apiVersion to use for objects this tool creates.
     pub api_version: String,
+    /// Whether the legacy API (authentication.istio.io/v1alpha1) decides:
+    /// resolution follows istio-semantics.md §5, and changes write MeshPolicy
+    /// and Policy objects.
+    pub legacy: bool,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";

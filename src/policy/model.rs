@@ -859,9 +859,120 @@ impl DestinationRule {
     }
 }
 
-/// A legacy `authentication.istio.io` policy (`Policy` or `MeshPolicy`).
+pub const LEGACY_API_VERSION: &str = "authentication.istio.io/v1alpha1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LegacyKind {
+    /// Cluster-scoped; the one named `default` is mesh-wide.
+    MeshPolicy,
+    /// Namespaced: `default` without targets is namespace-wide; with targets it
+    /// applies to those Services (and ports).
+    Policy,
+}
+
+impl LegacyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegacyKind::MeshPolicy => "MeshPolicy",
+            LegacyKind::Policy => "Policy",
+        }
+    }
+}
+
+/// A Service port a legacy policy names: `{number: N}` or `{name: P}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegacyPort {
+    Number(u16),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyTarget {
+    pub name: String,
+    pub ports: Vec<LegacyPort>,
+}
+
+/// A legacy `authentication.istio.io/v1alpha1` policy (Istio 1.5 and earlier).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LegacyPolicy {
-    pub kind: String,
+    pub kind: LegacyKind,
+    /// A MeshPolicy's namespace is empty.
     pub id: ObjectRef,
+    pub created: Created,
+    pub targets: Vec<LegacyTarget>,
+    /// The mode of its first mtls peer: `mtls: {}` (or null) is STRICT, `mode:
+    /// PERMISSIVE` PERMISSIVE; no mtls peer is DISABLE.
+    pub mode: Mode,
+    pub object: Value,
+}
+
+impl LegacyPolicy {
+    pub fn from_object(kind: LegacyKind, object: Value) -> Result<LegacyPolicy, String> {
+        let meta = Meta::of(&object)?;
+        let id = match kind {
+            LegacyKind::MeshPolicy => ObjectRef {
+                namespace: String::new(),
+                name: meta.id.name,
+            },
+            LegacyKind::Policy => meta.id,
+        };
+        let spec = object.get("spec");
+        let mut targets = Vec::new();
+        for (i, t) in array_at(spec, "targets")?.iter().enumerate() {
+            let name = t
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if name.is_empty() {
+                return Err(format!("spec.targets[{i}].name is missing"));
+            }
+            let mut ports = Vec::new();
+            for p in array_at(Some(t), "ports").map_err(|e| format!("spec.targets[{i}].{e}"))? {
+                match (
+                    p.get("number").and_then(Value::as_u64),
+                    p.get("name").and_then(Value::as_str),
+                ) {
+                    (Some(n), _) => ports
+                        .push(LegacyPort::Number(u16::try_from(n).map_err(|_| {
+                            format!("spec.targets[{i}]: port {n} is out of range")
+                        })?)),
+                    (None, Some(name)) => ports.push(LegacyPort::Name(name.to_string())),
+                    (None, None) => {
+                        return Err(format!(
+                            "spec.targets[{i}].ports: a port needs a number or a name"
+                        ));
+                    }
+                }
+            }
+            targets.push(LegacyTarget { name, ports });
+        }
+        let mut mode = Mode::Disable;
+        for peer in array_at(spec, "peers")? {
+            if let Some(mtls) = peer.as_object().and_then(|p| p.get("mtls")) {
+                mode = match mtls.get("mode").and_then(Value::as_str) {
+                    None | Some("STRICT") => Mode::Strict,
+                    Some("PERMISSIVE") => Mode::Permissive,
+                    Some(other) => return Err(format!("spec.peers: unknown mtls mode {other:?}")),
+                };
+                break;
+            }
+        }
+        Ok(LegacyPolicy {
+            kind,
+            id,
+            created: meta.created,
+            targets,
+            mode,
+            object,
+        })
+    }
+
+    /// `kind NS/NAME`, or `meshpolicy NAME`.
+    pub fn display(&self) -> String {
+        match self.kind {
+            LegacyKind::MeshPolicy => format!("meshpolicy {}", self.id.name),
+            LegacyKind::Policy => format!("policy {}", self.id),
+        }
+    }
 }

@@ -306,7 +306,7 @@ fn verify(
             Some(m) => {
                 decision.level == level
                     && decision.mode == m
-                    && decision.policy.map(|p| &p.id) == ours
+                    && decision.policy.map(|p| p.id()) == ours
             }
             None => decision.level < level,
         };
@@ -344,7 +344,7 @@ fn verify(
             _ => match decision.policy {
                 Some(p) => format!(
                     "peerauthentication {} would still decide at the {} level ({})",
-                    p.id,
+                    p.id(),
                     decision.level.as_str(),
                     decision.mode
                 ),

@@ -15,8 +15,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::mode::Mode;
+use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::model::{ServicePort, TargetPort};
-use crate::policy::{Labels, PeerAuthentication, Service, Snapshot, Workload};
+use crate::policy::{
+    Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service, Snapshot, Workload,
+};
 use crate::target::{PortRef, Target};
 
 /// The level of the policy that decides a mode.
@@ -43,12 +46,36 @@ impl Level {
     }
 }
 
+/// The policy that decides a mode: a PeerAuthentication, or on the legacy API a
+/// MeshPolicy or Policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PolicyRef<'a> {
+    Peer(&'a PeerAuthentication),
+    Legacy(&'a LegacyPolicy),
+}
+
+impl<'a> PolicyRef<'a> {
+    pub fn id(self) -> &'a ObjectRef {
+        match self {
+            PolicyRef::Peer(p) => &p.id,
+            PolicyRef::Legacy(p) => &p.id,
+        }
+    }
+
+    pub fn api_version(self) -> &'a str {
+        match self {
+            PolicyRef::Peer(p) => &p.api_version,
+            PolicyRef::Legacy(_) => LEGACY_API_VERSION,
+        }
+    }
+}
+
 /// The mode one workload (port) gets, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision<'a> {
     pub mode: Mode,
     pub level: Level,
-    pub policy: Option<&'a PeerAuthentication>,
+    pub policy: Option<PolicyRef<'a>>,
     /// Policies of the deciding level that also apply but lose to the oldest.
     pub shadowed: Vec<&'a PeerAuthentication>,
 }
@@ -88,7 +115,7 @@ impl<'a> Composition<'a> {
                 decision = Decision {
                     mode,
                     level,
-                    policy: Some(winner),
+                    policy: Some(PolicyRef::Peer(winner)),
                     shadowed: losers.to_vec(),
                 };
             }
@@ -105,7 +132,7 @@ impl<'a> Composition<'a> {
             return Decision {
                 mode: *mode,
                 level: Level::Port,
-                policy: Some(winner),
+                policy: Some(PolicyRef::Peer(winner)),
                 shadowed: losers.to_vec(),
             };
         }
@@ -276,14 +303,20 @@ impl<'a> Index<'a> {
     }
 
     pub fn mesh_row(&self) -> Row {
-        let decision = self
-            .compose(self.root_namespace(), &Labels::new())
-            .workload_decision();
+        let composition = self.compose(self.root_namespace(), &Labels::new());
+        // The legacy mesh level is the cluster-scoped MeshPolicy (namespace "").
+        let decision = self.legacy_or_peer(&composition, Composition::workload_decision, "", None);
         Row::new(Target::Mesh.to_string(), Scope::Mesh).decided(vec![decision])
     }
 
     pub fn namespace_row(&self, namespace: &str) -> Row {
-        let decision = self.compose(namespace, &Labels::new()).workload_decision();
+        let composition = self.compose(namespace, &Labels::new());
+        let decision = self.legacy_or_peer(
+            &composition,
+            Composition::workload_decision,
+            namespace,
+            None,
+        );
         let mut row = Row::new(
             Target::Namespace(namespace.into()).to_string(),
             Scope::Namespace,
@@ -297,7 +330,15 @@ impl<'a> Index<'a> {
         let decisions = self
             .workload_labels(service)
             .iter()
-            .map(|labels| self.compose(ns, labels).workload_decision())
+            .map(|labels| {
+                let composition = self.compose(ns, labels);
+                self.legacy_or_peer(
+                    &composition,
+                    Composition::workload_decision,
+                    ns,
+                    Some((service, None)),
+                )
+            })
             .collect();
         let mut row = Row::new(format!("{ns}/{}", service.id.name), Scope::Service);
         row.namespace = Some(ns.clone());
@@ -314,10 +355,11 @@ impl<'a> Index<'a> {
             .iter()
             .map(|(labels, tp)| {
                 let composition = self.compose(ns, labels);
-                match tp {
-                    Some(p) => composition.port_decision(*p),
-                    None => composition.workload_decision(),
-                }
+                let peer = |c: &Composition<'a>| match tp {
+                    Some(p) => c.port_decision(*p),
+                    None => c.workload_decision(),
+                };
+                self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))))
             })
             .collect();
         let distinct: BTreeSet<Option<u32>> = targets.iter().map(|(_, tp)| *tp).collect();
@@ -549,8 +591,8 @@ impl Row {
         self.mode = RowMode::Single(first.mode);
         self.source = Some(Source {
             level: first.level,
-            policy: first.policy.map(|p| p.id.to_string()),
-            api_version: first.policy.map(|p| p.api_version.clone()),
+            policy: first.policy.map(|p| p.id().to_string()),
+            api_version: first.policy.map(|p| p.api_version().to_string()),
         });
         let shadowed: BTreeSet<String> = decisions
             .iter()

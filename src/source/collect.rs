@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::policy::model::{Meta, TEMPLATE_KINDS, str_at};
+use crate::policy::model::{LEGACY_API_VERSION, LegacyKind, Meta, TEMPLATE_KINDS, str_at};
 use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, DestinationRule, Labels, LegacyPolicy, Namespace, ObjectRef,
-    PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
+    DEFAULT_ROOT_NAMESPACE, DestinationRule, Labels, LegacyPolicy, Namespace, PeerAuthentication,
+    Service, SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -117,19 +117,20 @@ impl Collector {
                     .push(DestinationRule::from_object(&value).map_err(anyhow::Error::msg)?);
             }
             ("authentication.istio.io", kind @ ("Policy" | "MeshPolicy")) => {
-                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
-                let id = if kind == "MeshPolicy" {
-                    ObjectRef {
-                        namespace: String::new(),
-                        name: meta.id.name,
-                    }
+                let kind = if kind == "MeshPolicy" {
+                    LegacyKind::MeshPolicy
                 } else {
-                    meta.id
+                    LegacyKind::Policy
                 };
-                self.legacy_policies.push(LegacyPolicy {
-                    kind: kind.to_string(),
-                    id,
-                });
+                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
+                match LegacyPolicy::from_object(kind, value) {
+                    Ok(policy) => self.legacy_policies.push(policy),
+                    Err(reason) => self.warnings.push(format!(
+                        "{} {} ({place}) is ignored, as Istio ignores it: {reason}",
+                        kind.as_str().to_lowercase(),
+                        meta.id
+                    )),
+                }
             }
             ("", "Service") => {
                 let service = Service::from_object(&value).map_err(anyhow::Error::msg)?;
@@ -206,10 +207,11 @@ impl Collector {
         snapshot.api_version = match options.api {
             Api::V1 => "security.istio.io/v1".into(),
             Api::V1beta1 => "security.istio.io/v1beta1".into(),
-            Api::Legacy => bail!(
-                "--api legacy (authentication.istio.io/v1alpha1) is not supported yet; \
-                 use --api v1 or v1beta1"
-            ),
+            Api::Legacy => LEGACY_API_VERSION.into(),
+            // Only legacy policies: an Istio of 1.5 or older.
+            Api::Auto if snapshot.policies.is_empty() && !snapshot.legacy_policies.is_empty() => {
+                LEGACY_API_VERSION.into()
+            }
             Api::Auto => {
                 let all_beta = !snapshot.policies.is_empty()
                     && snapshot
@@ -223,6 +225,7 @@ impl Collector {
                 }
             }
         };
+        snapshot.legacy = snapshot.api_version == LEGACY_API_VERSION;
         for policy in &snapshot.policies {
             for problem in &policy.problems {
                 warnings.push(format!(
