@@ -838,3 +838,139 @@ fn kubectl_runs_mtls_as_a_plugin() {
         "{help}"
     );
 }
+
+/// A cluster of Istio 1.4: only the legacy API is served.
+fn legacy_cluster() -> Cluster {
+    Cluster::start(Config {
+        enable: vec!["authentication.istio.io/v1alpha1".into()],
+        disable: vec![
+            "security.istio.io/v1".into(),
+            "security.istio.io/v1beta1".into(),
+        ],
+        ..Config::default()
+    })
+}
+
+const LEGACY: &str = "authentication.istio.io";
+
+#[test]
+fn the_backyards_walkthrough_on_the_legacy_api() {
+    let c = legacy_cluster();
+    let meshpolicy = || {
+        c.server
+            .object(&format!("meshpolicies.{LEGACY}"), "", "default")
+    };
+    let policy = |name: &str| c.server.object(&format!("policies.{LEGACY}"), "demo", name);
+
+    let (code, stdout, stderr) = c.run(&["allow", "mesh"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "mesh: set to PERMISSIVE (meshpolicy default created)\n"
+    );
+    assert_eq!(
+        stdout,
+        "TARGET   MODE         SOURCE\nmesh     PERMISSIVE   mesh /default\n"
+    );
+    assert_eq!(
+        meshpolicy().expect("created")["spec"],
+        json!({"peers": [{"mtls": {"mode": "PERMISSIVE"}}]})
+    );
+
+    let (_, stdout, _) = c.run(&["get", "mesh", "-o", "json"]);
+    let value: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        value["items"][0]["source"],
+        json!({"level": "mesh", "policy": "/default", "apiVersion": "authentication.istio.io/v1alpha1"})
+    );
+
+    let (code, _, stderr) = c.run(&["require", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        policy("default").expect("created")["spec"],
+        json!({"peers": [{"mtls": {}}]})
+    );
+
+    // Service port 8080: legacy policies name Service ports, not target ports.
+    let (code, stdout, stderr) = c.run(&["allow", "demo/echo:8080"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "TARGET           MODE         SOURCE\ndemo/echo:8080   PERMISSIVE   port demo/echo-8080\n"
+    );
+    assert_eq!(
+        policy("echo-8080").expect("created")["spec"],
+        json!({"targets": [{"name": "echo", "ports": [{"number": 8080}]}], "peers": [{"mtls": {"mode": "PERMISSIVE"}}]})
+    );
+    let (_, stdout, _) = c.run(&["get", "demo/echo:9000"]);
+    assert_eq!(
+        stdout,
+        "TARGET           MODE     SOURCE\ndemo/echo:9000   STRICT   namespace demo/default\n"
+    );
+
+    let (code, stdout, _) = c.run(&["unset", "demo/echo:8080"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "TARGET           MODE     SOURCE\ndemo/echo:8080   STRICT   namespace demo/default\n"
+    );
+    assert_eq!(policy("echo-8080"), None);
+
+    let (code, stdout, _) = c.run(&["unset", "demo"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("\ndemo             PERMISSIVE   mesh /default\n"),
+        "{stdout}"
+    );
+    assert_eq!(policy("default"), None);
+}
+
+#[test]
+fn legacy_writes_keep_origins_and_other_peers() {
+    let c = legacy_cluster();
+    c.server
+        .seed(kube_loopback::parse_objects(
+            "apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\n\
+             metadata: {name: default, namespace: demo}\n\
+             spec:\n  origins: [{jwt: {issuer: https://issuer.example.com}}]\n  principalBinding: USE_ORIGIN\n\
+             \x20 peers: [{jwt: {issuer: https://peer.example.com}}, {mtls: {mode: PERMISSIVE}}]\n",
+        ).expect("seed"))
+        .expect("seeded");
+    let (code, _, stderr) = c.run(&["require", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    let spec = c
+        .server
+        .object(&format!("policies.{LEGACY}"), "demo", "default")
+        .expect("kept")["spec"]
+        .clone();
+    assert_eq!(
+        spec,
+        json!({
+            "origins": [{"jwt": {"issuer": "https://issuer.example.com"}}],
+            "principalBinding": "USE_ORIGIN",
+            "peers": [{"jwt": {"issuer": "https://peer.example.com"}}, {"mtls": {}}],
+        })
+    );
+    // DISABLE removes only the mtls peer.
+    let (code, _, _) = c.run(&["disable", "demo"]);
+    assert_eq!(code, 0);
+    let spec = c
+        .server
+        .object(&format!("policies.{LEGACY}"), "demo", "default")
+        .expect("kept")["spec"]
+        .clone();
+    assert_eq!(
+        spec["peers"],
+        json!([{"jwt": {"issuer": "https://peer.example.com"}}])
+    );
+    assert_eq!(spec["principalBinding"], "USE_ORIGIN");
+    // Unset would have to delete the policy and its origins: refused.
+    let before = c.state();
+    let (code, _, stderr) = c.run(&["unset", "demo"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("also holds other authentication settings"),
+        "{stderr}"
+    );
+    assert_eq!(c.state(), before);
+}

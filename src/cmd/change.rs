@@ -192,16 +192,18 @@ fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> anyhow::Err
         EditKind::Update => "update",
         EditKind::Delete => "delete",
     };
-    let group = cluster.api_version.split('/').next().unwrap_or_default();
-    let what = format!("cannot {verb} peerauthentication {}", edit.id);
+    let (resource, namespace) = match edit.object["kind"].as_str() {
+        Some("MeshPolicy") => ("meshpolicies", None),
+        Some("Policy") => ("policies", Some(edit.id.namespace.as_str())),
+        _ => ("peerauthentications", Some(edit.id.namespace.as_str())),
+    };
+    let api_version = edit.object["apiVersion"]
+        .as_str()
+        .unwrap_or(&cluster.api_version);
+    let group = api_version.split('/').next().unwrap_or_default();
+    let what = format!("cannot {verb} {}", edit.describe());
     cluster
-        .explain(
-            error,
-            verb,
-            "peerauthentications",
-            group,
-            Some(&edit.id.namespace),
-        )
+        .explain(error, verb, resource, group, namespace)
         .context(what)
 }
 
@@ -256,9 +258,9 @@ fn confirmation(step: &Step, written: bool) -> String {
     };
     let done = edit.kind.past_tense();
     let what = if written {
-        format!("peerauthentication {} {done}", edit.id)
+        format!("{} {done}", edit.describe())
     } else {
-        format!("peerauthentication {} to be {done}", edit.id)
+        format!("{} to be {done}", edit.describe())
     };
     match step.change {
         Change::Set(mode) => format!("{}: set to {mode} ({what})", step.target),
@@ -321,7 +323,7 @@ fn plan_stream(edits: &[Edit]) -> anyhow::Result<String> {
     let mut out = String::new();
     for edit in edits {
         match edit.kind {
-            EditKind::Delete => out.push_str(&format!("# delete peerauthentication {}\n", edit.id)),
+            EditKind::Delete => out.push_str(&format!("# delete {}\n", edit.describe())),
             EditKind::Create | EditKind::Update => {
                 out.push_str("---\n");
                 out.push_str(&render::yaml(&for_apply(&edit.object))?);

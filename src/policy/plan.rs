@@ -51,6 +51,18 @@ pub struct Edit {
     pub object: Value,
 }
 
+impl Edit {
+    /// `kind NS/NAME` of the object, as messages name it (`meshpolicy NAME` for
+    /// the cluster-scoped MeshPolicy).
+    pub fn describe(&self) -> String {
+        match self.object["kind"].as_str() {
+            Some("MeshPolicy") => format!("meshpolicy {}", self.id.name),
+            Some("Policy") => format!("policy {}", self.id),
+            _ => format!("peerauthentication {}", self.id),
+        }
+    }
+}
+
 /// The plan for one target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -103,6 +115,9 @@ pub fn plan_change(
     target: &Target,
     change: Change,
 ) -> Result<Step, PlanError> {
+    if snapshot.legacy {
+        return crate::policy::legacy::plan_legacy_change(snapshot, target, change);
+    }
     let index = Index::new(snapshot);
     let root = snapshot.root_namespace.as_str();
     let (level, namespace, service, port) = match target {
@@ -355,7 +370,7 @@ fn verify(
     None
 }
 
-fn verb_for(mode: Mode) -> &'static str {
+pub(crate) fn verb_for(mode: Mode) -> &'static str {
     match mode {
         Mode::Strict => "require",
         Mode::Permissive => "allow",
@@ -407,7 +422,7 @@ fn new_policy(
     })
 }
 
-fn object_ref(object: &Value) -> ObjectRef {
+pub(crate) fn object_ref(object: &Value) -> ObjectRef {
     let field = |key| {
         object["metadata"][key]
             .as_str()
@@ -495,6 +510,9 @@ fn has_effect(object: &Value) -> bool {
 
 /// Applies an edit to a snapshot, as the server would.
 pub fn apply_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
+    if matches!(edit.object["kind"].as_str(), Some("MeshPolicy" | "Policy")) {
+        return crate::policy::legacy::apply_legacy_edit(snapshot, edit);
+    }
     let policy = match edit.kind {
         EditKind::Delete => None,
         EditKind::Create | EditKind::Update => {

@@ -16,11 +16,13 @@ use serde_json::{Value, json};
 
 use crate::cli::GlobalArgs;
 use crate::policy::ObjectRef;
+use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::plan::{Edit, EditKind};
 use crate::source::Api;
 use crate::source::collect::{Collector, LoadOptions, Loaded};
 
 const SECURITY_GROUP: &str = "security.istio.io";
+const LEGACY_GROUP: &str = "authentication.istio.io";
 const ISTIO_NAMESPACE: &str = "istio-system";
 
 /// An error answer from the API server, or no answer at all.
@@ -67,9 +69,11 @@ pub struct Cluster {
     server: String,
     verbose: bool,
     timeout: Duration,
-    /// The PeerAuthentication group/version the server serves, e.g.
-    /// `security.istio.io/v1`.
+    /// The apiVersion of the policies `mtls` writes: a PeerAuthentication
+    /// version (e.g. `security.istio.io/v1`), or the legacy API.
     pub api_version: String,
+    /// The PeerAuthentication version to read; `None` when none is served.
+    peer_version: Option<String>,
 }
 
 impl Cluster {
@@ -109,52 +113,78 @@ impl Cluster {
         let mut cluster = Cluster {
             client,
             status: Default::default(),
+            peer_version: None,
             server,
             verbose: args.verbose,
             timeout,
             api_version: String::new(),
         };
-        cluster.api_version = cluster.discover(args.api).await?;
+        (cluster.api_version, cluster.peer_version) = cluster.discover(args.api).await?;
         Ok(cluster)
     }
 
-    /// Which PeerAuthentication version to use: v1 if served, else v1beta1.
-    async fn discover(&self, api: Api) -> anyhow::Result<String> {
-        match api {
-            Api::V1 => return Ok(format!("{SECURITY_GROUP}/v1")),
-            Api::V1beta1 => return Ok(format!("{SECURITY_GROUP}/v1beta1")),
-            Api::Legacy => bail!(
-                "--api legacy (authentication.istio.io/v1alpha1) is not supported yet; use --api v1 or v1beta1"
-            ),
-            Api::Auto => {}
-        }
-        let group = match self
-            .call(Method::GET, &format!("/apis/{SECURITY_GROUP}"), None, None)
+    /// The versions of an API group the server serves; empty when it serves
+    /// none.
+    async fn served_versions(&self, group: &str) -> anyhow::Result<Vec<String>> {
+        match self
+            .call(Method::GET, &format!("/apis/{group}"), None, None)
             .await
         {
-            Ok(group) => group,
-            Err(ApiError::Status { code: 404, .. }) => bail!(
+            Ok(g) => Ok(g["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["version"].as_str().map(str::to_string))
+                .collect()),
+            Err(ApiError::Status { code: 404, .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.explain(e, "get", "API group", group, None)),
+        }
+    }
+
+    /// Which API to read and write: PeerAuthentication v1 if served, else
+    /// v1beta1, else (Istio 1.5 and older) the legacy authentication.istio.io.
+    /// Returns the apiVersion to write, and the PeerAuthentication version to
+    /// read (`None` when the server serves none).
+    async fn discover(&self, api: Api) -> anyhow::Result<(String, Option<String>)> {
+        let peer = |v: &str| format!("{SECURITY_GROUP}/{v}");
+        match api {
+            Api::V1 => return Ok((peer("v1"), Some(peer("v1")))),
+            Api::V1beta1 => return Ok((peer("v1beta1"), Some(peer("v1beta1")))),
+            Api::Legacy | Api::Auto => {}
+        }
+        let served = self.served_versions(SECURITY_GROUP).await?;
+        let peer_version = ["v1", "v1beta1"]
+            .into_iter()
+            .find(|v| served.iter().any(|s| s == v))
+            .map(peer);
+        let legacy_served = || async {
+            self.served_versions(LEGACY_GROUP)
+                .await
+                .map(|versions| versions.iter().any(|v| v == "v1alpha1"))
+        };
+        match (api, peer_version) {
+            (Api::Legacy, peer_version) => {
+                if !legacy_served().await? {
+                    bail!(
+                        "the API server at {} does not serve {LEGACY_API_VERSION} (MeshPolicy, Policy): \
+                         that API was removed in Istio 1.6; use --api auto",
+                        self.server
+                    );
+                }
+                Ok((LEGACY_API_VERSION.to_string(), peer_version))
+            }
+            (_, Some(version)) => Ok((version.clone(), Some(version))),
+            (_, None) if legacy_served().await? => Ok((LEGACY_API_VERSION.to_string(), None)),
+            (_, None) if served.is_empty() => bail!(
                 "the API server at {} does not serve {SECURITY_GROUP} (PeerAuthentication): is Istio installed?",
                 self.server
             ),
-            Err(e) => return Err(self.explain(e, "get", "API group", SECURITY_GROUP, None)),
-        };
-        let served: Vec<&str> = group["versions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v["version"].as_str())
-            .collect();
-        for version in ["v1", "v1beta1"] {
-            if served.contains(&version) {
-                return Ok(format!("{SECURITY_GROUP}/{version}"));
-            }
+            (_, None) => bail!(
+                "the API server at {} serves {SECURITY_GROUP} only as {}, which mtls does not read: is this Istio older than 1.5?",
+                self.server,
+                served.join(", ")
+            ),
         }
-        bail!(
-            "the API server at {} serves {SECURITY_GROUP} only as {}, which mtls does not read: is this Istio older than 1.5?",
-            self.server,
-            served.join(", ")
-        )
     }
 
     /// Reads what `scope` needs and builds the snapshot; with `clients`, also the
@@ -178,10 +208,7 @@ impl Cluster {
                 collector.root_namespace()?
             }
         };
-        let (group, version) = self
-            .api_version
-            .split_once('/')
-            .unwrap_or((SECURITY_GROUP, "v1"));
+        let legacy = self.api_version == LEGACY_API_VERSION;
         let policy_namespaces: Vec<Option<String>> = match scope {
             Scope::All => vec![None],
             Scope::Mesh => vec![Some(root.clone())],
@@ -192,11 +219,34 @@ impl Cluster {
                 vec![Some(ns.clone()), Some(root.clone())]
             }
         };
-        for ns in &policy_namespaces {
-            let policies = self
-                .read_list(group, version, "peerauthentications", ns.as_deref(), None)
+        if let Some((group, version)) = self.peer_version.as_deref().and_then(|v| v.split_once('/'))
+        {
+            for ns in &policy_namespaces {
+                let policies = self
+                    .read_list(group, version, "peerauthentications", ns.as_deref(), None)
+                    .await?;
+                self.collect(&mut collector, policies, "peerauthentications")?;
+            }
+        }
+        if legacy {
+            // The legacy API has no root namespace: the MeshPolicy is cluster-scoped.
+            let mesh = self
+                .read_list(LEGACY_GROUP, "v1alpha1", "meshpolicies", None, None)
                 .await?;
-            self.collect(&mut collector, policies, "peerauthentications")?;
+            self.collect(&mut collector, mesh, "meshpolicies")?;
+            let namespaces: Vec<Option<&str>> = match scope {
+                Scope::All => vec![None],
+                Scope::Mesh => vec![],
+                Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } => {
+                    vec![Some(ns.as_str())]
+                }
+            };
+            for ns in namespaces {
+                let policies = self
+                    .read_list(LEGACY_GROUP, "v1alpha1", "policies", ns, None)
+                    .await?;
+                self.collect(&mut collector, policies, "policies")?;
+            }
         }
 
         match scope {
@@ -269,8 +319,9 @@ impl Cluster {
         }
         collector.finish(&LoadOptions {
             root_namespace: Some(&root),
-            api: match version {
-                "v1beta1" => Api::V1beta1,
+            api: match self.api_version.as_str() {
+                LEGACY_API_VERSION => Api::Legacy,
+                v if v.ends_with("/v1beta1") => Api::V1beta1,
                 _ => Api::V1,
             },
         })
@@ -477,15 +528,22 @@ impl Cluster {
     /// Carries out one edit of a plan. `dry_run` asks the server to validate
     /// it without storing it (`dryRun=All`).
     pub async fn write(&self, edit: &Edit, dry_run: bool) -> Result<Value, ApiError> {
-        let (group, version) = self
-            .api_version
+        let ObjectRef { namespace, name } = &edit.id;
+        let api_version = edit.object["apiVersion"]
+            .as_str()
+            .unwrap_or(&self.api_version)
+            .to_string();
+        let (group, version) = api_version
             .split_once('/')
             .unwrap_or((SECURITY_GROUP, "v1"));
-        let ObjectRef { namespace, name } = &edit.id;
-        let collection = collection_path(group, version, "peerauthentications", Some(namespace));
+        let collection = match edit.object["kind"].as_str() {
+            Some("MeshPolicy") => collection_path(group, version, "meshpolicies", None),
+            Some("Policy") => collection_path(group, version, "policies", Some(namespace)),
+            _ => collection_path(group, version, "peerauthentications", Some(namespace)),
+        };
         let dry = if dry_run { "?dryRun=All" } else { "" };
         let mut object = edit.object.clone();
-        object["apiVersion"] = json!(self.api_version);
+        object["apiVersion"] = json!(api_version);
         match edit.kind {
             EditKind::Create => {
                 self.call(
