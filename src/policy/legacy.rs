@@ -119,6 +119,296 @@ impl<'a> Index<'a> {
     }
 }
 
+/// Plans a change on the legacy API: the MeshPolicy `default` for the mesh, the
+/// namespace's Policy `default`, a port-less Policy targeting the Service, or a
+/// Policy targeting exactly the Service port. Only `peers`' mtls entry is
+/// changed; `origins`, `principalBinding` and other peers stay.
+pub fn plan_legacy_change(
+    snapshot: &Snapshot,
+    target: &Target,
+    change: Change,
+) -> Result<Step, PlanError> {
+    let index = Index::new(snapshot);
+    let (level, namespace, service, port) = match target {
+        Target::Mesh => (Level::Mesh, String::new(), None, None),
+        Target::Namespace(ns) => {
+            index.require_namespace(ns)?;
+            (Level::Namespace, ns.clone(), None, None)
+        }
+        Target::Service { namespace, service } => {
+            let svc = index.require_service(namespace, service)?;
+            (Level::Workload, namespace.clone(), Some(svc), None)
+        }
+        Target::Port {
+            namespace,
+            service,
+            port,
+        } => {
+            let svc = index.require_service(namespace, service)?;
+            let port = find_service_port(svc, port)?;
+            (Level::Port, namespace.clone(), Some(svc), Some(port))
+        }
+    };
+    let canonical = match (service, port) {
+        (Some(svc), Some(p)) => format!("{}:{}", svc.id, p.port),
+        _ => target.to_string(),
+    };
+    let before = index.rows_for(target)?;
+
+    let policies = &snapshot.legacy_policies;
+    // The policy of exactly this level, and whether it is ours alone to change.
+    let current: Option<&LegacyPolicy> = match (service, port) {
+        (None, _) if level == Level::Mesh => policies
+            .iter()
+            .find(|p| p.kind == LegacyKind::MeshPolicy && p.id.name == "default"),
+        (None, _) => policies.iter().find(|p| {
+            p.kind == LegacyKind::Policy && p.id.namespace == namespace && p.id.name == "default"
+        }),
+        (Some(svc), None) => oldest_of(
+            policies
+                .iter()
+                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
+                .filter(|p| {
+                    p.targets.len() == 1
+                        && p.targets[0].name == svc.id.name
+                        && p.targets[0].ports.is_empty()
+                })
+                .collect(),
+        ),
+        (Some(svc), Some(sp)) => oldest_of(
+            policies
+                .iter()
+                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
+                .filter(|p| {
+                    p.targets.len() == 1
+                        && p.targets[0].name == svc.id.name
+                        && p.targets[0].ports.len() == 1
+                        && match &p.targets[0].ports[0] {
+                            LegacyPort::Number(n) => *n == sp.port,
+                            LegacyPort::Name(name) => sp.name.as_deref() == Some(name.as_str()),
+                        }
+                })
+                .collect(),
+        ),
+    };
+    if let Some(p) = current
+        && level == Level::Namespace
+        && !p.targets.is_empty()
+    {
+        return Err(PlanError::Impossible(format!(
+            "policy {} has targets, so it is no namespace-wide policy, and a namespace-wide policy must be \
+             named default",
+            p.id
+        )));
+    }
+
+    let edit = match (current, change) {
+        (Some(p), Change::Set(mode)) if p.mode == mode => None,
+        (Some(p), Change::Set(mode)) => {
+            let mut object = p.object.clone();
+            set_peer_mode(&mut object, Some(mode));
+            Some(Edit {
+                kind: EditKind::Update,
+                id: p.id.clone(),
+                object,
+            })
+        }
+        (None, Change::Set(mode)) => {
+            let mut object = new_legacy_policy(snapshot, &namespace, service, port);
+            set_peer_mode(&mut object, Some(mode));
+            Some(Edit {
+                kind: EditKind::Create,
+                id: object_ref(&object),
+                object,
+            })
+        }
+        (None, Change::Unset) => None,
+        (Some(p), Change::Unset) => {
+            // Without inheritance, a level inherits only when its policy is gone;
+            // deleting it must not lose authentication settings.
+            let spec = p.object.get("spec");
+            let keeps = |key: &str| {
+                spec.and_then(|s| s.get(key))
+                    .is_some_and(|v| !v.is_null() && v != &json!([]))
+            };
+            let other_peers = spec
+                .and_then(|s| s.get("peers"))
+                .and_then(Value::as_array)
+                .is_some_and(|peers| peers.iter().any(|peer| peer.get("mtls").is_none()));
+            if keeps("origins") || keeps("principalBinding") || other_peers {
+                return Err(PlanError::Impossible(format!(
+                    "{} also holds other authentication settings (origins, principalBinding or other peers); \
+                     on this API a level inherits only when its policy is gone, so remove its mtls peer by hand \
+                     or move those settings first",
+                    p.display()
+                )));
+            }
+            Some(Edit {
+                kind: EditKind::Delete,
+                id: p.id.clone(),
+                object: p.object.clone(),
+            })
+        }
+    };
+
+    let mut after_snapshot = snapshot.clone();
+    if let Some(e) = &edit {
+        apply_legacy_edit(&mut after_snapshot, e).map_err(PlanError::Impossible)?;
+    }
+    let after = Index::new(&after_snapshot).rows_for(target)?;
+    let ours = edit
+        .as_ref()
+        .map(|e| e.id.clone())
+        .or_else(|| current.map(|p| p.id.clone()));
+    let blocked = after.first().and_then(|row| {
+        let source = row.source.as_ref();
+        let holds = match change {
+            Change::Set(mode) => {
+                row.mode == RowMode::Single(mode)
+                    && source.is_some_and(|s| s.level == level && s.policy == ours.as_ref().map(ObjectRef::to_string))
+            }
+            Change::Unset => source.is_some_and(|s| s.level < level),
+        };
+        if holds {
+            return None;
+        }
+        Some(match source.and_then(|s| s.policy.clone()) {
+            Some(policy) if Some(&policy) != ours.as_ref().map(ObjectRef::to_string).as_ref() => format!(
+                "{policy} decides instead ({} from the {} level): on the legacy API the oldest service policy \
+                 that names the port or no port wins, and a PeerAuthentication that applies overrides them all",
+                row.mode.as_str(),
+                source.map_or("default", |s| s.level.as_str())
+            ),
+            _ => format!("the result would be {} from the {} level", row.mode.as_str(), source.map_or("default", |s| s.level.as_str())),
+        })
+    });
+    Ok(Step {
+        target: canonical,
+        change,
+        level,
+        edit,
+        blocked,
+        before,
+        after,
+    })
+}
+
+/// The oldest of some legacy policies (creation time, then name).
+fn oldest_of(candidates: Vec<&LegacyPolicy>) -> Option<&LegacyPolicy> {
+    candidates
+        .into_iter()
+        .min_by(|a, b| (a.created, &a.id.name).cmp(&(b.created, &b.id.name)))
+}
+
+/// Sets the mode of the first mtls peer (`{mtls: {}}` for STRICT, `{mtls: {mode:
+/// PERMISSIVE}}`), or removes the mtls peers for DISABLE (`None` is also DISABLE
+/// here: no mtls peer); other peers stay where they are.
+fn set_peer_mode(object: &mut Value, mode: Option<Mode>) {
+    if !object.get("spec").is_some_and(Value::is_object) {
+        object["spec"] = json!({});
+    }
+    let mut peers: Vec<Value> = object["spec"]["peers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mtls = match mode {
+        Some(Mode::Strict) => Some(json!({"mtls": {}})),
+        Some(Mode::Permissive) => Some(json!({"mtls": {"mode": "PERMISSIVE"}})),
+        Some(Mode::Disable) | None => None,
+    };
+    let first = peers.iter().position(|p| p.get("mtls").is_some());
+    match (mtls, first) {
+        (Some(entry), Some(i)) => peers[i] = entry,
+        (Some(entry), None) => peers.push(entry),
+        (None, _) => peers.retain(|p| p.get("mtls").is_none()),
+    }
+    if let Some(spec) = object["spec"].as_object_mut() {
+        if peers.is_empty() {
+            spec.remove("peers");
+        } else {
+            spec.insert("peers".into(), Value::Array(peers));
+        }
+    }
+}
+
+/// A new MeshPolicy or Policy with a deterministic name: `default` for the mesh
+/// and namespaces, the Service's name, or `SERVICE-PORT` for a Service port.
+fn new_legacy_policy(
+    snapshot: &Snapshot,
+    namespace: &str,
+    service: Option<&Service>,
+    port: Option<&ServicePort>,
+) -> Value {
+    let base = match (service, port) {
+        (Some(svc), Some(p)) => format!("{}-{}", svc.id.name, p.port),
+        (Some(svc), None) => svc.id.name.clone(),
+        _ => "default".to_string(),
+    };
+    let taken = |name: &str| {
+        snapshot
+            .legacy_policies
+            .iter()
+            .any(|p| p.id.namespace == namespace && p.id.name == name)
+    };
+    let name = std::iter::once(base.clone())
+        .chain((1..).map(|i| {
+            if i == 1 {
+                format!("{base}-mtls")
+            } else {
+                format!("{base}-mtls-{i}")
+            }
+        }))
+        .find(|n| service.is_none() || !taken(n))
+        .unwrap_or(base);
+    let kind = if namespace.is_empty() {
+        "MeshPolicy"
+    } else {
+        "Policy"
+    };
+    let metadata = if namespace.is_empty() {
+        json!({"name": name, "labels": {MANAGED_BY_LABEL: "mtls"}})
+    } else {
+        json!({"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: "mtls"}})
+    };
+    let mut spec = serde_json::Map::new();
+    if let Some(svc) = service {
+        let mut target = json!({"name": svc.id.name});
+        if let Some(p) = port {
+            target["ports"] = json!([{"number": p.port}]);
+        }
+        spec.insert("targets".into(), json!([target]));
+    }
+    json!({"apiVersion": LEGACY_API_VERSION, "kind": kind, "metadata": metadata, "spec": spec})
+}
+
+/// Applies a legacy edit to a snapshot, as the server would.
+pub fn apply_legacy_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
+    let kind = match edit.object["kind"].as_str() {
+        Some("MeshPolicy") => LegacyKind::MeshPolicy,
+        _ => LegacyKind::Policy,
+    };
+    let at = snapshot
+        .legacy_policies
+        .iter()
+        .position(|p| p.kind == kind && p.id == edit.id);
+    let created = at.map_or(Created::Pending, |i| snapshot.legacy_policies[i].created);
+    match (edit.kind, at) {
+        (EditKind::Delete, Some(i)) => {
+            snapshot.legacy_policies.remove(i);
+        }
+        (EditKind::Delete, None) => {}
+        (_, at) => {
+            let mut policy = LegacyPolicy::from_object(kind, edit.object.clone())?;
+            policy.created = created;
+            match at {
+                Some(i) => snapshot.legacy_policies[i] = policy,
+                None => snapshot.legacy_policies.push(policy),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -362,294 +652,4 @@ mod tests {
             Some("security.istio.io/v1beta1")
         );
     }
-}
-
-/// Plans a change on the legacy API: the MeshPolicy `default` for the mesh, the
-/// namespace's Policy `default`, a port-less Policy targeting the Service, or a
-/// Policy targeting exactly the Service port. Only `peers`' mtls entry is
-/// changed; `origins`, `principalBinding` and other peers stay.
-pub fn plan_legacy_change(
-    snapshot: &Snapshot,
-    target: &Target,
-    change: Change,
-) -> Result<Step, PlanError> {
-    let index = Index::new(snapshot);
-    let (level, namespace, service, port) = match target {
-        Target::Mesh => (Level::Mesh, String::new(), None, None),
-        Target::Namespace(ns) => {
-            index.require_namespace(ns)?;
-            (Level::Namespace, ns.clone(), None, None)
-        }
-        Target::Service { namespace, service } => {
-            let svc = index.require_service(namespace, service)?;
-            (Level::Workload, namespace.clone(), Some(svc), None)
-        }
-        Target::Port {
-            namespace,
-            service,
-            port,
-        } => {
-            let svc = index.require_service(namespace, service)?;
-            let port = find_service_port(svc, port)?;
-            (Level::Port, namespace.clone(), Some(svc), Some(port))
-        }
-    };
-    let canonical = match (service, port) {
-        (Some(svc), Some(p)) => format!("{}:{}", svc.id, p.port),
-        _ => target.to_string(),
-    };
-    let before = index.rows_for(target)?;
-
-    let policies = &snapshot.legacy_policies;
-    // The policy of exactly this level, and whether it is ours alone to change.
-    let current: Option<&LegacyPolicy> = match (service, port) {
-        (None, _) if level == Level::Mesh => policies
-            .iter()
-            .find(|p| p.kind == LegacyKind::MeshPolicy && p.id.name == "default"),
-        (None, _) => policies.iter().find(|p| {
-            p.kind == LegacyKind::Policy && p.id.namespace == namespace && p.id.name == "default"
-        }),
-        (Some(svc), None) => oldest_of(
-            policies
-                .iter()
-                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
-                .filter(|p| {
-                    p.targets.len() == 1
-                        && p.targets[0].name == svc.id.name
-                        && p.targets[0].ports.is_empty()
-                })
-                .collect(),
-        ),
-        (Some(svc), Some(sp)) => oldest_of(
-            policies
-                .iter()
-                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
-                .filter(|p| {
-                    p.targets.len() == 1
-                        && p.targets[0].name == svc.id.name
-                        && p.targets[0].ports.len() == 1
-                        && match &p.targets[0].ports[0] {
-                            LegacyPort::Number(n) => *n == sp.port,
-                            LegacyPort::Name(name) => sp.name.as_deref() == Some(name.as_str()),
-                        }
-                })
-                .collect(),
-        ),
-    };
-    if let Some(p) = current
-        && level == Level::Namespace
-        && !p.targets.is_empty()
-    {
-        return Err(PlanError::Impossible(format!(
-            "policy {} has targets, so it is no namespace-wide policy, and a namespace-wide policy must be \
-             named default",
-            p.id
-        )));
-    }
-
-    let edit = match (current, change) {
-        (Some(p), Change::Set(mode)) if p.mode == mode => None,
-        (Some(p), Change::Set(mode)) => {
-            let mut object = p.object.clone();
-            set_peer_mode(&mut object, Some(mode));
-            Some(Edit {
-                kind: EditKind::Update,
-                id: p.id.clone(),
-                object,
-            })
-        }
-        (None, Change::Set(mode)) => {
-            let mut object = new_legacy_policy(snapshot, &namespace, service, port);
-            set_peer_mode(&mut object, Some(mode));
-            Some(Edit {
-                kind: EditKind::Create,
-                id: object_ref(&object),
-                object,
-            })
-        }
-        (None, Change::Unset) => None,
-        (Some(p), Change::Unset) => {
-            // Without inheritance, a level inherits only when its policy is gone;
-            // deleting it must not lose authentication settings.
-            let spec = p.object.get("spec");
-            let keeps = |key: &str| {
-                spec.and_then(|s| s.get(key))
-                    .is_some_and(|v| !v.is_null() && v != &json!([]))
-            };
-            let other_peers = spec
-                .and_then(|s| s.get("peers"))
-                .and_then(Value::as_array)
-                .is_some_and(|peers| peers.iter().any(|peer| peer.get("mtls").is_none()));
-            if keeps("origins") || keeps("principalBinding") || other_peers {
-                return Err(PlanError::Impossible(format!(
-                    "{} also holds other authentication settings (origins, principalBinding or other peers); \
-                     on this API a level inherits only when its policy is gone, so remove its mtls peer by hand \
-                     or move those settings first",
-                    p.display()
-                )));
-            }
-            Some(Edit {
-                kind: EditKind::Delete,
-                id: p.id.clone(),
-                object: p.object.clone(),
-            })
-        }
-    };
-
-    let mut after_snapshot = snapshot.clone();
-    if let Some(e) = &edit {
-        apply_legacy_edit(&mut after_snapshot, e).map_err(PlanError::Impossible)?;
-    }
-    let after = Index::new(&after_snapshot).rows_for(target)?;
-    let ours = edit
-        .as_ref()
-        .map(|e| e.id.clone())
-        .or_else(|| current.map(|p| p.id.clone()));
-    let blocked = after.first().and_then(|row| {
-        let source = row.source.as_ref();
-        let holds = match change {
-            Change::Set(mode) => {
-                row.mode == RowMode::Single(mode)
-                    && source.is_some_and(|s| s.level == level && s.policy == ours.as_ref().map(ObjectRef::to_string))
-            }
-            Change::Unset => source.is_some_and(|s| s.level < level),
-        };
-        if holds {
-            return None;
-        }
-        Some(match source.and_then(|s| s.policy.clone()) {
-            Some(policy) if Some(&policy) != ours.as_ref().map(ObjectRef::to_string).as_ref() => format!(
-                "{policy} decides instead ({} from the {} level): on the legacy API the oldest service policy \
-                 that names the port or no port wins, and a PeerAuthentication that applies overrides them all",
-                row.mode.as_str(),
-                source.map_or("default", |s| s.level.as_str())
-            ),
-            _ => format!("the result would be {} from the {} level", row.mode.as_str(), source.map_or("default", |s| s.level.as_str())),
-        })
-    });
-    Ok(Step {
-        target: canonical,
-        change,
-        level,
-        edit,
-        blocked,
-        before,
-        after,
-    })
-}
-
-/// The oldest of some legacy policies (creation time, then name).
-fn oldest_of<'p>(candidates: Vec<&'p LegacyPolicy>) -> Option<&'p LegacyPolicy> {
-    candidates
-        .into_iter()
-        .min_by(|a, b| (a.created, &a.id.name).cmp(&(b.created, &b.id.name)))
-}
-
-/// Sets the mode of the first mtls peer (`{mtls: {}}` for STRICT, `{mtls: {mode:
-/// PERMISSIVE}}`), or removes the mtls peers for DISABLE (`None` is also DISABLE
-/// here: no mtls peer); other peers stay where they are.
-fn set_peer_mode(object: &mut Value, mode: Option<Mode>) {
-    if !object.get("spec").is_some_and(Value::is_object) {
-        object["spec"] = json!({});
-    }
-    let mut peers: Vec<Value> = object["spec"]["peers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mtls = match mode {
-        Some(Mode::Strict) => Some(json!({"mtls": {}})),
-        Some(Mode::Permissive) => Some(json!({"mtls": {"mode": "PERMISSIVE"}})),
-        Some(Mode::Disable) | None => None,
-    };
-    let first = peers.iter().position(|p| p.get("mtls").is_some());
-    match (mtls, first) {
-        (Some(entry), Some(i)) => peers[i] = entry,
-        (Some(entry), None) => peers.push(entry),
-        (None, _) => peers.retain(|p| p.get("mtls").is_none()),
-    }
-    if let Some(spec) = object["spec"].as_object_mut() {
-        if peers.is_empty() {
-            spec.remove("peers");
-        } else {
-            spec.insert("peers".into(), Value::Array(peers));
-        }
-    }
-}
-
-/// A new MeshPolicy or Policy with a deterministic name: `default` for the mesh
-/// and namespaces, the Service's name, or `SERVICE-PORT` for a Service port.
-fn new_legacy_policy(
-    snapshot: &Snapshot,
-    namespace: &str,
-    service: Option<&Service>,
-    port: Option<&ServicePort>,
-) -> Value {
-    let base = match (service, port) {
-        (Some(svc), Some(p)) => format!("{}-{}", svc.id.name, p.port),
-        (Some(svc), None) => svc.id.name.clone(),
-        _ => "default".to_string(),
-    };
-    let taken = |name: &str| {
-        snapshot
-            .legacy_policies
-            .iter()
-            .any(|p| p.id.namespace == namespace && p.id.name == name)
-    };
-    let name = std::iter::once(base.clone())
-        .chain((1..).map(|i| {
-            if i == 1 {
-                format!("{base}-mtls")
-            } else {
-                format!("{base}-mtls-{i}")
-            }
-        }))
-        .find(|n| service.is_none() || !taken(n))
-        .unwrap_or(base);
-    let kind = if namespace.is_empty() {
-        "MeshPolicy"
-    } else {
-        "Policy"
-    };
-    let metadata = if namespace.is_empty() {
-        json!({"name": name, "labels": {MANAGED_BY_LABEL: "mtls"}})
-    } else {
-        json!({"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: "mtls"}})
-    };
-    let mut spec = serde_json::Map::new();
-    if let Some(svc) = service {
-        let mut target = json!({"name": svc.id.name});
-        if let Some(p) = port {
-            target["ports"] = json!([{"number": p.port}]);
-        }
-        spec.insert("targets".into(), json!([target]));
-    }
-    json!({"apiVersion": LEGACY_API_VERSION, "kind": kind, "metadata": metadata, "spec": spec})
-}
-
-/// Applies a legacy edit to a snapshot, as the server would.
-pub fn apply_legacy_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
-    let kind = match edit.object["kind"].as_str() {
-        Some("MeshPolicy") => LegacyKind::MeshPolicy,
-        _ => LegacyKind::Policy,
-    };
-    let at = snapshot
-        .legacy_policies
-        .iter()
-        .position(|p| p.kind == kind && p.id == edit.id);
-    let created = at.map_or(Created::Pending, |i| snapshot.legacy_policies[i].created);
-    match (edit.kind, at) {
-        (EditKind::Delete, Some(i)) => {
-            snapshot.legacy_policies.remove(i);
-        }
-        (EditKind::Delete, None) => {}
-        (_, at) => {
-            let mut policy = LegacyPolicy::from_object(kind, edit.object.clone())?;
-            policy.created = created;
-            match at {
-                Some(i) => snapshot.legacy_policies[i] = policy,
-                None => snapshot.legacy_policies.push(policy),
-            }
-        }
-    }
-    Ok(())
 }
