@@ -126,6 +126,17 @@ Examples:
   mtls check prod/api -o json           # the findings about one service")]
     Check(CheckArgs),
 
+    /// Print PeerAuthentications equivalent to the legacy authentication.istio.io
+    /// policies, verified to keep every Service port's mode
+    #[command(after_help = "\
+Examples:
+  mtls migrate -f legacy-tree/ > peerauthentications.yaml
+  mtls migrate                          # against the cluster: print the plan
+  mtls migrate --apply                  # ...and write it; then delete the legacy policies
+
+Exit 3 when a Service port's mode cannot be kept exactly; the reasons are listed.")]
+    Migrate(MigrateArgs),
+
     /// Print a shell completion script
     ///
     /// The script completes subcommands, flags and targets: namespaces, Services
@@ -197,6 +208,17 @@ pub struct ChangeArgs {
     /// Write even when the result would not take effect
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Namespaces or Services to migrate (default: everything)
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::complete::targets))]
+    pub targets: Vec<String>,
+
+    /// Write the PeerAuthentications to the cluster
+    #[arg(long, conflicts_with = "filenames")]
+    pub apply: bool,
 }
 
 #[derive(Debug, Args)]

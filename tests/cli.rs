@@ -418,3 +418,63 @@ fn root_namespace_flag_moves_the_mesh_level() {
     let value: Value = serde_json::from_str(&stdout).expect("valid JSON");
     assert_eq!(value["items"][0]["source"]["policy"], "payments/default");
 }
+
+#[test]
+fn migrate_prints_peer_authentications_that_keep_every_service_port_mode() {
+    let legacy_tree = "tests/fixtures/legacy/mesh.yaml";
+    let (code, before, _) = run(&["get", "-A", "-f", legacy_tree, "-o", "json"]);
+    assert_eq!(code, 0);
+    let (code, migrated, stderr) = run(&["migrate", "-f", legacy_tree]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        "3 Service ports keep their mode with these 4 PeerAuthentications\n"
+    );
+    assert!(
+        migrated.contains("  portLevelMtls:\n    \"9090\":\n      mode: PERMISSIVE\n"),
+        "{migrated}"
+    );
+
+    // The tree with its legacy policies replaced by the migration resolves alike.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(legacy_tree).expect("fixture");
+    let workloads: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("authentication.istio.io"))
+        .collect();
+    std::fs::write(dir.path().join("workloads.yaml"), workloads.join("\n---\n")).expect("write");
+    std::fs::write(dir.path().join("migrated.yaml"), &migrated).expect("write");
+    let (code, after, stderr) = run(&[
+        "get",
+        "-A",
+        "-f",
+        dir.path().to_str().expect("utf-8"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let modes = |text: &str| -> Vec<(String, String)> {
+        let value: Value = serde_json::from_str(text).expect("JSON");
+        value["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|row| row["scope"] == "port")
+            .map(|row| {
+                (
+                    row["target"].as_str().unwrap_or("").to_string(),
+                    row["mode"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(modes(&before), modes(&after));
+    assert_eq!(
+        modes(&after),
+        [
+            ("legacy/billing:8080".to_string(), "DISABLE".to_string()),
+            ("shop/web:80".to_string(), "STRICT".to_string()),
+            ("shop/web:9090".to_string(), "PERMISSIVE".to_string()),
+        ]
+    );
+}

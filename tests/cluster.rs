@@ -974,3 +974,53 @@ fn legacy_writes_keep_origins_and_other_peers() {
     );
     assert_eq!(c.state(), before);
 }
+
+#[test]
+fn migrate_apply_writes_peer_authentications_on_an_istio_1_5_cluster() {
+    // Istio 1.5: both APIs are served; the legacy policies still decide.
+    let c = Cluster::start(
+        Config {
+            enable: vec!["authentication.istio.io/v1alpha1".into()],
+            disable: vec!["security.istio.io/v1".into()],
+            ..Config::default()
+        }
+        .seed_yaml(
+            "apiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\n\
+             spec: {peers: [{mtls: {mode: PERMISSIVE}}]}\n---\n\
+             apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: echo-8080, namespace: demo}\n\
+             spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n",
+        )
+        .expect("seed"),
+    );
+    let (_, before, _) = c.run(&["get", "demo/echo", "--api", "legacy", "-o", "json"]);
+    let (code, stdout, stderr) = c.run(&["migrate", "--apply"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("kind: PeerAuthentication"), "{stdout}");
+    assert!(
+        stderr.contains("peerauthentication demo/echo created\n"),
+        "{stderr}"
+    );
+    let echo = c.policy("demo", "echo").expect("written");
+    assert_eq!(echo["apiVersion"], "security.istio.io/v1beta1");
+    assert_eq!(
+        echo["spec"],
+        json!({"selector": {"matchLabels": {"app": "echo"}}, "mtls": {"mode": "PERMISSIVE"}, "portLevelMtls": {"8081": {"mode": "STRICT"}}})
+    );
+    // Now PeerAuthentications decide (1.5 mixed mode), with the same modes.
+    let (_, after, _) = c.run(&["get", "demo/echo", "-o", "json"]);
+    let modes = |text: &str| -> Vec<(String, String)> {
+        let value: Value = serde_json::from_str(text).expect("JSON");
+        value["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|r| (r["target"].to_string(), r["mode"].to_string()))
+            .collect()
+    };
+    assert_eq!(modes(&before), modes(&after));
+    let value: Value = serde_json::from_str(&after).expect("JSON");
+    assert_eq!(
+        value["items"][1]["source"]["apiVersion"],
+        "security.istio.io/v1beta1"
+    );
+}

@@ -15,7 +15,7 @@ use crate::policy::model::{
     Created, LEGACY_API_VERSION, LegacyKind, LegacyPolicy, LegacyPort, MANAGED_BY_LABEL,
     ServicePort,
 };
-use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step, object_ref};
+use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step};
 use crate::policy::resolve::{
     Composition, Decision, Index, Level, PolicyRef, RowMode, find_service_port,
 };
@@ -218,7 +218,7 @@ pub fn plan_legacy_change(
             set_peer_mode(&mut object, Some(mode));
             Some(Edit {
                 kind: EditKind::Create,
-                id: object_ref(&object),
+                id: crate::policy::model::object_id(&object),
                 object,
             })
         }

@@ -507,6 +507,18 @@ impl Meta {
     }
 }
 
+/// `namespace/name` of an object (namespace empty when it has none).
+pub fn object_id(object: &Value) -> ObjectRef {
+    ObjectRef {
+        namespace: str_at(object, &["metadata", "namespace"])
+            .unwrap_or_default()
+            .to_string(),
+        name: str_at(object, &["metadata", "name"])
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
 pub fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
 }

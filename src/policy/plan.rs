@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use crate::mode::Mode;
-use crate::policy::model::{Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort};
+use crate::policy::model::{
+    Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort, object_id,
+};
 use crate::policy::resolve::{Composition, Index, Level, LookupError, Row, find_service_port};
 use crate::policy::{ObjectRef, PeerAuthentication, Service, Snapshot};
 use crate::target::Target;
@@ -208,7 +210,7 @@ pub fn plan_change(
         None if mode.is_none() => None,
         None => Some(Edit {
             kind: EditKind::Create,
-            id: object_ref(&object),
+            id: object_id(&object),
             object,
         }),
         Some(p) if !has_effect(&object) => Some(Edit {
@@ -420,19 +422,6 @@ fn new_policy(
         },
         "spec": spec,
     })
-}
-
-pub(crate) fn object_ref(object: &Value) -> ObjectRef {
-    let field = |key| {
-        object["metadata"][key]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    ObjectRef {
-        namespace: field("namespace"),
-        name: field("name"),
-    }
 }
 
 fn spec_mut(object: &mut Value) -> &mut Map<String, Value> {

@@ -73,7 +73,7 @@ pub struct Cluster {
     /// version (e.g. `security.istio.io/v1`), or the legacy API.
     pub api_version: String,
     /// The PeerAuthentication version to read; `None` when none is served.
-    peer_version: Option<String>,
+    pub peer_version: Option<String>,
 }
 
 impl Cluster {

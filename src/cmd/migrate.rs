@@ -1,0 +1,116 @@
+//! `mtls migrate`: print (and with `--apply`, write) the PeerAuthentications that
+//! replace the legacy policies, after proving that every Service port keeps its
+//! mode; exit 3 listing what cannot be kept.
+
+use crate::cli::MigrateArgs;
+use crate::cmd::{Session, parse_targets, print_stdout};
+use crate::error::{UsageError, Verdict};
+use crate::policy::migrate::migrate;
+use crate::policy::model::object_id;
+use crate::policy::plan::{Edit, EditKind};
+use crate::render;
+use crate::source::cluster::Scope;
+use crate::target::Target;
+
+pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
+    let targets = parse_targets(&args.targets)?;
+    if targets
+        .iter()
+        .any(|t| matches!(t, Target::Mesh | Target::Port { .. }))
+    {
+        return Err(UsageError(
+            "migrate takes namespaces and Services (or nothing, for everything)".into(),
+        )
+        .into());
+    }
+    // Legacy policies are read as the clients' side of a snapshot, whichever API
+    // the server prefers.
+    let mut snapshot = session.snapshot_with_clients(&Scope::All)?;
+    if snapshot.legacy_policies.is_empty() {
+        session.note("no legacy authentication.istio.io policies: nothing to migrate");
+        return Ok(());
+    }
+    snapshot.legacy = true;
+    let index = crate::policy::resolve::Index::new(&snapshot);
+    for target in &targets {
+        index.rows_for(target)?;
+    }
+    let api_version = if session.offline() {
+        "security.istio.io/v1beta1".to_string()
+    } else {
+        session
+            .cluster()?
+            .peer_version
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the cluster serves no PeerAuthentication API to migrate to: upgrade Istio to 1.5 or later first"))?
+    };
+    let wanted = |svc: &crate::policy::Service| {
+        targets.is_empty()
+            || targets.iter().any(|t| match t {
+                Target::Namespace(ns) => &svc.id.namespace == ns,
+                Target::Service { namespace, service } => {
+                    &svc.id.namespace == namespace && &svc.id.name == service
+                }
+                _ => false,
+            })
+    };
+    let migration = migrate(&snapshot, &api_version, &wanted);
+
+    let mut stream = String::new();
+    for object in &migration.objects {
+        stream.push_str("---\n");
+        stream.push_str(&render::yaml(object)?);
+    }
+    print_stdout(&stream)?;
+    session.note(&format!(
+        "{} Service ports keep their mode with these {} PeerAuthentications",
+        migration.kept,
+        migration.objects.len()
+    ));
+    if !migration.problems.is_empty() {
+        return Err(Verdict(format!(
+            "{} cannot be migrated exactly:\n{}{}",
+            if migration.problems.len() == 1 {
+                "one thing"
+            } else {
+                "some things"
+            },
+            migration.problems.join("\n"),
+            if args.apply {
+                "\nnothing was written"
+            } else {
+                ""
+            }
+        ))
+        .into());
+    }
+    if args.apply {
+        let cluster = session.cluster()?;
+        for object in &migration.objects {
+            let id = object_id(object);
+            let existing = snapshot.policy(&id);
+            let edit = match existing {
+                Some(current) => {
+                    let mut updated = current.object.clone();
+                    updated["spec"] = object["spec"].clone();
+                    Edit {
+                        kind: EditKind::Update,
+                        id,
+                        object: updated,
+                    }
+                }
+                None => Edit {
+                    kind: EditKind::Create,
+                    id,
+                    object: object.clone(),
+                },
+            };
+            session
+                .block_on(cluster.write(&edit, false))?
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", edit.describe()))?;
+            session.note(&format!("{} {}", edit.describe(), edit.kind.past_tense()));
+        }
+        session.note("the legacy policies still exist: check with `mtls get -A`, then delete them");
+    }
+    Ok(())
+}
