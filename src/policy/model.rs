@@ -334,6 +334,7 @@ pub struct Workload {
     pub kind: String,
     pub origin: WorkloadOrigin,
     pub labels: Labels,
+    /// The `sidecar.istio.io/*` annotations.
     pub annotations: Labels,
     /// Container ports in the order `FindPort` searches them: containers, then
     /// native-sidecar init containers (`restartPolicy: Always`).
@@ -392,9 +393,14 @@ impl Workload {
             None | Some(Value::Null) => Labels::new(),
             Some(v) => string_map(v).map_err(|e| format!("labels: {e}"))?,
         };
+        // Only the sidecar's annotations matter; pods carry many others.
         let annotations = match md.and_then(|m| m.get("annotations")) {
             None | Some(Value::Null) => Labels::new(),
-            Some(v) => string_map(v).map_err(|e| format!("annotations: {e}"))?,
+            Some(v) => string_map(v)
+                .map_err(|e| format!("annotations: {e}"))?
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("sidecar.istio.io/"))
+                .collect(),
         };
         let mut ports = Vec::new();
         let mut container_names = Vec::new();

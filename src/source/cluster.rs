@@ -222,18 +222,24 @@ impl Cluster {
         if let Some((group, version)) = self.peer_version.as_deref().and_then(|v| v.split_once('/'))
         {
             for ns in &policy_namespaces {
-                let policies = self
-                    .read_list(group, version, "peerauthentications", ns.as_deref(), None)
-                    .await?;
-                self.collect(&mut collector, policies, "peerauthentications")?;
+                self.read_into(
+                    &mut collector,
+                    (group, version, "peerauthentications"),
+                    ns.as_deref(),
+                    None,
+                )
+                .await?;
             }
         }
         if legacy {
             // The legacy API has no root namespace: the MeshPolicy is cluster-scoped.
-            let mesh = self
-                .read_list(LEGACY_GROUP, "v1alpha1", "meshpolicies", None, None)
-                .await?;
-            self.collect(&mut collector, mesh, "meshpolicies")?;
+            self.read_into(
+                &mut collector,
+                (LEGACY_GROUP, "v1alpha1", "meshpolicies"),
+                None,
+                None,
+            )
+            .await?;
             let namespaces: Vec<Option<&str>> = match scope {
                 Scope::All => vec![None],
                 Scope::Mesh => vec![],
@@ -242,18 +248,21 @@ impl Cluster {
                 }
             };
             for ns in namespaces {
-                let policies = self
-                    .read_list(LEGACY_GROUP, "v1alpha1", "policies", ns, None)
-                    .await?;
-                self.collect(&mut collector, policies, "policies")?;
+                self.read_into(
+                    &mut collector,
+                    (LEGACY_GROUP, "v1alpha1", "policies"),
+                    ns,
+                    None,
+                )
+                .await?;
             }
         }
 
         match scope {
             Scope::Mesh => {}
             Scope::All => {
-                let namespaces = self.read_list("", "v1", "namespaces", None, None).await?;
-                self.collect(&mut collector, namespaces, "namespaces")?;
+                self.read_into(&mut collector, ("", "v1", "namespaces"), None, None)
+                    .await?;
                 self.read_workloads(&mut collector, None).await?;
             }
             Scope::Namespace(ns) => {
@@ -360,8 +369,8 @@ impl Cluster {
                 continue;
             };
             for resource in resources {
-                let items = self.read_list(group, version, resource, None, None).await?;
-                self.collect(collector, items, resource)?;
+                self.read_into(collector, (group, version, resource), None, None)
+                    .await?;
             }
         }
         Ok(())
@@ -374,23 +383,11 @@ impl Cluster {
         collector: &mut Collector,
         ns: Option<&str>,
     ) -> anyhow::Result<()> {
-        let services = self.read_list("", "v1", "services", ns, None).await?;
-        let pods = self.read_list("", "v1", "pods", ns, None).await?;
-        let unbacked = services.iter().any(|s| {
-            let Some(selector) = s["spec"]["selector"].as_object().filter(|m| !m.is_empty()) else {
-                return false;
-            };
-            let namespace = &s["metadata"]["namespace"];
-            !pods.iter().any(|p| {
-                &p["metadata"]["namespace"] == namespace
-                    && selector
-                        .iter()
-                        .all(|(k, v)| &p["metadata"]["labels"][k] == v)
-            })
-        });
-        self.collect(collector, services, "services")?;
-        self.collect(collector, pods, "pods")?;
-        if unbacked {
+        self.read_into(collector, ("", "v1", "services"), ns, None)
+            .await?;
+        self.read_into(collector, ("", "v1", "pods"), ns, None)
+            .await?;
+        if collector.has_service_without_pods() {
             self.read_templates(collector, ns).await?;
         }
         Ok(())
@@ -402,12 +399,9 @@ impl Cluster {
         ns: &str,
         selector: &str,
     ) -> anyhow::Result<()> {
-        let pods = self
-            .read_list("", "v1", "pods", Some(ns), Some(selector))
+        self.read_into(collector, ("", "v1", "pods"), Some(ns), Some(selector))
             .await?;
-        let none = pods.is_empty();
-        self.collect(collector, pods, "pods")?;
-        if none {
+        if collector.has_service_without_pods() {
             self.read_templates(collector, Some(ns)).await?;
         }
         Ok(())
@@ -425,8 +419,8 @@ impl Cluster {
             ("apps", "replicasets"),
             ("batch", "jobs"),
         ] {
-            let items = self.read_list(group, "v1", resource, ns, None).await?;
-            self.collect(collector, items, resource)?;
+            self.read_into(collector, (group, "v1", resource), ns, None)
+                .await?;
         }
         Ok(())
     }
@@ -467,8 +461,7 @@ impl Cluster {
         self.list("", "v1", resource, namespace, None).await
     }
 
-    /// LISTs a resource, following `continue` tokens, and gives each item the
-    /// apiVersion and kind the list omits.
+    /// LISTs a resource into `items`.
     async fn list(
         &self,
         group: &str,
@@ -477,6 +470,34 @@ impl Cluster {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ApiError> {
+        let mut items = Vec::new();
+        self.list_pages(
+            group,
+            version,
+            resource,
+            namespace,
+            label_selector,
+            &mut |page| {
+                items.extend(page);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(items)
+    }
+
+    /// LISTs a resource page by page, following `continue` tokens, and hands each
+    /// page's items to `on_page` with the apiVersion and kind the list omits; so
+    /// a large list is never held whole.
+    async fn list_pages(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
         const PAGE: usize = 500;
         let base = collection_path(group, version, resource, namespace);
         if let Ok(mut status) = self.status.lock() {
@@ -485,7 +506,6 @@ impl Cluster {
                 None => format!("reading {resource} from {}", self.server),
             };
         }
-        let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut query = format!("limit={PAGE}");
@@ -504,25 +524,59 @@ impl Cluster {
                 .unwrap_or_default()
                 .trim_end_matches("List")
                 .to_string();
-            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-                for mut item in page_items {
-                    if item.get("apiVersion").is_none_or(Value::is_null) {
-                        item["apiVersion"] = json!(api_version);
-                    }
-                    if item.get("kind").is_none_or(Value::is_null) {
-                        item["kind"] = json!(kind);
-                    }
-                    items.push(item);
+            let mut items = match page.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            for item in &mut items {
+                if item.get("apiVersion").is_none_or(Value::is_null) {
+                    item["apiVersion"] = json!(api_version);
+                }
+                if item.get("kind").is_none_or(Value::is_null) {
+                    item["kind"] = json!(kind);
                 }
             }
+            on_page(items)?;
             token = page["metadata"]["continue"]
                 .as_str()
                 .filter(|t| !t.is_empty())
                 .map(str::to_string);
             if token.is_none() {
-                return Ok(items);
+                return Ok(());
             }
         }
+    }
+
+    /// LISTs a resource straight into the collector, page by page; an error says
+    /// what to do next.
+    async fn read_into(
+        &self,
+        collector: &mut Collector,
+        (group, version, resource): (&str, &str, &str),
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let place = format!("the server's {resource}");
+        let mut failed: Option<anyhow::Error> = None;
+        let listed = self
+            .list_pages(
+                group,
+                version,
+                resource,
+                namespace,
+                label_selector,
+                &mut |page| {
+                    for item in page {
+                        if let Err(e) = collector.add(item, &place) {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .await;
+        listed.map_err(|e| self.explain(e, "list", resource, group, namespace))?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Carries out one edit of a plan. `dry_run` asks the server to validate

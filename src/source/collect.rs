@@ -182,6 +182,19 @@ impl Collector {
         Ok(())
     }
 
+    /// Whether a Service with a selector has no pod among those collected, so
+    /// that pod templates must stand in.
+    pub fn has_service_without_pods(&self) -> bool {
+        self.services.values().any(|svc| {
+            svc.selector.as_ref().is_some_and(|selector| {
+                !self.pods.iter().any(|p| {
+                    p.id.namespace == svc.id.namespace
+                        && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                })
+            })
+        })
+    }
+
     /// The root namespace the mesh config names, or Istio's default.
     pub fn root_namespace(&self) -> anyhow::Result<String> {
         root_namespace_from(&self.mesh_configs)

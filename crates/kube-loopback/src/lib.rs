@@ -12,6 +12,7 @@
 //! start processes and wait on them need no async code.
 
 mod api;
+mod generate;
 mod resources;
 mod selector;
 mod tls;
@@ -31,6 +32,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+pub use crate::generate::{MeshSize, generate_mesh};
 pub use crate::tls::ClientCert;
 
 /// The user of the built-in client certificate: a cluster admin.
@@ -175,6 +177,8 @@ pub struct RequestRecord {
     pub uri: String,
     pub user: String,
     pub status: u16,
+    /// The size of the response body.
+    pub bytes: usize,
     pub millis: u64,
 }
 
@@ -313,6 +317,11 @@ impl Server {
         self.shared.state().log.clear();
     }
 
+    /// The request log so far, emptying it.
+    pub fn take_requests(&self) -> Vec<RequestRecord> {
+        std::mem::take(&mut self.shared.state().log)
+    }
+
     pub fn inject(&self, fault: Fault) {
         self.shared.state().faults.push(fault);
     }
@@ -417,7 +426,7 @@ async fn answer(
     let fault = shared.state().take_fault(&method, &path);
     let response = match (fault, &user) {
         (Some(FaultAction::Drop), _) => {
-            record(shared, &method, &uri, user.as_deref(), 0, started);
+            record(shared, &method, &uri, user.as_deref(), 0, 0, started);
             return Err(Dropped);
         }
         (
@@ -445,15 +454,16 @@ async fn answer(
             shared.state().handle(&request)
         }
     };
+    let body = serde_json::to_vec(&response.body).unwrap_or_default();
     record(
         shared,
         &method,
         &uri,
         user.as_deref(),
         response.status,
+        body.len(),
         started,
     );
-    let body = serde_json::to_vec(&response.body).unwrap_or_default();
     hyper::Response::builder()
         .status(response.status)
         .header("content-type", "application/json")
@@ -468,6 +478,7 @@ fn record(
     uri: &str,
     user: Option<&str>,
     status: u16,
+    bytes: usize,
     started: Instant,
 ) {
     shared.state().log.push(RequestRecord {
@@ -475,6 +486,7 @@ fn record(
         uri: uri.to_string(),
         user: user.unwrap_or("system:anonymous").to_string(),
         status,
+        bytes,
         millis: started.elapsed().as_millis() as u64,
     });
 }

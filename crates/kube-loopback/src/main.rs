@@ -11,13 +11,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use kube_loopback::{ADMIN, Config, Server};
 
-const USAGE: &str = "usage: kube-loopback [--seed PATH]... [--kubeconfig PATH] [--user NAME] \
-                     [--enable GROUP/VERSION]... [--disable GROUP/VERSION]...";
+const USAGE: &str = "usage: kube-loopback [--seed PATH]... [--generate NAMESPACES,SERVICES,PODS[,SEED]] \
+                     [--kubeconfig PATH] [--user NAME] [--enable GROUP/VERSION]... [--disable GROUP/VERSION]... \
+                     [--log PATH]";
 
 fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     let mut kubeconfig: Option<PathBuf> = None;
     let mut user = ADMIN.to_string();
+    let mut log: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -46,6 +48,34 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            "--generate" => {
+                let spec = value()?;
+                let numbers: Vec<usize> = spec
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| {
+                        format!("--generate {spec}: expected NAMESPACES,SERVICES,PODS[,SEED]")
+                    })?;
+                let [
+                    namespaces,
+                    services_per_namespace,
+                    pods_per_service,
+                    rest @ ..,
+                ] = numbers.as_slice()
+                else {
+                    bail!("--generate {spec}: expected NAMESPACES,SERVICES,PODS[,SEED]");
+                };
+                config
+                    .seed
+                    .extend(kube_loopback::generate_mesh(kube_loopback::MeshSize {
+                        namespaces: *namespaces,
+                        services_per_namespace: *services_per_namespace,
+                        pods_per_service: *pods_per_service,
+                        seed: rest.first().copied().unwrap_or(1) as u64,
+                    }));
+            }
+            "--log" => log = Some(PathBuf::from(value()?)),
             "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
             "--user" => user = value()?,
             "--enable" => config.enable.push(value()?),
@@ -63,8 +93,27 @@ fn main() -> anyhow::Result<()> {
         eprintln!("kubeconfig for {user} written to {}", path.display());
     }
     println!("{}", server.url());
+    // With --log, the request log is appended to a file every 100 ms: method,
+    // path, status, response bytes, milliseconds.
     loop {
-        std::thread::park();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(path) = &log {
+            let records = server.take_requests();
+            if !records.is_empty() {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                for r in records {
+                    writeln!(
+                        file,
+                        "{} {} {} {} {}",
+                        r.method, r.uri, r.status, r.bytes, r.millis
+                    )?;
+                }
+            }
+        }
     }
 }
 
