@@ -4,27 +4,16 @@
 //! and choose the exit code (0 done, 1 failed, 2 usage, 3 verdict). A closed
 //! stdout pipe is a success.
 
-mod check;
-mod cli;
-mod cmd;
-mod complete;
-mod error;
-mod mode;
-mod policy;
-mod progress;
-mod render;
-mod source;
-mod target;
-
 use std::process::ExitCode;
 
 use clap::CommandFactory;
 use colored::Colorize;
 
-use crate::cli::{Cli, Command};
-use crate::error::{EXIT_FAILURE, EXIT_USAGE, EXIT_VERDICT, UsageError, Verdict};
-use crate::mode::Mode;
-use crate::policy::plan::Change;
+use mtls::cli::{self, Cli, Command};
+use mtls::cmd;
+use mtls::error::{EXIT_FAILURE, EXIT_USAGE, EXIT_VERDICT, UsageError, Verdict};
+use mtls::mode::Mode;
+use mtls::policy::plan::Change;
 
 fn main() -> ExitCode {
     // A shell asking for completions (`COMPLETE=bash mtls -- ...`) is answered here.

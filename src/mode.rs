@@ -20,7 +20,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    #[cfg(test)]
     pub const ALL: [Mode; 3] = [Mode::Strict, Mode::Permissive, Mode::Disable];
 
     pub fn as_str(self) -> &'static str {

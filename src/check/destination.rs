@@ -159,6 +159,26 @@ impl<'a> DestinationIndex<'a> {
         index
     }
 
+    /// The namespaces whose clients may see rules others do not: those with
+    /// rules of their own, the root namespace, and those an `exportTo` names.
+    /// Clients in every other namespace see the same rules.
+    pub fn distinct_namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut names: std::collections::BTreeSet<String> =
+            self.namespace_local.keys().cloned().collect();
+        names.insert(self.root.clone());
+        for index in self.exported.values() {
+            for rule in &index.rules {
+                names.extend(
+                    rule.export_to
+                        .iter()
+                        .filter(|e| !matches!(e.as_str(), "*" | "." | "~"))
+                        .cloned(),
+                );
+            }
+        }
+        names
+    }
+
     /// The rules a client in `client_ns` uses for `service`, if any.
     pub fn lookup(&self, client_ns: &str, service: &Service) -> Option<&MergedRule<'a>> {
         let hostname = service_hostname(service);

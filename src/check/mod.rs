@@ -618,6 +618,12 @@ fn legacy_policies(snapshot: &Snapshot) -> Vec<Finding> {
 fn client_side(index: &Index<'_>) -> Vec<Finding> {
     let snapshot = index.snapshot;
     let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
+    let special = rules.distinct_namespaces();
+    let (distinct, uniform): (Vec<String>, Vec<String>) = snapshot
+        .namespaces
+        .keys()
+        .cloned()
+        .partition(|ns| special.contains(ns));
     // (code, rule, service, subset, tls) -> what the finding says
     type Key = (&'static str, String, String, Option<String>, TlsMode);
     #[derive(Default)]
@@ -650,7 +656,14 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
                     (*w, decision, dataplane(w, &ns_labels))
                 })
                 .collect();
-            for client_ns in snapshot.namespaces.keys() {
+            // Namespaces that see the same rules share one lookup, made for the
+            // first of them: the cost is per Service, not per Service and namespace.
+            let mut lookups: Vec<(&String, &[String])> =
+                distinct.iter().map(|ns| (ns, &[][..])).collect();
+            if let Some((first, rest)) = uniform.split_first() {
+                lookups.push((first, rest));
+            }
+            for (client_ns, alike) in lookups {
                 let Some(merged) = rules.lookup(client_ns, svc) else {
                     continue;
                 };
@@ -701,6 +714,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
                             group.server = server;
                         }
                         group.clients.insert(client_ns.clone());
+                        group.clients.extend(alike.iter().cloned());
                         group.pods.insert(w.id.name.clone());
                         group.ports.insert(port.port);
                     }

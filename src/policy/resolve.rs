@@ -145,8 +145,68 @@ impl<'a> Composition<'a> {
 pub struct Index<'a> {
     pub snapshot: &'a Snapshot,
     policies: HashMap<&'a str, Vec<&'a PeerAuthentication>>,
-    pods: HashMap<&'a str, Vec<&'a Workload>>,
-    templates: HashMap<&'a str, Vec<&'a Workload>>,
+    pods: WorkloadIndex<'a>,
+    templates: WorkloadIndex<'a>,
+}
+
+/// Workloads per namespace in name order, and per (namespace, label, value), so
+/// that a selector finds its workloads without scanning the namespace.
+#[derive(Default)]
+struct WorkloadIndex<'a> {
+    by_namespace: HashMap<&'a str, Vec<&'a Workload>>,
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Workload>>,
+}
+
+impl<'a> WorkloadIndex<'a> {
+    fn new(items: &'a [Workload]) -> WorkloadIndex<'a> {
+        let mut index = WorkloadIndex::default();
+        for w in items {
+            index
+                .by_namespace
+                .entry(w.id.namespace.as_str())
+                .or_default()
+                .push(w);
+        }
+        for list in index.by_namespace.values_mut() {
+            list.sort_by(|a, b| a.id.name.cmp(&b.id.name).then(a.kind.cmp(&b.kind)));
+            for w in list.iter() {
+                for (k, v) in &w.labels {
+                    index
+                        .by_label
+                        .entry((w.id.namespace.as_str(), k, v))
+                        .or_default()
+                        .push(w);
+                }
+            }
+        }
+        index
+    }
+
+    /// The workloads of `namespace` that `selector` selects, in name order: the
+    /// shortest list of one of its labels, filtered by the others.
+    fn select(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
+        let candidates = if selector.is_empty() {
+            self.by_namespace.get(namespace)
+        } else {
+            let mut shortest: Option<&Vec<&'a Workload>> = None;
+            for (k, v) in selector {
+                match self.by_label.get(&(namespace, k.as_str(), v.as_str())) {
+                    None => return Vec::new(),
+                    Some(list) if shortest.is_none_or(|s| list.len() < s.len()) => {
+                        shortest = Some(list)
+                    }
+                    Some(_) => {}
+                }
+            }
+            shortest
+        };
+        candidates
+            .into_iter()
+            .flatten()
+            .filter(|w| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+            .copied()
+            .collect()
+    }
 }
 
 /// The workloads behind a Service: its pods, else the pod templates that would
@@ -176,21 +236,11 @@ impl<'a> Index<'a> {
         for list in policies.values_mut() {
             list.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
         }
-        let group = |items: &'a [Workload]| {
-            let mut map: HashMap<&str, Vec<&Workload>> = HashMap::new();
-            for w in items {
-                map.entry(w.id.namespace.as_str()).or_default().push(w);
-            }
-            for list in map.values_mut() {
-                list.sort_by(|a, b| a.id.name.cmp(&b.id.name).then(a.kind.cmp(&b.kind)));
-            }
-            map
-        };
         Index {
             snapshot,
             policies,
-            pods: group(&snapshot.pods),
-            templates: group(&snapshot.templates),
+            pods: WorkloadIndex::new(&snapshot.pods),
+            templates: WorkloadIndex::new(&snapshot.templates),
         }
     }
 
@@ -246,25 +296,11 @@ impl<'a> Index<'a> {
     /// The pods in `namespace` that `selector` selects; when there are none, the
     /// pod templates it selects.
     pub fn selected_workloads(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
-        let matches = |w: &&&Workload| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v));
-        let pods: Vec<_> = self
-            .pods
-            .get(namespace)
-            .into_iter()
-            .flatten()
-            .filter(matches)
-            .copied()
-            .collect();
+        let pods = self.pods.select(namespace, selector);
         if !pods.is_empty() {
             return pods;
         }
-        self.templates
-            .get(namespace)
-            .into_iter()
-            .flatten()
-            .filter(matches)
-            .copied()
-            .collect()
+        self.templates.select(namespace, selector)
     }
 
     /// The label sets of the workloads behind a Service.

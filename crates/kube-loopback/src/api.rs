@@ -455,17 +455,29 @@ impl State {
         let resource = route.rt.qualified();
         let mut items = Vec::new();
         let mut next = None;
-        for ((r, ns, name), object) in &self.objects {
+        // Keys sort by resource, namespace, name: a list is a range of them, and
+        // a page resumes right after the key its continue token names.
+        let from = match start.as_deref().and_then(|s| s.split_once('/')) {
+            Some((ns, name)) => (resource.clone(), ns.to_string(), name.to_string()),
+            None => (
+                resource.clone(),
+                route.namespace.clone().unwrap_or_default(),
+                String::new(),
+            ),
+        };
+        for ((r, ns, name), object) in self.objects.range(from..) {
             if r != &resource {
-                continue;
+                break;
             }
             if let Some(want) = &route.namespace
                 && ns != want
             {
-                continue;
+                break;
             }
-            let key = format!("{ns}/{name}");
-            if start.as_ref().is_some_and(|s| &key <= s) {
+            if start
+                .as_ref()
+                .is_some_and(|s| s.split_once('/') == Some((ns.as_str(), name.as_str())))
+            {
                 continue;
             }
             if !labels.matches(object["metadata"].get("labels")) || !fields.matches(object) {

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmarks `mtls` against `kubectl` on synthetic meshes served by the loopback
+# API server: wall time, API requests, bytes received and peak RSS, at about
+# 1,000, 10,000 and 40,000 pods. Prints a Markdown table (docs/performance.md
+# holds the last run). Usage: bench/run.sh [SIZES...], a size being
+# NAMESPACES,SERVICES_PER_NAMESPACE,PODS_PER_SERVICE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=("10,25,4" "50,50,4" "100,100,4")
+runs=${RUNS:-3}
+
+cargo build --release --locked -p mtls -p kube-loopback >&2
+mtls=target/release/mtls
+loopback=target/release/kube-loopback
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# median wall seconds (millisecond precision) and peak RSS (MiB) of a command
+# over $runs runs
+measure() {
+  local times=() rss=0 start end m
+  for _ in $(seq "$runs"); do
+    start=$(date +%s%N)
+    /usr/bin/time -f "%M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+    end=$(date +%s%N)
+    times+=("$(( (end - start) / 1000000 ))")
+    m=$(cat "$work/time")
+    (( m > rss )) && rss=$m
+  done
+  local median
+  median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
+  echo "$(awk -v ms="$median" 'BEGIN { printf "%.3f", ms / 1000 }') $(( rss / 1024 ))"
+}
+
+# requests and bytes the server saw for one run of a command
+traffic() {
+  sleep 0.3; : >"$work/log"
+  "$@" >/dev/null 2>&1
+  sleep 0.3
+  awk '{ n++; b += $4 } END { printf "%d %.1f\n", n, b / 1048576 }' "$work/log"
+}
+
+echo "| pods | services | command | wall s | vs kubectl | requests | MiB received | peak RSS MiB |"
+echo "|---:|---:|---|---:|---:|---:|---:|---:|"
+for size in "${sizes[@]}"; do
+  IFS=, read -r ns svc pods <<<"$size"
+  : >"$work/log"
+  "$loopback" --generate "$size" --kubeconfig "$work/kubeconfig" --log "$work/log" >"$work/url" 2>/dev/null &
+  server=$!
+  for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
+  export KUBECONFIG=$work/kubeconfig
+  total_pods=$(( ns * svc * pods )); total_svcs=$(( ns * svc ))
+
+  read -r k_t k_rss < <(measure kubectl get pods,services,peerauthentications,destinationrules -A -o json)
+  read -r k_n k_b < <(traffic kubectl get pods,services,peerauthentications,destinationrules -A -o json)
+  row() {
+    local label=$1; shift
+    read -r t rss < <(measure "$@")
+    read -r n b < <(traffic "$@")
+    ratio=$(awk -v a="$t" -v b="$k_t" 'BEGIN { printf "%.2f", a / b }')
+    echo "| $total_pods | $total_svcs | $label | $t | $ratio | $n | $b | $rss |"
+  }
+  echo "| $total_pods | $total_svcs | kubectl get pods,services,pa,dr -A -o json | $k_t | 1.00 | $k_n | $k_b | $k_rss |"
+  row "mtls get -A -o json" "$mtls" get -A -o json
+  # check exits 3 on findings: a verdict, not a failure
+  row "mtls check -A -o json" bash -c '"$0" check -A -o json >/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 3 ]' "$mtls"
+  row "mtls get team-000/svc-000:8000" "$mtls" get team-000/svc-000:8000 -o json
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
+runs=21
+read -r v_t _ < <(measure "$mtls" --version)
+echo
+echo "mtls --version: ${v_t}s (median of 21, including /usr/bin/time's own start)"
