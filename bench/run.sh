@@ -17,21 +17,24 @@ loopback=target/release/kube-loopback
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# median wall seconds (millisecond precision) and peak RSS (MiB) of a command
-# over $runs runs
+# median wall seconds (millisecond precision), peak RSS (MiB) and median CPU
+# seconds (user + system, the command's own) of a command over $runs runs
 measure() {
-  local times=() rss=0 start end m
+  local times=() cpus=() rss=0 start end m u s
   for _ in $(seq "$runs"); do
     start=$(date +%s%N)
-    /usr/bin/time -f "%M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+    /usr/bin/time -f "%M %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
     end=$(date +%s%N)
     times+=("$(( (end - start) / 1000000 ))")
-    m=$(cat "$work/time")
+    read -r m u s <"$work/time"
+    cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')")
     (( m > rss )) && rss=$m
   done
-  local median
-  median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
-  echo "$(awk -v ms="$median" 'BEGIN { printf "%.3f", ms / 1000 }') $(( rss / 1024 ))"
+  local mid=$(( (runs + 1) / 2 ))
+  local median cpu
+  median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "${mid}p")
+  cpu=$(printf '%s\n' "${cpus[@]}" | sort -n | sed -n "${mid}p")
+  echo "$(awk -v ms="$median" 'BEGIN { printf "%.3f", ms / 1000 }') $(( rss / 1024 )) $cpu"
 }
 
 # requests and bytes the server saw for one run of a command
@@ -42,8 +45,8 @@ traffic() {
   awk '{ n++; b += $4 } END { printf "%d %.1f\n", n, b / 1048576 }' "$work/log"
 }
 
-echo "| pods | services | command | wall s | vs kubectl | requests | MiB received | peak RSS MiB |"
-echo "|---:|---:|---|---:|---:|---:|---:|---:|"
+echo "| pods | services | command | wall s | vs kubectl | CPU s | requests | MiB received | peak RSS MiB |"
+echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 for size in "${sizes[@]}"; do
   IFS=, read -r ns svc pods <<<"$size"
   : >"$work/log"
@@ -53,16 +56,16 @@ for size in "${sizes[@]}"; do
   export KUBECONFIG=$work/kubeconfig
   total_pods=$(( ns * svc * pods )); total_svcs=$(( ns * svc ))
 
-  read -r k_t k_rss < <(measure kubectl get pods,services,peerauthentications,destinationrules -A -o json)
+  read -r k_t k_rss k_cpu < <(measure kubectl get pods,services,peerauthentications,destinationrules -A -o json)
   read -r k_n k_b < <(traffic kubectl get pods,services,peerauthentications,destinationrules -A -o json)
   row() {
     local label=$1; shift
-    read -r t rss < <(measure "$@")
+    read -r t rss cpu < <(measure "$@")
     read -r n b < <(traffic "$@")
     ratio=$(awk -v a="$t" -v b="$k_t" 'BEGIN { printf "%.2f", a / b }')
-    echo "| $total_pods | $total_svcs | $label | $t | $ratio | $n | $b | $rss |"
+    echo "| $total_pods | $total_svcs | $label | $t | $ratio | $cpu | $n | $b | $rss |"
   }
-  echo "| $total_pods | $total_svcs | kubectl get pods,services,pa,dr -A -o json | $k_t | 1.00 | $k_n | $k_b | $k_rss |"
+  echo "| $total_pods | $total_svcs | kubectl get pods,services,pa,dr -A -o json | $k_t | 1.00 | $k_cpu | $k_n | $k_b | $k_rss |"
   row "mtls get -A -o json" "$mtls" get -A -o json
   # check exits 3 on findings: a verdict, not a failure
   row "mtls check -A -o json" bash -c '"$0" check -A -o json >/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 3 ]' "$mtls"
@@ -70,6 +73,6 @@ for size in "${sizes[@]}"; do
   kill "$server"; wait "$server" 2>/dev/null || true
 done
 runs=21
-read -r v_t _ < <(measure "$mtls" --version)
+read -r v_t _ _ < <(measure "$mtls" --version)
 echo
 echo "mtls --version: ${v_t}s (median of 21, including /usr/bin/time's own start)"

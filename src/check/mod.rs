@@ -262,12 +262,7 @@ fn overlapping_workload_policies(index: &Index<'_>) -> Vec<Finding> {
 fn service_rows_selecting(index: &Index<'_>, ns: &str, selector: &Labels) -> BTreeSet<String> {
     let selected: Vec<&Workload> = index.selected_workloads(ns, selector);
     let mut rows = BTreeSet::new();
-    for svc in index
-        .snapshot
-        .services
-        .iter()
-        .filter(|s| s.id.namespace == ns)
-    {
+    for svc in index.services_in(ns) {
         let backs = match index.backing(svc) {
             Backing::Workloads(ws) => ws
                 .iter()
@@ -287,12 +282,7 @@ fn service_rows_selecting(index: &Index<'_>, ns: &str, selector: &Labels) -> BTr
 /// The service and port rows of the Services a workload backs.
 fn rows_backed_by(index: &Index<'_>, workload: &Workload) -> BTreeSet<String> {
     let mut rows = BTreeSet::new();
-    for svc in index
-        .snapshot
-        .services
-        .iter()
-        .filter(|s| s.id.namespace == workload.id.namespace)
-    {
+    for svc in index.services_in(&workload.id.namespace) {
         if let Backing::Workloads(ws) = index.backing(svc)
             && ws
                 .iter()
@@ -415,10 +405,9 @@ fn unknown_port_keys(index: &Index<'_>) -> Vec<Finding> {
             .flat_map(|w| w.ports.iter().map(|c| c.port))
             .collect();
         let services: Vec<&Service> = index
-            .snapshot
-            .services
+            .services_in(ns)
             .iter()
-            .filter(|s| &s.id.namespace == ns)
+            .copied()
             .filter(|s| {
                 s.selector.as_ref().is_some_and(|sel| {
                     selected

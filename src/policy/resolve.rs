@@ -145,6 +145,7 @@ impl<'a> Composition<'a> {
 pub struct Index<'a> {
     pub snapshot: &'a Snapshot,
     policies: HashMap<&'a str, Vec<&'a PeerAuthentication>>,
+    services: HashMap<&'a str, Vec<&'a Service>>,
     pods: WorkloadIndex<'a>,
     templates: WorkloadIndex<'a>,
 }
@@ -152,13 +153,13 @@ pub struct Index<'a> {
 /// Workloads per namespace in name order, and per (namespace, label, value), so
 /// that a selector finds its workloads without scanning the namespace.
 #[derive(Default)]
-struct WorkloadIndex<'a> {
+pub struct WorkloadIndex<'a> {
     by_namespace: HashMap<&'a str, Vec<&'a Workload>>,
     by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Workload>>,
 }
 
 impl<'a> WorkloadIndex<'a> {
-    fn new(items: &'a [Workload]) -> WorkloadIndex<'a> {
+    pub fn new(items: &'a [Workload]) -> WorkloadIndex<'a> {
         let mut index = WorkloadIndex::default();
         for w in items {
             index
@@ -184,7 +185,7 @@ impl<'a> WorkloadIndex<'a> {
 
     /// The workloads of `namespace` that `selector` selects, in name order: the
     /// shortest list of one of its labels, filtered by the others.
-    fn select(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
+    pub fn select(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
         let candidates = if selector.is_empty() {
             self.by_namespace.get(namespace)
         } else {
@@ -236,9 +237,20 @@ impl<'a> Index<'a> {
         for list in policies.values_mut() {
             list.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
         }
+        let mut services: HashMap<&str, Vec<&Service>> = HashMap::new();
+        for svc in &snapshot.services {
+            services
+                .entry(svc.id.namespace.as_str())
+                .or_default()
+                .push(svc);
+        }
+        for list in services.values_mut() {
+            list.sort_by(|a, b| a.id.name.cmp(&b.id.name));
+        }
         Index {
             snapshot,
             policies,
+            services,
             pods: WorkloadIndex::new(&snapshot.pods),
             templates: WorkloadIndex::new(&snapshot.templates),
         }
@@ -457,11 +469,9 @@ impl<'a> Index<'a> {
         rows
     }
 
-    fn services_in(&self, namespace: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
-        self.snapshot
-            .services
-            .iter()
-            .filter(move |s| s.id.namespace == namespace)
+    /// The Services of a namespace, in name order.
+    pub fn services_in(&self, namespace: &str) -> &[&'a Service] {
+        self.services.get(namespace).map_or(&[], Vec::as_slice)
     }
 
     pub fn require_namespace(&self, namespace: &str) -> Result<(), LookupError> {

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::policy::model::{LEGACY_API_VERSION, LegacyKind, Meta, TEMPLATE_KINDS, str_at};
+use crate::policy::resolve::WorkloadIndex;
 use crate::policy::{
     DEFAULT_ROOT_NAMESPACE, DestinationRule, Labels, LegacyPolicy, Namespace, PeerAuthentication,
     Service, SkippedPolicy, Snapshot, Workload,
@@ -185,13 +186,11 @@ impl Collector {
     /// Whether a Service with a selector has no pod among those collected, so
     /// that pod templates must stand in.
     pub fn has_service_without_pods(&self) -> bool {
+        let pods = WorkloadIndex::new(&self.pods);
         self.services.values().any(|svc| {
-            svc.selector.as_ref().is_some_and(|selector| {
-                !self.pods.iter().any(|p| {
-                    p.id.namespace == svc.id.namespace
-                        && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-                })
-            })
+            svc.selector
+                .as_ref()
+                .is_some_and(|selector| pods.select(&svc.id.namespace, selector).is_empty())
         })
     }
 
