@@ -144,7 +144,12 @@ impl<'a> Composition<'a> {
 /// pods and templates per namespace in name order.
 pub struct Index<'a> {
     pub snapshot: &'a Snapshot,
-    policies: HashMap<&'a str, Vec<&'a PeerAuthentication>>,
+    /// Selector-less policies per namespace, oldest first.
+    level_policies: HashMap<&'a str, Vec<&'a PeerAuthentication>>,
+    /// Workload policies outside the root namespace, per (namespace, label,
+    /// value) of the first pair of their selector, oldest first: a workload only
+    /// needs the lists of its own labels.
+    workload_policies: HashMap<(&'a str, &'a str, &'a str), Vec<&'a PeerAuthentication>>,
     services: HashMap<&'a str, Vec<&'a Service>>,
     pods: WorkloadIndex<'a>,
     templates: WorkloadIndex<'a>,
@@ -230,12 +235,22 @@ impl Backing<'_> {
 
 impl<'a> Index<'a> {
     pub fn new(snapshot: &'a Snapshot) -> Index<'a> {
-        let mut policies: HashMap<&str, Vec<&PeerAuthentication>> = HashMap::new();
-        for p in &snapshot.policies {
-            policies.entry(p.id.namespace.as_str()).or_default().push(p);
-        }
-        for list in policies.values_mut() {
-            list.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        let mut sorted: Vec<&PeerAuthentication> = snapshot.policies.iter().collect();
+        sorted.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        let mut level_policies: HashMap<&str, Vec<&PeerAuthentication>> = HashMap::new();
+        let mut workload_policies: HashMap<(&str, &str, &str), Vec<&PeerAuthentication>> =
+            HashMap::new();
+        for p in sorted {
+            let ns = p.id.namespace.as_str();
+            match p.selector.iter().next() {
+                None => level_policies.entry(ns).or_default().push(p),
+                // A selector policy in the root namespace is ignored by Istio.
+                Some(_) if ns == snapshot.root_namespace => {}
+                Some((k, v)) => workload_policies
+                    .entry((ns, k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(p),
+            }
         }
         let mut services: HashMap<&str, Vec<&Service>> = HashMap::new();
         for svc in &snapshot.services {
@@ -249,7 +264,8 @@ impl<'a> Index<'a> {
         }
         Index {
             snapshot,
-            policies,
+            level_policies,
+            workload_policies,
             services,
             pods: WorkloadIndex::new(&snapshot.pods),
             templates: WorkloadIndex::new(&snapshot.templates),
@@ -263,30 +279,29 @@ impl<'a> Index<'a> {
     /// The policies Istio composes for a workload with `labels` in `namespace`.
     pub fn compose(&self, namespace: &str, labels: &Labels) -> Composition<'a> {
         let root = self.root_namespace();
-        let mut composition = Composition::default();
-        let mut namespaces = vec![namespace];
-        if namespace != root {
-            namespaces.push(root);
+        let level = |ns: &str| self.level_policies.get(ns).cloned().unwrap_or_default();
+        let mut composition = Composition {
+            // Selector-less policies in the root namespace are mesh-wide, also
+            // for workloads in the root namespace.
+            mesh: level(root),
+            ..Composition::default()
+        };
+        if namespace == root {
+            return composition;
         }
-        for ns in namespaces {
-            for &policy in self.policies.get(ns).into_iter().flatten() {
-                let selects = policy
-                    .selector
-                    .iter()
-                    .all(|(k, v)| labels.get(k) == Some(v));
-                if !selects {
-                    continue;
-                }
-                let level = match (policy.is_workload_policy(), ns == root) {
-                    (false, true) => &mut composition.mesh,
-                    (false, false) => &mut composition.namespace,
-                    (true, false) => &mut composition.workload,
-                    // A selector policy in the root namespace is ignored by Istio.
-                    (true, true) => continue,
-                };
-                level.push(policy);
-            }
-        }
+        composition.namespace = level(namespace);
+        let mut workload: Vec<&'a PeerAuthentication> = labels
+            .iter()
+            .filter_map(|(k, v)| {
+                self.workload_policies
+                    .get(&(namespace, k.as_str(), v.as_str()))
+            })
+            .flatten()
+            .filter(|p| p.selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .copied()
+            .collect();
+        workload.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        composition.workload = workload;
         composition
     }
 
