@@ -15,10 +15,8 @@ use crate::policy::model::{
     Created, LEGACY_API_VERSION, LegacyKind, LegacyPolicy, LegacyPort, MANAGED_BY_LABEL,
     ServicePort,
 };
-use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step};
-use crate::policy::resolve::{
-    Composition, Decision, Index, Level, PolicyRef, RowMode, find_service_port,
-};
+use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step, TargetLevel, target_level};
+use crate::policy::resolve::{Composition, Decision, Index, Level, PolicyRef, RowMode};
 use crate::policy::{ObjectRef, Service, Snapshot};
 use crate::target::Target;
 
@@ -129,30 +127,13 @@ pub fn plan_legacy_change(
     change: Change,
 ) -> Result<Step, PlanError> {
     let index = Index::new(snapshot);
-    let (level, namespace, service, port) = match target {
-        Target::Mesh => (Level::Mesh, String::new(), None, None),
-        Target::Namespace(ns) => {
-            index.require_namespace(ns)?;
-            (Level::Namespace, ns.clone(), None, None)
-        }
-        Target::Service { namespace, service } => {
-            let svc = index.require_service(namespace, service)?;
-            (Level::Workload, namespace.clone(), Some(svc), None)
-        }
-        Target::Port {
-            namespace,
-            service,
-            port,
-        } => {
-            let svc = index.require_service(namespace, service)?;
-            let port = find_service_port(svc, port)?;
-            (Level::Port, namespace.clone(), Some(svc), Some(port))
-        }
-    };
-    let canonical = match (service, port) {
-        (Some(svc), Some(p)) => format!("{}:{}", svc.id, p.port),
-        _ => target.to_string(),
-    };
+    let TargetLevel {
+        level,
+        namespace,
+        service,
+        port,
+        canonical,
+    } = target_level(&index, target, None)?;
     let before = index.rows_for(target)?;
 
     let policies = &snapshot.legacy_policies;

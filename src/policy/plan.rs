@@ -111,22 +111,35 @@ pub enum PlanError {
     Impossible(String),
 }
 
-/// Plans `change` on `target` against `snapshot`.
-pub fn plan_change(
-    snapshot: &Snapshot,
+/// What a change to a target writes: the level, the namespace of the object,
+/// the Service and Service port, and the target's canonical spelling (a port by
+/// its Service port number).
+pub(crate) struct TargetLevel<'s> {
+    pub level: Level,
+    pub namespace: String,
+    pub service: Option<&'s Service>,
+    pub port: Option<&'s ServicePort>,
+    pub canonical: String,
+}
+
+/// Looks a target up. With `root` (PeerAuthentication), the mesh level lives in
+/// the root namespace, and a namespace target naming it is the mesh level;
+/// without (the legacy API), the mesh level has no namespace.
+pub(crate) fn target_level<'s>(
+    index: &Index<'s>,
     target: &Target,
-    change: Change,
-) -> Result<Step, PlanError> {
-    if snapshot.legacy {
-        return crate::policy::legacy::plan_legacy_change(snapshot, target, change);
-    }
-    let index = Index::new(snapshot);
-    let root = snapshot.root_namespace.as_str();
+    root: Option<&str>,
+) -> Result<TargetLevel<'s>, PlanError> {
     let (level, namespace, service, port) = match target {
-        Target::Mesh => (Level::Mesh, root.to_string(), None, None),
+        Target::Mesh => (
+            Level::Mesh,
+            root.unwrap_or_default().to_string(),
+            None,
+            None,
+        ),
         Target::Namespace(ns) => {
             index.require_namespace(ns)?;
-            let level = if ns == root {
+            let level = if Some(ns.as_str()) == root {
                 Level::Mesh
             } else {
                 Level::Namespace
@@ -151,6 +164,33 @@ pub fn plan_change(
         (Some(svc), Some(p)) => format!("{}:{}", svc.id, p.port),
         _ => target.to_string(),
     };
+    Ok(TargetLevel {
+        level,
+        namespace,
+        service,
+        port,
+        canonical,
+    })
+}
+
+/// Plans `change` on `target` against `snapshot`.
+pub fn plan_change(
+    snapshot: &Snapshot,
+    target: &Target,
+    change: Change,
+) -> Result<Step, PlanError> {
+    if snapshot.legacy {
+        return crate::policy::legacy::plan_legacy_change(snapshot, target, change);
+    }
+    let index = Index::new(snapshot);
+    let root = snapshot.root_namespace.as_str();
+    let TargetLevel {
+        level,
+        namespace,
+        service,
+        port,
+        canonical,
+    } = target_level(&index, target, Some(root))?;
     let before = index.rows_for(target)?;
 
     // The policy Istio uses at this level, if any.
