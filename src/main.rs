@@ -137,7 +137,11 @@ fn report(err: &anyhow::Error) -> ExitCode {
     // One cause per line: the error, then what it came from.
     let mut lines = Vec::new();
     for cause in err.chain() {
-        lines.extend(cause.to_string().lines().map(str::to_string));
+        let text = cause.to_string();
+        lines.extend(
+            text.lines()
+                .map(|l| mtls::render::printable(l).into_owned()),
+        );
     }
     let mut first = true;
     for line in lines {

@@ -478,3 +478,83 @@ fn migrate_prints_peer_authentications_that_keep_every_service_port_mode() {
         ]
     );
 }
+
+#[test]
+fn hostile_manifests_fail_fast_and_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+
+    // Over the size limit: refused before a byte is read (a sparse file).
+    let big = std::fs::File::create(path("big.yaml")).expect("create");
+    big.set_len(257 * 1024 * 1024).expect("sparse file");
+    let (code, _, stderr) = run(&["get", "-f", path("big.yaml").to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with("big.yaml: larger than the 256 MiB a manifest input may be\n"),
+        "{stderr}"
+    );
+
+    // Binary garbage.
+    std::fs::write(path("garbage.yaml"), [0xff, 0xfe, 0x00, 0x01]).expect("write");
+    let (code, _, stderr) = run(&["get", "-f", path("garbage.yaml").to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with("garbage.yaml: not a text file (invalid UTF-8 at byte 0)\n"),
+        "{stderr}"
+    );
+
+    // A number where a string belongs.
+    std::fs::write(
+        path("number.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: 5, namespace: prod}\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = run(&["get", "-f", path("number.yaml").to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with(
+            "document 1 at line 1\n  metadata.name: expected a string, found a number\n"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn control_characters_from_manifests_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = dir.path().join("evil.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+         metadata: {name: \"evil\\e[31m\\a\", namespace: prod}\nspec: {mtls: {mode: STRICT}}\n",
+    )
+    .expect("write");
+    for output in ["table", "wide"] {
+        let (code, stdout, stderr) = run(&[
+            "get",
+            "prod",
+            "-f",
+            manifest.to_str().expect("utf-8"),
+            "-o",
+            output,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+            "{stdout:?}"
+        );
+        assert!(stdout.contains("prod/evil\\u{1b}[31m\\u{7}"), "{stdout}");
+    }
+    let (_, stdout, _) = run(&[
+        "get",
+        "prod",
+        "-f",
+        manifest.to_str().expect("utf-8"),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        stdout.contains("\"prod/evil\\u001b[31m\\u0007\""),
+        "JSON escapes them: {stdout}"
+    );
+}

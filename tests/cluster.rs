@@ -1024,3 +1024,33 @@ fn migrate_apply_writes_peer_authentications_on_an_istio_1_5_cluster() {
         "security.istio.io/v1beta1"
     );
 }
+
+#[test]
+fn insecure_skip_tls_verify_works_and_says_so() {
+    let c = Cluster::demo();
+    let mut config: Value =
+        serde_saphyr::from_str(&c.server.kubeconfig(ADMIN)).expect("kubeconfig YAML");
+    let cluster = &mut config["clusters"][0]["cluster"];
+    if let Value::Object(fields) = cluster {
+        fields.remove("certificate-authority-data");
+    }
+    cluster["insecure-skip-tls-verify"] = json!(true);
+    let path = c.dir.path().join("insecure.yaml");
+    std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
+    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "mesh", "--kubeconfig"])
+        .arg(&path)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("runs");
+    let (code, stdout, stderr) = output(out);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "TARGET   MODE         SOURCE\nmesh     PERMISSIVE   default\n"
+    );
+    assert!(
+        stderr.starts_with("warning: the kubeconfig says insecure-skip-tls-verify"),
+        "{stderr}"
+    );
+}

@@ -124,14 +124,18 @@ impl<'a> Session<'a> {
 
     pub fn warn(&self, message: &str) {
         if !self.args.quiet {
-            eprintln!("{} {message}", "warning:".yellow().bold());
+            eprintln!(
+                "{} {}",
+                "warning:".yellow().bold(),
+                render::printable(message)
+            );
         }
     }
 
     /// A line for the user on stderr, left out with --quiet.
     pub fn note(&self, message: &str) {
         if !self.args.quiet {
-            eprintln!("{message}");
+            eprintln!("{}", render::printable(message));
         }
     }
 

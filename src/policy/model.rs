@@ -475,10 +475,18 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 
 impl Meta {
     pub fn of(object: &Value) -> Result<Meta, String> {
-        let name = str_at(object, &["metadata", "name"]).unwrap_or_default();
-        if name.is_empty() {
-            return Err("metadata.name is missing".into());
-        }
+        let name = match object.get("metadata").and_then(|m| m.get("name")) {
+            Some(Value::String(name)) if !name.is_empty() => name.as_str(),
+            None | Some(Value::Null) | Some(Value::String(_)) => {
+                return Err("metadata.name is missing".into());
+            }
+            Some(other) => {
+                return Err(format!(
+                    "metadata.name: expected a string, found {}",
+                    kind_of(other)
+                ));
+            }
+        };
         let namespace = match object.get("metadata").and_then(|m| m.get("namespace")) {
             None | Some(Value::Null) => DEFAULT_NAMESPACE.to_string(),
             Some(Value::String(s)) if !s.is_empty() => s.clone(),

@@ -61,16 +61,16 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                 (None, None) => ("-".into(), "-".into()),
             };
             table.add_row(vec![
-                Cell::new(&row.target),
+                Cell::new(super::printable(&row.target)),
                 mode,
                 Cell::new(level),
-                Cell::new(policy),
+                Cell::new(super::printable(&policy)),
                 Cell::new(opt(row.target_port)),
                 Cell::new(opt(row.workloads)),
                 Cell::new(if row.shadowed.is_empty() {
                     "-".into()
                 } else {
-                    row.shadowed.join(",")
+                    super::printable(&row.shadowed.join(",")).into_owned()
                 }),
                 Cell::new(match findings.get(&row.target) {
                     Some(codes) => format!("! {}", codes.join(",")),
@@ -78,7 +78,11 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                 }),
             ]);
         } else {
-            table.add_row(vec![Cell::new(&row.target), mode, Cell::new(source(row))]);
+            table.add_row(vec![
+                Cell::new(super::printable(&row.target)),
+                mode,
+                Cell::new(super::printable(&source(row))),
+            ]);
         }
     }
     // Column padding: comfy-table pads one space on each side; kubectl puts three
@@ -87,6 +91,8 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
         column.set_padding((0, 3));
     }
     let mut text = String::new();
+    // Cells hold names from manifests or a server; only this function's own
+    // styling may reach the terminal as escape sequences.
     for line in table.lines() {
         text.push_str(line.trim_end());
         text.push('\n');

@@ -99,6 +99,12 @@ impl Cluster {
                  pass --kubeconfig, or -f to read manifests instead",
             )?,
         };
+        if config.accept_invalid_certs && !args.quiet {
+            eprintln!(
+                "warning: the kubeconfig says insecure-skip-tls-verify: the API server's certificate is not \
+                 checked, so anyone on the network path can pose as it"
+            );
+        }
         let timeout = Duration::from_secs(args.request_timeout.max(1));
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
