@@ -277,6 +277,26 @@ mod tests {
         assert!(too_long.parse::<Target>().is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_input_parses_or_errs_without_panicking(input in "\\PC{0,80}") {
+            let _ = input.parse::<Target>();
+        }
+
+        #[test]
+        fn valid_targets_round_trip(ns in "[a-z]([a-z0-9-]{0,20}[a-z0-9])?", svc in "[a-z]([a-z0-9-]{0,20}[a-z0-9])?",
+                                    port in 1u16.., name in "[a-z]([a-z0-9-]{0,10}[a-z])?") {
+            for target in [
+                Target::Namespace(ns.clone()),
+                Target::Service { namespace: ns.clone(), service: svc.clone() },
+                Target::Port { namespace: ns.clone(), service: svc.clone(), port: PortRef::Number(port) },
+                Target::Port { namespace: ns.clone(), service: svc.clone(), port: PortRef::Name(name.clone()) },
+            ] {
+                proptest::prop_assert_eq!(target.to_string().parse::<Target>(), Ok(target));
+            }
+        }
+    }
+
     #[test]
     fn the_contract_example_error_reads_exactly() {
         let err = "prod/api:http:8080".parse::<Target>().expect_err("invalid");

@@ -105,4 +105,6 @@ impl Snapshot {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
