@@ -1054,3 +1054,83 @@ fn insecure_skip_tls_verify_works_and_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_hostile_status_message_cannot_steer_the_terminal() {
+    let c = Cluster::demo();
+    c.server.inject(Fault::status(
+        "GET",
+        "/services/echo",
+        1,
+        500,
+        "InternalError",
+        "boom\u{1b}[2J\u{1b}[31m red\u{7}",
+    ));
+    let (code, _, stderr) = c.run(&["get", "demo/echo:8080"]);
+    assert_eq!(code, 1);
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("boom[2J[31m red (500 InternalError)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn credentials_never_appear_in_any_output() {
+    let c = Cluster::demo();
+    let admin = std::fs::read_to_string(c.kubeconfig(ADMIN)).expect("kubeconfig");
+    let key = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client-key-data: "))
+        .expect("a client key")
+        .to_string();
+    c.server.deny(Deny {
+        verb: Some("create".into()),
+        ..Deny::default()
+    });
+    c.server.inject(Fault::status(
+        "GET",
+        "/services/",
+        1,
+        500,
+        "InternalError",
+        "boom",
+    ));
+    let mut all = String::new();
+    for user in [ADMIN, TOKEN_USER] {
+        for args in [
+            &["get", "-A", "-v"][..],
+            &["get", "demo/echo:8080", "-v"],
+            &["require", "demo", "-v"],
+            &["check", "-A", "-v", "-o", "json"],
+            &["get", "nope/echo", "-v"],
+        ] {
+            let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(c.kubeconfig(user))
+                .env_remove("KUBECONFIG")
+                .output()
+                .expect("runs");
+            all.push_str(&String::from_utf8_lossy(&out.stdout));
+            all.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    assert!(
+        all.contains("GET /apis/security.istio.io 200"),
+        "the -v logs were captured"
+    );
+    assert!(all.contains("is forbidden"), "the failures were captured");
+    for secret in [
+        kube_loopback::TOKEN,
+        key.as_str(),
+        "BEGIN",
+        "Bearer",
+        "Authorization",
+    ] {
+        assert!(!all.contains(secret), "{secret} leaked");
+    }
+}

@@ -22,6 +22,8 @@ use crate::source::Api;
 use crate::source::collect::{Collector, LoadOptions, Loaded};
 
 const SECURITY_GROUP: &str = "security.istio.io";
+/// The most one response may hold. A page of 500 pods is a few MiB.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const LEGACY_GROUP: &str = "authentication.istio.io";
 const ISTIO_NAMESPACE: &str = "istio-system";
 
@@ -675,11 +677,26 @@ impl Cluster {
                 .await
                 .map_err(|e| self.transport_error(&e))?;
             let status = response.status().as_u16();
-            let bytes = response
-                .into_body()
-                .collect_bytes()
-                .await
-                .map_err(|e| self.transport_error(&e))?;
+            // A response is read up to a cap, so a hostile or broken server
+            // cannot make the client hold an endless body.
+            let limited = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE_BYTES);
+            let bytes = match http_body_util::BodyExt::collect(limited).await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return Err(ApiError::Transport(format!(
+                        "the API server at {} sent more than {} MiB for {path_and_query}; mtls reads at most that \
+                         much per response",
+                        self.server,
+                        MAX_RESPONSE_BYTES / (1024 * 1024)
+                    )));
+                }
+                Err(e) => {
+                    return Err(ApiError::Transport(format!(
+                        "cannot read the answer of the API server at {}: {e}",
+                        self.server
+                    )));
+                }
+            };
             Ok::<_, ApiError>((status, bytes))
         })
         .await;
