@@ -73,6 +73,39 @@ impl Cluster {
         output(self.command(args).output().expect("mtls runs"))
     }
 
+    /// Runs a command and asserts that it changed exactly the objects named
+    /// (`Kind NS/NAME`), by diffing the server's whole state before and after:
+    /// a change never writes outside the level asked for.
+    fn run_changing(&self, args: &[&str], expected: &[&str]) -> (i32, String, String) {
+        let key = |o: &Value| {
+            format!(
+                "{} {}/{}",
+                o["kind"].as_str().unwrap_or(""),
+                o["metadata"]["namespace"].as_str().unwrap_or(""),
+                o["metadata"]["name"].as_str().unwrap_or("")
+            )
+        };
+        let index = |objects: Vec<Value>| -> std::collections::BTreeMap<String, Value> {
+            objects.into_iter().map(|o| (key(&o), o)).collect()
+        };
+        let before = index(self.state());
+        let result = self.run(args);
+        let after = index(self.state());
+        let mut changed: Vec<&String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        changed.sort();
+        changed.dedup();
+        assert_eq!(
+            changed,
+            expected.iter().collect::<Vec<_>>(),
+            "objects changed by mtls {args:?}"
+        );
+        result
+    }
+
     fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::piped())
@@ -108,7 +141,10 @@ fn the_backyards_walkthrough() {
     let c = Cluster::demo();
 
     // 1. allow mesh: creates the mesh-wide policy.
-    let (code, stdout, stderr) = c.run(&["allow", "mesh"]);
+    let (code, stdout, stderr) = c.run_changing(
+        &["allow", "mesh"],
+        &["PeerAuthentication istio-system/default"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -136,7 +172,8 @@ fn the_backyards_walkthrough() {
     );
 
     // 3. require demo.
-    let (code, stdout, stderr) = c.run(&["require", "demo"]);
+    let (code, stdout, stderr) =
+        c.run_changing(&["require", "demo"], &["PeerAuthentication demo/default"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -154,7 +191,10 @@ fn the_backyards_walkthrough() {
 
     // 4. allow demo/echo:8080: that port PERMISSIVE while the namespace is STRICT.
     // Service port 8080 reaches the container port named http, 8081: the key.
-    let (code, stdout, stderr) = c.run(&["allow", "demo/echo:8080"]);
+    let (code, stdout, stderr) = c.run_changing(
+        &["allow", "demo/echo:8080"],
+        &["PeerAuthentication demo/echo"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -186,7 +226,10 @@ fn the_backyards_walkthrough() {
 
     // 5. unset demo/echo:8080: back to STRICT from the namespace; the policy is
     // left empty, so it is deleted.
-    let (code, stdout, stderr) = c.run(&["unset", "demo/echo:8080"]);
+    let (code, stdout, stderr) = c.run_changing(
+        &["unset", "demo/echo:8080"],
+        &["PeerAuthentication demo/echo"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -199,7 +242,8 @@ fn the_backyards_walkthrough() {
     assert_eq!(c.policy("demo", "echo"), None);
 
     // 6. unset demo: back to the mesh's PERMISSIVE.
-    let (code, stdout, stderr) = c.run(&["unset", "demo"]);
+    let (code, stdout, stderr) =
+        c.run_changing(&["unset", "demo"], &["PeerAuthentication demo/default"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.starts_with(
@@ -862,7 +906,7 @@ fn the_backyards_walkthrough_on_the_legacy_api() {
     };
     let policy = |name: &str| c.server.object(&format!("policies.{LEGACY}"), "demo", name);
 
-    let (code, stdout, stderr) = c.run(&["allow", "mesh"]);
+    let (code, stdout, stderr) = c.run_changing(&["allow", "mesh"], &["MeshPolicy /default"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -884,7 +928,7 @@ fn the_backyards_walkthrough_on_the_legacy_api() {
         json!({"level": "mesh", "policy": "/default", "apiVersion": "authentication.istio.io/v1alpha1"})
     );
 
-    let (code, _, stderr) = c.run(&["require", "demo"]);
+    let (code, _, stderr) = c.run_changing(&["require", "demo"], &["Policy demo/default"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         policy("default").expect("created")["spec"],
@@ -892,7 +936,8 @@ fn the_backyards_walkthrough_on_the_legacy_api() {
     );
 
     // Service port 8080: legacy policies name Service ports, not target ports.
-    let (code, stdout, stderr) = c.run(&["allow", "demo/echo:8080"]);
+    let (code, stdout, stderr) =
+        c.run_changing(&["allow", "demo/echo:8080"], &["Policy demo/echo-8080"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -908,7 +953,8 @@ fn the_backyards_walkthrough_on_the_legacy_api() {
         "TARGET           MODE     SOURCE\ndemo/echo:9000   STRICT   namespace demo/default\n"
     );
 
-    let (code, stdout, _) = c.run(&["unset", "demo/echo:8080"]);
+    let (code, stdout, _) =
+        c.run_changing(&["unset", "demo/echo:8080"], &["Policy demo/echo-8080"]);
     assert_eq!(code, 0);
     assert_eq!(
         stdout,
@@ -916,7 +962,7 @@ fn the_backyards_walkthrough_on_the_legacy_api() {
     );
     assert_eq!(policy("echo-8080"), None);
 
-    let (code, stdout, _) = c.run(&["unset", "demo"]);
+    let (code, stdout, _) = c.run_changing(&["unset", "demo"], &["Policy demo/default"]);
     assert_eq!(code, 0);
     assert!(
         stdout.contains("\ndemo             PERMISSIVE   mesh /default\n"),
