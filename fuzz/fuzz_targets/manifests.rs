@@ -1,0 +1,25 @@
+//! The manifest loader, then resolution and check, on arbitrary input: loading
+//! either fails with an error or gives a snapshot that every row and finding can
+//! be computed for, without a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mtls::policy::resolve::Index;
+use mtls::source::Api;
+use mtls::source::manifests::{Input, LoadOptions, load};
+
+fuzz_target!(|text: &str| {
+    let input = Input {
+        name: "fuzz.yaml".into(),
+        text: text.into(),
+    };
+    let options = LoadOptions {
+        root_namespace: None,
+        api: Api::Auto,
+    };
+    if let Ok(loaded) = load(&[input], &options) {
+        let index = Index::new(&loaded.snapshot);
+        let _ = index.all_rows();
+        let _ = mtls::check::check(&loaded.snapshot);
+    }
+});
