@@ -124,6 +124,19 @@ impl Cluster {
     }
 }
 
+/// Runs `mtls ARGS --kubeconfig PATH`, whatever KUBECONFIG says.
+fn mtls_with(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    output(
+        Process::new(env!("CARGO_BIN_EXE_mtls"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("mtls runs"),
+    )
+}
+
 fn output(out: Output) -> (i32, String, String) {
     (
         out.status.code().expect("mtls exits with a code"),
@@ -574,13 +587,7 @@ fn request_budgets_hold() {
 #[test]
 fn bearer_token_users_work_too() {
     let c = Cluster::demo();
-    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "demo/echo:8080", "--kubeconfig"])
-        .arg(c.kubeconfig(TOKEN_USER))
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("runs");
-    let (code, stdout, stderr) = output(out);
+    let (code, stdout, stderr) = mtls_with(&c.kubeconfig(TOKEN_USER), &["get", "demo/echo:8080"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -620,13 +627,7 @@ fn connection_failures_name_the_server_and_the_cause() {
     let kubeconfig = c.kubeconfig(ADMIN);
     let dir = c.dir;
     drop(c.server);
-    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "mesh", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("runs");
-    let (code, _, stderr) = output(out);
+    let (code, _, stderr) = mtls_with(&kubeconfig, &["get", "mesh"]);
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
@@ -643,13 +644,7 @@ fn connection_failures_name_the_server_and_the_cause() {
         .replace(a.server.url(), b.server.url());
     let path = a.dir.path().join("mixed.yaml");
     std::fs::write(&path, mixed).expect("written");
-    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "mesh", "--kubeconfig"])
-        .arg(&path)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("runs");
-    let (code, _, stderr) = output(out);
+    let (code, _, stderr) = mtls_with(&path, &["get", "mesh"]);
     assert_eq!(code, 1);
     assert!(
         stderr.starts_with(&format!(
@@ -667,13 +662,7 @@ fn connection_failures_name_the_server_and_the_cause() {
         .replace(kube_loopback::TOKEN, "not-the-token");
     let path = a.dir.path().join("bad-token.yaml");
     std::fs::write(&path, bad).expect("written");
-    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "mesh", "--kubeconfig"])
-        .arg(&path)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("runs");
-    let (code, _, stderr) = output(out);
+    let (code, _, stderr) = mtls_with(&path, &["get", "mesh"]);
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
@@ -1083,13 +1072,7 @@ fn insecure_skip_tls_verify_works_and_says_so() {
     cluster["insecure-skip-tls-verify"] = json!(true);
     let path = c.dir.path().join("insecure.yaml");
     std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
-    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "mesh", "--kubeconfig"])
-        .arg(&path)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("runs");
-    let (code, stdout, stderr) = output(out);
+    let (code, stdout, stderr) = mtls_with(&path, &["get", "mesh"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -1154,15 +1137,9 @@ fn credentials_never_appear_in_any_output() {
             &["check", "-A", "-v", "-o", "json"],
             &["get", "nope/echo", "-v"],
         ] {
-            let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-                .args(args)
-                .arg("--kubeconfig")
-                .arg(c.kubeconfig(user))
-                .env_remove("KUBECONFIG")
-                .output()
-                .expect("runs");
-            all.push_str(&String::from_utf8_lossy(&out.stdout));
-            all.push_str(&String::from_utf8_lossy(&out.stderr));
+            let (_, stdout, stderr) = mtls_with(&c.kubeconfig(user), args);
+            all.push_str(&stdout);
+            all.push_str(&stderr);
         }
     }
     assert!(
