@@ -71,7 +71,7 @@ fn args_of_command_line() -> GlobalArgs {
 }
 
 fn from_manifests(args: &GlobalArgs, current: &str) -> Vec<String> {
-    let Ok(inputs) = manifests::read_inputs(&args.filenames) else {
+    let Ok(inputs) = manifests::find_inputs(&args.filenames) else {
         return Vec::new();
     };
     let options = LoadOptions {

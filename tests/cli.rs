@@ -484,13 +484,14 @@ fn hostile_manifests_fail_fast_and_clearly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name);
 
-    // Over the size limit: refused before a byte is read (a sparse file).
+    // 257 MiB of zero bytes (a sparse file): refused at the first byte, not
+    // read whole.
     let big = std::fs::File::create(path("big.yaml")).expect("create");
     big.set_len(257 * 1024 * 1024).expect("sparse file");
     let (code, _, stderr) = run(&["get", "-f", path("big.yaml").to_str().expect("utf-8")]);
     assert_eq!(code, 1);
     assert!(
-        stderr.ends_with("big.yaml: larger than the 256 MiB a manifest input may be\n"),
+        stderr.ends_with("big.yaml: not a text file (control character 0x00 at byte 0)\n"),
         "{stderr}"
     );
 

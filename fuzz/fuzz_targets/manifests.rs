@@ -9,10 +9,7 @@ use mtls::source::Api;
 use mtls::source::manifests::{Input, LoadOptions, load};
 
 fuzz_target!(|text: &str| {
-    let input = Input {
-        name: "fuzz.yaml".into(),
-        text: text.into(),
-    };
+    let input = Input::text("fuzz.yaml", text);
     let options = LoadOptions {
         root_namespace: None,
         api: Api::Auto,

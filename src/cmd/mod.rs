@@ -108,7 +108,7 @@ impl<'a> Session<'a> {
             }
             return Ok(loaded.snapshot);
         }
-        let inputs = manifests::read_inputs(&self.args.filenames)?;
+        let inputs = manifests::find_inputs(&self.args.filenames)?;
         let loaded = manifests::load(
             &inputs,
             &LoadOptions {

@@ -28,8 +28,9 @@ pub struct LoadOptions<'a> {
 }
 
 /// Builds a snapshot from objects, whatever they were read from.
-#[derive(Default)]
 pub struct Collector {
+    /// The most objects kept: [`MAX_OBJECTS`].
+    limit: usize,
     policies: BTreeMap<(String, String), (PeerAuthentication, String)>,
     skipped: Vec<SkippedPolicy>,
     services: BTreeMap<(String, String), Service>,
@@ -42,40 +43,53 @@ pub struct Collector {
     warnings: Vec<String>,
 }
 
+impl Default for Collector {
+    fn default() -> Self {
+        Collector {
+            limit: MAX_OBJECTS,
+            policies: BTreeMap::new(),
+            skipped: Vec::new(),
+            services: BTreeMap::new(),
+            pods: Vec::new(),
+            templates: Vec::new(),
+            destination_rules: Vec::new(),
+            legacy_policies: Vec::new(),
+            namespaces: BTreeMap::new(),
+            mesh_configs: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 impl Collector {
     /// Adds one object (a `kind: List` adds its items). `place` says where it came
     /// from, for warnings.
     pub fn add(&mut self, value: Value, place: &dyn std::fmt::Display) -> anyhow::Result<()> {
-        let Value::Object(_) = &value else {
-            if value.is_null() {
-                return Ok(());
-            }
-            bail!(
-                "expected a Kubernetes object (a map), found {}",
-                short(&value)
-            );
-        };
-        let api_version = match value.get("apiVersion") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(other) if !other.is_null() => {
-                bail!("apiVersion must be a string, found {}", short(other))
-            }
-            _ => bail!("the object has no apiVersion"),
-        };
-        let kind = match value.get("kind") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(other) if !other.is_null() => {
-                bail!("kind must be a string, found {}", short(other))
-            }
-            _ => bail!("the object has no kind"),
-        };
+        if value.is_null() {
+            return Ok(());
+        }
+        let (api_version, kind) = identity(&value)?;
+        self.add_object(value, &api_version, &kind, place)?;
+        if self.len() > self.limit {
+            return Err(too_many(self.limit));
+        }
+        Ok(())
+    }
+
+    fn add_object(
+        &mut self,
+        mut value: Value,
+        api_version: &str,
+        kind: &str,
+        place: &dyn std::fmt::Display,
+    ) -> anyhow::Result<()> {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        match (group, kind.as_str()) {
-            (_, "List") | ("", "PodList" | "ServiceList" | "NamespaceList") => {
-                let items = match value.get("items") {
-                    Some(Value::Array(items)) => items.clone(),
+        match (group, kind) {
+            _ if is_list(api_version, kind) => {
+                let items = match value.get_mut("items").map(Value::take) {
+                    Some(Value::Array(items)) => items,
                     None | Some(Value::Null) => Vec::new(),
-                    Some(other) => bail!("items must be a list, found {}", short(other)),
+                    Some(other) => bail!("items must be a list, found {}", short(&other)),
                 };
                 for (i, item) in items.into_iter().enumerate() {
                     let place = format!("{place}, item {}", i + 1);
@@ -85,7 +99,7 @@ impl Collector {
             }
             ("security.istio.io", "PeerAuthentication")
                 if matches!(
-                    api_version.as_str(),
+                    api_version,
                     "security.istio.io/v1" | "security.istio.io/v1beta1"
                 ) =>
             {
@@ -183,6 +197,52 @@ impl Collector {
         Ok(())
     }
 
+    /// How many objects are kept.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+            + self.skipped.len()
+            + self.services.len()
+            + self.pods.len()
+            + self.templates.len()
+            + self.destination_rules.len()
+            + self.legacy_policies.len()
+            + self.namespaces.len()
+            + self.mesh_configs.len()
+    }
+
+    /// Whether no object is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes in what another collector collected after this one's objects, as if
+    /// they had been added here: a list's items are collected apart until the
+    /// list's kind is known.
+    pub fn absorb(&mut self, other: Collector) -> anyhow::Result<()> {
+        if self.len() + other.len() > self.limit {
+            return Err(too_many(self.limit));
+        }
+        self.warnings.extend(other.warnings);
+        for (key, (policy, place)) in other.policies {
+            if let Some((_, first)) = self.policies.get(&key) {
+                self.warnings.push(format!(
+                    "peerauthentication {} is defined twice ({first} and {place}); using the last",
+                    policy.id
+                ));
+            }
+            self.policies.insert(key, (policy, place));
+        }
+        self.skipped.extend(other.skipped);
+        self.services.extend(other.services);
+        self.pods.extend(other.pods);
+        self.templates.extend(other.templates);
+        self.destination_rules.extend(other.destination_rules);
+        self.legacy_policies.extend(other.legacy_policies);
+        self.namespaces.extend(other.namespaces);
+        self.mesh_configs.extend(other.mesh_configs);
+        Ok(())
+    }
+
     /// Whether a Service with a selector has no pod among those collected, so
     /// that pod templates must stand in.
     pub fn has_service_without_pods(&self) -> bool {
@@ -250,6 +310,63 @@ impl Collector {
     }
 }
 
+/// The most objects of the kinds `mtls` keeps (Pods, Services, policies, ...)
+/// that one snapshot may hold, so that memory stays bounded whatever the input
+/// or the server sends: over three times the 150,000 pods Kubernetes supports in
+/// a cluster, at about 2.5 KB each.
+pub const MAX_OBJECTS: usize = 500_000;
+
+fn too_many(limit: usize) -> anyhow::Error {
+    anyhow::anyhow!(
+        "more than {} objects of the kinds mtls reads; that is its limit",
+        thousands(limit)
+    )
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An object's `apiVersion` and `kind`, or why it is not a Kubernetes object.
+pub fn identity(value: &Value) -> anyhow::Result<(String, String)> {
+    let Value::Object(_) = value else {
+        bail!(
+            "expected a Kubernetes object (a map), found {}",
+            short(value)
+        );
+    };
+    let api_version = match value.get("apiVersion") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(other) if !other.is_null() => {
+            bail!("apiVersion must be a string, found {}", short(other))
+        }
+        _ => bail!("the object has no apiVersion"),
+    };
+    let kind = match value.get("kind") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(other) if !other.is_null() => {
+            bail!("kind must be a string, found {}", short(other))
+        }
+        _ => bail!("the object has no kind"),
+    };
+    Ok((api_version, kind))
+}
+
+/// Whether objects of this kind are lists whose `items` are objects.
+pub fn is_list(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    kind == "List"
+        || (group.is_empty() && matches!(kind, "PodList" | "ServiceList" | "NamespaceList"))
+}
+
 fn owned_by_deployment(object: &Value) -> bool {
     object["metadata"]
         .get("ownerReferences")
@@ -294,5 +411,56 @@ fn short(value: &Value) -> String {
         Value::String(s) => format!("the string {s:?}"),
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "a map".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn namespace(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    }
+
+    #[test]
+    fn objects_past_the_limit_fail_whether_added_or_absorbed() {
+        let mut collector = Collector {
+            limit: 3,
+            ..Collector::default()
+        };
+        for name in ["a", "b", "c"] {
+            collector
+                .add(namespace(name), &"test")
+                .expect("within the limit");
+        }
+        // Kinds that are not kept cost nothing.
+        collector
+            .add(
+                json!({"apiVersion": "example.com/v1", "kind": "Widget"}),
+                &"test",
+            )
+            .expect("skipped");
+        let err = collector
+            .add(namespace("d"), &"test")
+            .expect_err("over the limit");
+        assert_eq!(
+            err.to_string(),
+            "more than 3 objects of the kinds mtls reads; that is its limit"
+        );
+
+        let mut collector = Collector {
+            limit: 3,
+            ..Collector::default()
+        };
+        collector.add(namespace("a"), &"test").expect("added");
+        let mut items = Collector::default();
+        for name in ["b", "c", "d"] {
+            items.add(namespace(name), &"test").expect("added");
+        }
+        assert!(collector.absorb(items).is_err());
+        assert_eq!(thousands(MAX_OBJECTS), "500,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
