@@ -1085,6 +1085,70 @@ fn insecure_skip_tls_verify_works_and_says_so() {
 }
 
 #[test]
+fn endless_answers_stop_at_the_response_cap_the_timeout_or_the_page_cap() {
+    let endless = |action: FaultAction| Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/pods".into()),
+        times: usize::MAX,
+        action,
+    };
+    // A body that never ends, sent as fast as it is read: the 256 MiB cap.
+    let c = Cluster::demo();
+    c.server.inject(endless(FaultAction::Flood));
+    let (code, stdout, stderr) = c.run(&["get", "-A", "--request-timeout", "120"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains(" sent more than 256 MiB for /api/v1/pods?limit=500; mtls reads at most that much per response"),
+        "{stderr}"
+    );
+    // A body that never ends, a few bytes at a time: the request timeout.
+    let c = Cluster::demo();
+    c.server
+        .inject(endless(FaultAction::Trickle(Duration::from_millis(50))));
+    let (code, _, stderr) = c.run(&["get", "-A", "--request-timeout", "2"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(" did not answer within 2s (--request-timeout)"),
+        "{stderr}"
+    );
+    // Pages that never end: a fresh continue token every time.
+    let c = Cluster::demo();
+    c.server.inject(endless(FaultAction::EndlessPages));
+    let (code, _, stderr) = c.run(&["get", "-A"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(" sent more than 2000 pages of pods; mtls reads at most that many"),
+        "{stderr}"
+    );
+    let pages = c
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.uri.starts_with("/api/v1/pods"))
+        .count();
+    assert_eq!(pages, 2000);
+    // The same token twice.
+    let c = Cluster::demo();
+    c.server.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: Some("/pods".into()),
+        times: usize::MAX,
+        action: FaultAction::Json(serde_json::json!({
+            "apiVersion": "v1", "kind": "PodList", "items": [],
+            "metadata": {"continue": "again"}
+        })),
+    });
+    let (code, _, stderr) = c.run(&["get", "-A"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            " sent the same continue token twice while listing pods; the list would never end"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_hostile_status_message_cannot_steer_the_terminal() {
     let c = Cluster::demo();
     c.server.inject(Fault::status(

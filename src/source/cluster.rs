@@ -507,6 +507,10 @@ impl Cluster {
         on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
         const PAGE: usize = 500;
+        // A real server fills every page but the last, so the kept-object cap
+        // is reached long before this; it stops a server that pages forever.
+        const MAX_PAGES: usize = 2 * crate::source::collect::MAX_OBJECTS / PAGE;
+        let mut tokens = std::collections::HashSet::new();
         let base = collection_path(group, version, resource, namespace);
         if let Ok(mut status) = self.status.lock() {
             *status = match namespace {
@@ -549,8 +553,21 @@ impl Cluster {
                 .as_str()
                 .filter(|t| !t.is_empty())
                 .map(str::to_string);
-            if token.is_none() {
+            let Some(next) = &token else {
                 return Ok(());
+            };
+            if !tokens.insert(next.clone()) {
+                return Err(ApiError::Transport(format!(
+                    "the API server at {} sent the same continue token twice while listing {resource}; \
+                     the list would never end",
+                    self.server
+                )));
+            }
+            if tokens.len() >= MAX_PAGES {
+                return Err(ApiError::Transport(format!(
+                    "the API server at {} sent more than {MAX_PAGES} pages of {resource}; mtls reads at most that many",
+                    self.server
+                )));
             }
         }
     }

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use base64::Engine;
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use serde_json::{Value, json};
@@ -111,6 +112,15 @@ pub enum FaultAction {
     Delay(Duration),
     /// Close the connection without an answer.
     Drop,
+    /// Answer 200 with this body.
+    Json(Value),
+    /// Answer 200 with a list that never ends, as fast as the client reads.
+    Flood,
+    /// Answer 200 with a list that never ends, one small piece per interval.
+    Trickle(Duration),
+    /// Answer 200 with an empty list page whose `continue` token is new each
+    /// time, so that a client following tokens never reaches the end.
+    EndlessPages,
 }
 
 /// Fails, delays or drops the next `times` requests that match.
@@ -384,11 +394,13 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
+type ResponseBody = BoxBody<Bytes, std::convert::Infallible>;
+
 async fn answer(
     req: hyper::Request<Incoming>,
     shared: &Shared,
     peer_cert: Option<&[u8]>,
-) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
+) -> Result<hyper::Response<ResponseBody>, Dropped> {
     let started = Instant::now();
     let method = req.method().to_string();
     let uri = req.uri().to_string();
@@ -429,6 +441,28 @@ async fn answer(
             record(shared, &method, &uri, user.as_deref(), 0, 0, started);
             return Err(Dropped);
         }
+        (Some(action @ (FaultAction::Flood | FaultAction::Trickle(_))), _) => {
+            record(shared, &method, &uri, user.as_deref(), 200, 0, started);
+            let period = match action {
+                FaultAction::Trickle(period) => Some(period),
+                _ => None,
+            };
+            return hyper::Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Endless::new(period).boxed())
+                .map_err(|_| Dropped);
+        }
+        (Some(FaultAction::Json(body)), _) => api::Response { status: 200, body },
+        (Some(FaultAction::EndlessPages), _) => {
+            static PAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let page = PAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            api::Response {
+                status: 200,
+                body: json!({"apiVersion": "v1", "kind": "List", "items": [],
+                             "metadata": {"resourceVersion": "1", "continue": format!("page-{page}")}}),
+            }
+        }
         (
             Some(FaultAction::Status {
                 code,
@@ -468,8 +502,61 @@ async fn answer(
         .status(response.status)
         .header("content-type", "application/json")
         .header("cache-control", "no-cache, private")
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(Bytes::from(body)).boxed())
         .map_err(|_| Dropped)
+}
+
+/// A response body that never ends: the start of a list, then filler items,
+/// 64 KiB at a time as fast as the client reads, or 16 bytes per `period`.
+struct Endless {
+    period: Option<Duration>,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    started: bool,
+    filler: Bytes,
+}
+
+impl Endless {
+    fn new(period: Option<Duration>) -> Endless {
+        let item = r#"{"kind":"Pod"},"#;
+        let count = if period.is_some() {
+            1
+        } else {
+            64 * 1024 / item.len()
+        };
+        Endless {
+            period,
+            sleep: None,
+            started: false,
+            filler: Bytes::from(item.repeat(count)),
+        }
+    }
+}
+
+impl hyper::body::Body for Endless {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(period) = self.period {
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(period)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            sleep.as_mut().reset(tokio::time::Instant::now() + period);
+        }
+        let chunk = if self.started {
+            self.filler.clone()
+        } else {
+            self.started = true;
+            Bytes::from_static(br#"{"apiVersion":"v1","kind":"List","items":["#)
+        };
+        std::task::Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
 }
 
 fn record(
