@@ -7,14 +7,48 @@ use assert_cmd::Command;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
+/// Runs mtls and asserts that it left the manifests it read (`-f`) as they
+/// were: offline, nothing is ever written.
 fn mtls(args: &[&str]) -> Output {
-    Command::cargo_bin("mtls")
+    let inputs: Vec<&str> = args
+        .windows(2)
+        .filter(|w| matches!(w[0], "-f" | "--filename") && w[1] != "-")
+        .map(|w| w[1])
+        .collect();
+    let before = contents(&inputs);
+    let out = Command::cargo_bin("mtls")
         .expect("the mtls binary is built")
         .args(args)
         .env_remove("NO_COLOR")
         .env("TERM", "xterm-256color")
         .output()
-        .expect("mtls runs")
+        .expect("mtls runs");
+    assert!(
+        contents(&inputs) == before,
+        "mtls {args:?} changed its input files"
+    );
+    out
+}
+
+/// Every file under `paths`, with its bytes.
+fn contents(paths: &[&str]) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    fn walk(
+        path: &std::path::Path,
+        into: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    ) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).expect("readable directory") {
+                walk(&entry.expect("directory entry").path(), into);
+            }
+        } else if let Ok(bytes) = std::fs::read(path) {
+            into.insert(path.to_path_buf(), bytes);
+        }
+    }
+    let mut all = std::collections::BTreeMap::new();
+    for path in paths {
+        walk(std::path::Path::new(path), &mut all);
+    }
+    all
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {

@@ -69,14 +69,33 @@ impl Cluster {
         command
     }
 
+    /// Runs a command that must not change the server: a read, a dry run, a
+    /// refused or failed change. Asserted by diffing the server's whole state.
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        output(self.command(args).output().expect("mtls runs"))
+        self.run_changing(args, &[])
     }
 
     /// Runs a command and asserts that it changed exactly the objects named
     /// (`Kind NS/NAME`), by diffing the server's whole state before and after:
     /// a change never writes outside the level asked for.
     fn run_changing(&self, args: &[&str], expected: &[&str]) -> (i32, String, String) {
+        let before = self.state();
+        let result = output(self.command(args).output().expect("mtls runs"));
+        self.assert_changed(&before, expected, &format!("mtls {args:?}"));
+        result
+    }
+
+    /// Runs a command as the user of `kubeconfig`; it must not change the server.
+    fn run_as(&self, kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+        let before = self.state();
+        let result = mtls_with(kubeconfig, args);
+        self.assert_changed(&before, &[], &format!("mtls {args:?}"));
+        result
+    }
+
+    /// Asserts that exactly the objects named (`Kind NS/NAME`) differ between
+    /// `before` and now.
+    fn assert_changed(&self, before: &[Value], expected: &[&str], what: &str) {
         let key = |o: &Value| {
             format!(
                 "{} {}/{}",
@@ -85,12 +104,11 @@ impl Cluster {
                 o["metadata"]["name"].as_str().unwrap_or("")
             )
         };
-        let index = |objects: Vec<Value>| -> std::collections::BTreeMap<String, Value> {
-            objects.into_iter().map(|o| (key(&o), o)).collect()
+        let index = |objects: &[Value]| -> std::collections::BTreeMap<String, Value> {
+            objects.iter().map(|o| (key(o), o.clone())).collect()
         };
-        let before = index(self.state());
-        let result = self.run(args);
-        let after = index(self.state());
+        let before = index(before);
+        let after = index(&self.state());
         let mut changed: Vec<&String> = before
             .keys()
             .chain(after.keys())
@@ -101,9 +119,8 @@ impl Cluster {
         assert_eq!(
             changed,
             expected.iter().collect::<Vec<_>>(),
-            "objects changed by mtls {args:?}"
+            "objects changed by {what}"
         );
-        result
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
@@ -118,7 +135,8 @@ impl Cluster {
         self.server.object(PA, ns, name)
     }
 
-    /// Every stored object without the fields every write changes.
+    /// Every stored object, resourceVersion included: a write that changes
+    /// nothing else still shows.
     fn state(&self) -> Vec<Value> {
         self.server.objects()
     }
@@ -292,6 +310,7 @@ fn sixteen_concurrent_writers_on_sixteen_ports_all_succeed() {
                 "injected",
             ));
         }
+        let before = c.state();
         let children: Vec<Child> = (8001..=8016)
             .map(|port| c.spawn(&["allow", &format!("demo/echo:{port}"), "-q"]))
             .collect();
@@ -299,6 +318,11 @@ fn sixteen_concurrent_writers_on_sixteen_ports_all_succeed() {
             let (code, _, stderr) = output(child.wait_with_output().expect("mtls finishes"));
             assert_eq!(code, 0, "{stderr}");
         }
+        c.assert_changed(
+            &before,
+            &["PeerAuthentication demo/echo"],
+            "sixteen writers",
+        );
         let ports = spec(c.policy("demo", "echo"))["portLevelMtls"].clone();
         let keys: Vec<u32> = ports
             .as_object()
@@ -341,7 +365,10 @@ fn a_changed_policy_keeps_its_labels_annotations_and_other_ports() {
             },
         })])
         .expect("seeded");
-    let (code, _, stderr) = c.run(&["allow", "demo/echo:8001"]);
+    let (code, _, stderr) = c.run_changing(
+        &["allow", "demo/echo:8001"],
+        &["PeerAuthentication demo/echo-policy"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -415,12 +442,11 @@ fn failed_writes_exit_1_and_leave_the_server_unchanged() {
     ];
     for (what, fault, expected) in cases {
         let c = Cluster::demo();
-        let before = c.state();
         c.server.inject(fault);
+        // `run` asserts that the server's state is unchanged.
         let (code, stdout, stderr) = c.run(&["require", "demo", "--request-timeout", "1"]);
         assert_eq!((code, stdout.as_str()), (1, ""), "{what}: {stderr}");
         assert!(stderr.starts_with(expected), "{what}: {stderr}");
-        assert_eq!(c.state(), before, "{what}: nothing written");
     }
 }
 
@@ -432,7 +458,6 @@ fn forbidden_requests_name_the_verb_resource_and_namespace() {
         resource: Some("peerauthentications".into()),
         ..Deny::default()
     });
-    let before = c.state();
     let (code, _, stderr) = c.run(&["require", "demo"]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -443,7 +468,6 @@ fn forbidden_requests_name_the_verb_resource_and_namespace() {
          mtls needs to create peerauthentications.security.istio.io; check with \
          `kubectl auth can-i create peerauthentications.security.istio.io -n demo`\n"
     );
-    assert_eq!(c.state(), before);
 
     let c = Cluster::demo();
     c.server.deny(Deny {
@@ -489,7 +513,8 @@ fn an_older_istio_serving_only_v1beta1_is_read_and_written_as_v1beta1() {
         disable: vec!["security.istio.io/v1".into()],
         ..Config::default()
     });
-    let (code, _, stderr) = c.run(&["require", "demo"]);
+    let (code, _, stderr) =
+        c.run_changing(&["require", "demo"], &["PeerAuthentication demo/default"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(c.server.requests().iter().any(|r| {
         r.uri
@@ -587,7 +612,7 @@ fn request_budgets_hold() {
 #[test]
 fn bearer_token_users_work_too() {
     let c = Cluster::demo();
-    let (code, stdout, stderr) = mtls_with(&c.kubeconfig(TOKEN_USER), &["get", "demo/echo:8080"]);
+    let (code, stdout, stderr) = c.run_as(&c.kubeconfig(TOKEN_USER), &["get", "demo/echo:8080"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -599,7 +624,6 @@ fn bearer_token_users_work_too() {
 #[test]
 fn dry_run_validates_with_the_server_and_writes_nothing() {
     let c = Cluster::demo();
-    let before = c.state();
     let (code, stdout, stderr) = c.run(&["require", "demo", "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
@@ -616,7 +640,6 @@ fn dry_run_validates_with_the_server_and_writes_nothing() {
             .iter()
             .any(|r| r.method == "POST" && r.uri.contains("dryRun=All"))
     );
-    assert_eq!(c.state(), before);
 }
 
 #[test]
@@ -644,7 +667,7 @@ fn connection_failures_name_the_server_and_the_cause() {
         .replace(a.server.url(), b.server.url());
     let path = a.dir.path().join("mixed.yaml");
     std::fs::write(&path, mixed).expect("written");
-    let (code, _, stderr) = mtls_with(&path, &["get", "mesh"]);
+    let (code, _, stderr) = b.run_as(&path, &["get", "mesh"]);
     assert_eq!(code, 1);
     assert!(
         stderr.starts_with(&format!(
@@ -662,7 +685,7 @@ fn connection_failures_name_the_server_and_the_cause() {
         .replace(kube_loopback::TOKEN, "not-the-token");
     let path = a.dir.path().join("bad-token.yaml");
     std::fs::write(&path, bad).expect("written");
-    let (code, _, stderr) = mtls_with(&path, &["get", "mesh"]);
+    let (code, _, stderr) = a.run_as(&path, &["get", "mesh"]);
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
@@ -717,12 +740,14 @@ fn exec_credential_plugins_and_contexts_work_as_in_kubectl() {
     let path = c.dir.path().join("exec.yaml");
     std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
     let run = |extra: &[&str]| {
+        let before = c.state();
         let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
             .args(["get", "demo/echo:8080"])
             .args(extra)
             .env("KUBECONFIG", &path)
             .output()
             .expect("runs");
+        c.assert_changed(&before, &[], "mtls get with an exec plugin");
         output(out)
     };
     let (code, stdout, stderr) = run(&["--context", "loopback-sso"]);
@@ -764,7 +789,10 @@ fn the_root_namespace_comes_from_the_mesh_config() {
         .expect("seed"),
     );
     let c = Cluster::with_seed(seed);
-    let (code, _, stderr) = c.run(&["require", "mesh"]);
+    let (code, _, stderr) = c.run_changing(
+        &["require", "mesh"],
+        &["PeerAuthentication istio-config/default"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stderr,
@@ -840,8 +868,9 @@ fn kubectl_runs_mtls_as_a_plugin() {
         plugins.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let kubectl = |args: &[&str]| {
-        output(
+    let kubectl = |args: &[&str], changes: &[&str]| {
+        let before = c.state();
+        let result = output(
             Process::new("kubectl")
                 .args(args)
                 .env("PATH", &path)
@@ -849,15 +878,20 @@ fn kubectl_runs_mtls_as_a_plugin() {
                 .env("HOME", c.dir.path())
                 .output()
                 .expect("kubectl runs"),
-        )
+        );
+        c.assert_changed(&before, changes, &format!("kubectl {args:?}"));
+        result
     };
-    let (code, stdout, stderr) = kubectl(&["mtls", "require", "demo"]);
+    let (code, stdout, stderr) = kubectl(
+        &["mtls", "require", "demo"],
+        &["PeerAuthentication demo/default"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("\ndemo             STRICT   namespace demo/default\n"),
         "{stdout}"
     );
-    let (code, stdout, _) = kubectl(&["mtls", "get", "mesh"]);
+    let (code, stdout, _) = kubectl(&["mtls", "get", "mesh"], &[]);
     assert_eq!(
         (code, stdout.as_str()),
         (
@@ -865,7 +899,7 @@ fn kubectl_runs_mtls_as_a_plugin() {
             "TARGET   MODE         SOURCE\nmesh     PERMISSIVE   default\n"
         )
     );
-    let (_, help, _) = kubectl(&["mtls", "--help"]);
+    let (_, help, _) = kubectl(&["mtls", "--help"], &[]);
     assert!(
         help.contains("Usage: kubectl mtls [OPTIONS] <COMMAND>"),
         "{help}"
@@ -971,7 +1005,7 @@ fn legacy_writes_keep_origins_and_other_peers() {
              \x20 peers: [{jwt: {issuer: https://peer.example.com}}, {mtls: {mode: PERMISSIVE}}]\n",
         ).expect("seed"))
         .expect("seeded");
-    let (code, _, stderr) = c.run(&["require", "demo"]);
+    let (code, _, stderr) = c.run_changing(&["require", "demo"], &["Policy demo/default"]);
     assert_eq!(code, 0, "{stderr}");
     let spec = c
         .server
@@ -987,7 +1021,7 @@ fn legacy_writes_keep_origins_and_other_peers() {
         })
     );
     // DISABLE removes only the mtls peer.
-    let (code, _, _) = c.run(&["disable", "demo"]);
+    let (code, _, _) = c.run_changing(&["disable", "demo"], &["Policy demo/default"]);
     assert_eq!(code, 0);
     let spec = c
         .server
@@ -1000,14 +1034,12 @@ fn legacy_writes_keep_origins_and_other_peers() {
     );
     assert_eq!(spec["principalBinding"], "USE_ORIGIN");
     // Unset would have to delete the policy and its origins: refused.
-    let before = c.state();
     let (code, _, stderr) = c.run(&["unset", "demo"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("also holds other authentication settings"),
         "{stderr}"
     );
-    assert_eq!(c.state(), before);
 }
 
 #[test]
@@ -1028,7 +1060,13 @@ fn migrate_apply_writes_peer_authentications_on_an_istio_1_5_cluster() {
         .expect("seed"),
     );
     let (_, before, _) = c.run(&["get", "demo/echo", "--api", "legacy", "-o", "json"]);
-    let (code, stdout, stderr) = c.run(&["migrate", "--apply"]);
+    let (code, stdout, stderr) = c.run_changing(
+        &["migrate", "--apply"],
+        &[
+            "PeerAuthentication demo/echo",
+            "PeerAuthentication istio-system/default",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("kind: PeerAuthentication"), "{stdout}");
     assert!(
@@ -1072,7 +1110,7 @@ fn insecure_skip_tls_verify_works_and_says_so() {
     cluster["insecure-skip-tls-verify"] = json!(true);
     let path = c.dir.path().join("insecure.yaml");
     std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
-    let (code, stdout, stderr) = mtls_with(&path, &["get", "mesh"]);
+    let (code, stdout, stderr) = c.run_as(&path, &["get", "mesh"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -1201,7 +1239,7 @@ fn credentials_never_appear_in_any_output() {
             &["check", "-A", "-v", "-o", "json"],
             &["get", "nope/echo", "-v"],
         ] {
-            let (_, stdout, stderr) = mtls_with(&c.kubeconfig(user), args);
+            let (_, stdout, stderr) = c.run_as(&c.kubeconfig(user), args);
             all.push_str(&stdout);
             all.push_str(&stderr);
         }
