@@ -23,8 +23,9 @@ echo "dumping the mesh with kubectl ($size) ..." >&2
 KUBECONFIG=$work/kubeconfig kubectl get "$kinds" -A -o yaml >"$work/list.yaml"
 KUBECONFIG=$work/kubeconfig kubectl get "$kinds" -A -o json >"$work/list.json"
 
-# COPIES copies of the items, namespaces renamed, as one list, a stream of
-# lists, and one JSON list.
+# COPIES copies of the items, namespaces renamed, as one list and as a stream
+# of lists; and one JSON list of as many copies as stay under the 256 MiB a
+# document may be.
 python3 - "$work" "$copies" <<'PY'
 import sys
 work, copies = sys.argv[1], int(sys.argv[2])
@@ -41,6 +42,7 @@ text = open(f"{work}/list.json").read()
 start = text.index('"items": [') + len('"items": [')
 end = text.rindex("],")
 body = text[start:end].rstrip()
+tags = tags[:max(1, min(copies, 250_000_000 // len(text)))]
 with open(f"{work}/big-list.json", "w") as f:
     f.write(text[:start] + ",".join(body.replace("team-", f"team{t}-") for t in tags) + text[end:])
 PY

@@ -319,4 +319,37 @@ mod tests {
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].text, text);
     }
+
+    proptest::proptest! {
+        /// How the reader buffers the input never changes the documents, their
+        /// numbers or their lines, nor whether the input is refused.
+        #[test]
+        fn splitting_does_not_depend_on_the_read_buffer(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("---".to_string()),
+                    proptest::strategy::Just("--- {a: 1}".to_string()),
+                    proptest::strategy::Just("...".to_string()),
+                    proptest::strategy::Just("# comment".to_string()),
+                    proptest::strategy::Just("%YAML 1.2".to_string()),
+                    proptest::strategy::Just(String::new()),
+                    "[a-zé: \\-]{0,12}",
+                    "[\\x00-\\x7f]{0,4}",
+                ],
+                0..24,
+            ),
+            capacity in 1usize..16,
+        ) {
+            let text = lines.join("\n");
+            let split = |reader: Box<dyn BufRead + '_>| -> Result<Vec<(usize, usize, usize, String)>, String> {
+                Documents::new(reader, "t.yaml", 1 << 20)
+                    .map(|d| d.map(|d| (d.number, d.first_line, d.content_line, d.text)))
+                    .collect::<anyhow::Result<_>>()
+                    .map_err(|e| e.to_string())
+            };
+            let whole = split(Box::new(text.as_bytes()));
+            let small = split(Box::new(std::io::BufReader::with_capacity(capacity, text.as_bytes())));
+            proptest::prop_assert_eq!(whole, small);
+        }
+    }
 }

@@ -264,7 +264,7 @@ fn load_json(
     .and_then(|parsed| de.end().map(|()| parsed))
     .map_err(|e| {
         if e.is_io() {
-            anyhow::anyhow!("{}: {e}", input.name)
+            anyhow::anyhow!("{}: {}", input.name, json_reason(&e))
         } else {
             anyhow::anyhow!(
                 "invalid manifest {}: line {}, column {}: {}",
@@ -465,5 +465,22 @@ mod tests {
             format!("{err:#}"),
             "invalid manifest bad.json: line 2, column 10: expected value"
         );
+    }
+
+    #[test]
+    fn a_limited_reader_fails_past_its_bytes() {
+        let mut limited = Limited {
+            inner: &b"0123456789A"[..],
+            left: 10,
+        };
+        let mut out = Vec::new();
+        let err = limited.read_to_end(&mut out).expect_err("over the limit");
+        assert_eq!(err.to_string(), "larger than the 256 MiB a document may be");
+        let mut limited = Limited {
+            inner: &b"0123456789"[..],
+            left: 10,
+        };
+        out.clear();
+        assert_eq!(limited.read_to_end(&mut out).expect("within"), 10);
     }
 }
