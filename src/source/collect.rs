@@ -313,7 +313,7 @@ impl Collector {
 /// The most objects of the kinds `mtls` keeps (Pods, Services, policies, ...)
 /// that one snapshot may hold, so that memory stays bounded whatever the input
 /// or the server sends: over three times the 150,000 pods Kubernetes supports in
-/// a cluster, at about 2.5 KB each.
+/// a cluster, at about 3.5 KB each (docs/performance.md).
 pub const MAX_OBJECTS: usize = 500_000;
 
 fn too_many(limit: usize) -> anyhow::Error {
