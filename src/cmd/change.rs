@@ -219,7 +219,7 @@ fn rows_after(
     Ok(sort_rows(rows))
 }
 
-/// The confirmation line, the `--force` warning and the weakening warning.
+/// The confirmation line, the `--force` warning and the weakening warnings.
 fn report(session: &Session<'_>, step: &Step, written: bool) {
     session.note(&confirmation(step, written));
     if let Some(reason) = &step.blocked {
@@ -238,6 +238,22 @@ fn report(session: &Session<'_>, step: &Step, written: bool) {
         };
         session.warn(&format!(
             "{first}: mTLS gets weaker, from {from} to {to}{others}"
+        ));
+    }
+    // Rows the change reaches beyond its target: another Service on the same
+    // pods, or, on Istio 1.5, the other ports of a workload that a
+    // PeerAuthentication now takes from the legacy policies.
+    let elsewhere = step.weakened_elsewhere();
+    if let Some((first, from, to)) = elsewhere.first() {
+        let more = elsewhere.len() - 1;
+        let others = if more > 0 {
+            format!(" (and {more} more rows)")
+        } else {
+            String::new()
+        };
+        session.warn(&format!(
+            "{first}: mTLS gets weaker too, from {from} to {to}{others}, though the change is to {}",
+            step.target
         ));
     }
 }

@@ -97,8 +97,9 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// On the legacy API, the decision Istio 1.5 makes for a workload: its
-    /// PeerAuthentications if any applies, else the legacy policies.
+    /// On the legacy API (or beside it, in Istio 1.5), the decision Istio 1.5
+    /// makes for a workload: its PeerAuthentications if any applies, else the
+    /// legacy policies.
     pub fn legacy_or_peer(
         &self,
         composition: &Composition<'a>,
@@ -109,7 +110,7 @@ impl<'a> Index<'a> {
         let any_peer = !(composition.mesh.is_empty()
             && composition.namespace.is_empty()
             && composition.workload.is_empty());
-        if !self.snapshot.legacy || any_peer {
+        if !(self.snapshot.legacy || self.snapshot.legacy_fallback) || any_peer {
             peer(composition)
         } else {
             self.legacy_decision(namespace, service)
@@ -236,7 +237,12 @@ pub fn plan_legacy_change(
     if let Some(e) = &edit {
         apply_legacy_edit(&mut after_snapshot, e).map_err(PlanError::Impossible)?;
     }
-    let after = Index::new(&after_snapshot).rows_for(target)?;
+    let after_index = Index::new(&after_snapshot);
+    let after = after_index.rows_for(target)?;
+    let elsewhere = match &edit {
+        Some(_) => crate::policy::plan::changed_elsewhere(&index, &after_index, &after),
+        None => Vec::new(),
+    };
     let ours = edit
         .as_ref()
         .map(|e| e.id.clone())
@@ -271,6 +277,7 @@ pub fn plan_legacy_change(
         blocked,
         before,
         after,
+        elsewhere,
     })
 }
 
@@ -631,6 +638,89 @@ mod tests {
                 .and_then(|s| s.api_version.clone())
                 .as_deref(),
             Some("security.istio.io/v1beta1")
+        );
+    }
+
+    #[test]
+    fn auto_on_both_apis_lets_legacy_policies_decide_where_no_peer_authentication_applies() {
+        use crate::source::Api;
+        use crate::source::manifests::{Input, LoadOptions, load};
+        let text = "\
+apiVersion: authentication.istio.io/v1alpha1
+kind: Policy
+metadata: {name: default, namespace: prod}
+spec: {peers: [{mtls: {}}]}
+---
+apiVersion: authentication.istio.io/v1alpha1
+kind: Policy
+metadata: {name: default, namespace: dev}
+spec: {peers: [{mtls: {}}]}
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: {name: default, namespace: dev}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: prod}
+spec: {selector: {app: api}, ports: [{port: 80, targetPort: 8080}, {port: 90}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: dev}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+";
+        let load_with = |api| {
+            load(
+                &[Input::text("mixed.yaml", text)],
+                &LoadOptions {
+                    root_namespace: None,
+                    api,
+                },
+            )
+            .expect("loads")
+            .snapshot
+        };
+        let s = load_with(Api::Auto);
+        assert!(!s.legacy && s.legacy_fallback);
+        assert_eq!(s.api_version, "security.istio.io/v1beta1");
+        // prod: no PeerAuthentication applies, the legacy Policy decides; dev:
+        // the PeerAuthentication decides, and the legacy Policy is ignored.
+        assert_eq!(
+            decided(&s, "prod/api:80"),
+            (
+                RowMode::Single(Mode::Strict),
+                Level::Namespace,
+                Some("prod/default".into())
+            )
+        );
+        assert_eq!(
+            decided(&s, "dev/web:80").0,
+            RowMode::Single(Mode::Permissive)
+        );
+        // Asked for v1 only, the legacy policies are left out.
+        let s = load_with(Api::V1);
+        assert!(!s.legacy_fallback);
+        assert_eq!(
+            decided(&s, "prod/api:80").0,
+            RowMode::Single(Mode::Permissive)
+        );
+
+        // A change writes a PeerAuthentication, which then applies to api's
+        // workload: its other port leaves the legacy Policy too, and says so.
+        let s = load_with(Api::Auto);
+        let step = crate::policy::plan::plan_change(
+            &s,
+            &"prod/api:80".parse().expect("target"),
+            crate::policy::plan::Change::Set(Mode::Disable),
+        )
+        .expect("plans");
+        let edit = step.edit.as_ref().expect("a write");
+        assert_eq!(edit.object["kind"], "PeerAuthentication");
+        assert_eq!(
+            step.weakened_elsewhere(),
+            [("prod/api:90".to_string(), Mode::Strict, Mode::Permissive)]
         );
     }
 }

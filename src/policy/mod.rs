@@ -41,6 +41,10 @@ pub struct Snapshot {
     /// resolution follows istio-semantics.md §5, and changes write MeshPolicy
     /// and Policy objects.
     pub legacy: bool,
+    /// Whether legacy policies decide where no PeerAuthentication applies,
+    /// while changes write PeerAuthentications: Istio 1.5 serving both APIs,
+    /// read with `--api auto`.
+    pub legacy_fallback: bool,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";

@@ -7,7 +7,7 @@
 //! after a conflict. It touches only `spec.mtls` and `spec.portLevelMtls` of the
 //! policy Istio already uses at that level; every other field stays as it was.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
@@ -15,7 +15,9 @@ use crate::mode::Mode;
 use crate::policy::model::{
     Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort, object_id,
 };
-use crate::policy::resolve::{Composition, Index, Level, LookupError, Row, find_service_port};
+use crate::policy::resolve::{
+    Composition, Index, Level, LookupError, Row, RowMode, find_service_port,
+};
 use crate::policy::{ObjectRef, PeerAuthentication, Service, Snapshot};
 use crate::target::Target;
 
@@ -80,25 +82,67 @@ pub struct Step {
     /// The target's rows before and after the change.
     pub before: Vec<Row>,
     pub after: Vec<Row>,
+    /// Rows outside the target that the change changes too, as far as the
+    /// snapshot reaches: `(target, before, after)`. E.g. on Istio 1.5, a first
+    /// PeerAuthentication for a workload takes all its ports from the legacy
+    /// policies.
+    pub elsewhere: Vec<(String, RowMode, RowMode)>,
 }
 
 impl Step {
-    /// Rows whose mode the change makes weaker: `(target, from, to)`.
+    /// The target's rows whose mode the change makes weaker: `(target, from,
+    /// to)`.
     pub fn weakened(&self) -> Vec<(String, Mode, Mode)> {
-        use crate::policy::resolve::RowMode::Single;
         self.after
             .iter()
             .filter_map(|after| {
                 let before = self.before.iter().find(|b| b.target == after.target)?;
-                match (before.mode, after.mode) {
-                    (Single(from), Single(to)) if to.strength() < from.strength() => {
-                        Some((after.target.clone(), from, to))
-                    }
-                    _ => None,
-                }
+                weaker(before.mode, after.mode).map(|(from, to)| (after.target.clone(), from, to))
             })
             .collect()
     }
+
+    /// Rows outside the target whose mode the change makes weaker.
+    pub fn weakened_elsewhere(&self) -> Vec<(String, Mode, Mode)> {
+        self.elsewhere
+            .iter()
+            .filter_map(|(target, before, after)| {
+                weaker(*before, *after).map(|(from, to)| (target.clone(), from, to))
+            })
+            .collect()
+    }
+}
+
+fn weaker(before: RowMode, after: RowMode) -> Option<(Mode, Mode)> {
+    match (before, after) {
+        (RowMode::Single(from), RowMode::Single(to)) if to.strength() < from.strength() => {
+            Some((from, to))
+        }
+        _ => None,
+    }
+}
+
+/// The rows outside `target_rows` whose mode differs between two resolutions
+/// of the same snapshot, before and after a change.
+pub(crate) fn changed_elsewhere(
+    before: &Index<'_>,
+    after: &Index<'_>,
+    target_rows: &[Row],
+) -> Vec<(String, RowMode, RowMode)> {
+    let before_rows = before.all_rows();
+    let after_rows: BTreeMap<String, RowMode> = after
+        .all_rows()
+        .into_iter()
+        .map(|row| (row.target, row.mode))
+        .collect();
+    before_rows
+        .into_iter()
+        .filter(|row| !target_rows.iter().any(|t| t.target == row.target))
+        .filter_map(|row| {
+            let now = *after_rows.get(&row.target)?;
+            (now != row.mode).then_some((row.target, row.mode, now))
+        })
+        .collect()
 }
 
 /// A change that cannot be planned at all.
@@ -277,6 +321,10 @@ pub fn plan_change(
         }
     };
     let after = check_index.rows_for(target)?;
+    let elsewhere = match &edit {
+        Some(_) => changed_elsewhere(&index, check_index, &after),
+        None => Vec::new(),
+    };
     let blocked = verify(
         check_index,
         &namespace,
@@ -294,6 +342,7 @@ pub fn plan_change(
         blocked,
         before,
         after,
+        elsewhere,
     })
 }
 

@@ -7,6 +7,7 @@
 //! turned into a message a user can act on. Objects come back as JSON and go
 //! through the same [`Collector`] as manifests.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,10 @@ pub struct Cluster {
     pub api_version: String,
     /// The PeerAuthentication version to read; `None` when none is served.
     pub peer_version: Option<String>,
+    /// `--api auto` on a server that serves both PeerAuthentication and the
+    /// legacy API (Istio 1.5): legacy policies are read too, and decide the
+    /// workloads no PeerAuthentication applies to, as in Istio 1.5.
+    pub mixed: bool,
 }
 
 impl Cluster {
@@ -126,63 +131,69 @@ impl Cluster {
             verbose: args.verbose,
             timeout,
             api_version: String::new(),
+            mixed: false,
         };
-        (cluster.api_version, cluster.peer_version) = cluster.discover(args.api).await?;
+        (cluster.api_version, cluster.peer_version, cluster.mixed) =
+            cluster.discover(args.api).await?;
         Ok(cluster)
     }
 
-    /// The versions of an API group the server serves; empty when it serves
-    /// none.
-    async fn served_versions(&self, group: &str) -> anyhow::Result<Vec<String>> {
-        match self
-            .call(Method::GET, &format!("/apis/{group}"), None, None)
+    /// The API groups the server serves, with their versions: one request.
+    async fn served_groups(&self) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+        let list = self
+            .call(Method::GET, "/apis", None, None)
             .await
-        {
-            Ok(g) => Ok(g["versions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v["version"].as_str().map(str::to_string))
-                .collect()),
-            Err(ApiError::Status { code: 404, .. }) => Ok(Vec::new()),
-            Err(e) => Err(self.explain(e, "get", "API group", group, None)),
-        }
+            .map_err(|e| self.explain(e, "get", "API groups", "", None))?;
+        Ok(list["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| {
+                let versions = g["versions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v["version"].as_str().map(str::to_string))
+                    .collect();
+                Some((g["name"].as_str()?.to_string(), versions))
+            })
+            .collect())
     }
 
     /// Which API to read and write: PeerAuthentication v1 if served, else
     /// v1beta1, else (Istio 1.5 and older) the legacy authentication.istio.io.
-    /// Returns the apiVersion to write, and the PeerAuthentication version to
-    /// read (`None` when the server serves none).
-    async fn discover(&self, api: Api) -> anyhow::Result<(String, Option<String>)> {
+    /// Returns the apiVersion to write, the PeerAuthentication version to read
+    /// (`None` when the server serves none), and whether legacy policies are
+    /// read beside PeerAuthentications (`--api auto` when both are served).
+    async fn discover(&self, api: Api) -> anyhow::Result<(String, Option<String>, bool)> {
         let peer = |v: &str| format!("{SECURITY_GROUP}/{v}");
         match api {
-            Api::V1 => return Ok((peer("v1"), Some(peer("v1")))),
-            Api::V1beta1 => return Ok((peer("v1beta1"), Some(peer("v1beta1")))),
+            Api::V1 => return Ok((peer("v1"), Some(peer("v1")), false)),
+            Api::V1beta1 => return Ok((peer("v1beta1"), Some(peer("v1beta1")), false)),
             Api::Legacy | Api::Auto => {}
         }
-        let served = self.served_versions(SECURITY_GROUP).await?;
+        let groups = self.served_groups().await?;
+        let served = groups.get(SECURITY_GROUP).cloned().unwrap_or_default();
         let peer_version = ["v1", "v1beta1"]
             .into_iter()
             .find(|v| served.iter().any(|s| s == v))
             .map(peer);
-        let legacy_served = || async {
-            self.served_versions(LEGACY_GROUP)
-                .await
-                .map(|versions| versions.iter().any(|v| v == "v1alpha1"))
-        };
+        let legacy_served = groups
+            .get(LEGACY_GROUP)
+            .is_some_and(|versions| versions.iter().any(|v| v == "v1alpha1"));
         match (api, peer_version) {
             (Api::Legacy, peer_version) => {
-                if !legacy_served().await? {
+                if !legacy_served {
                     bail!(
                         "the API server at {} does not serve {LEGACY_API_VERSION} (MeshPolicy, Policy): \
                          that API was removed in Istio 1.6; use --api auto",
                         self.server
                     );
                 }
-                Ok((LEGACY_API_VERSION.to_string(), peer_version))
+                Ok((LEGACY_API_VERSION.to_string(), peer_version, false))
             }
-            (_, Some(version)) => Ok((version.clone(), Some(version))),
-            (_, None) if legacy_served().await? => Ok((LEGACY_API_VERSION.to_string(), None)),
+            (_, Some(version)) => Ok((version.clone(), Some(version), legacy_served)),
+            (_, None) if legacy_served => Ok((LEGACY_API_VERSION.to_string(), None, false)),
             (_, None) if served.is_empty() => bail!(
                 "the API server at {} does not serve {SECURITY_GROUP} (PeerAuthentication): is Istio installed?",
                 self.server
@@ -216,7 +227,7 @@ impl Cluster {
                 collector.root_namespace()?
             }
         };
-        let legacy = self.api_version == LEGACY_API_VERSION;
+        let legacy = self.api_version == LEGACY_API_VERSION || self.mixed;
         let policy_namespaces: Vec<Option<String>> = match scope {
             Scope::All => vec![None],
             Scope::Mesh => vec![Some(root.clone())],
@@ -332,21 +343,27 @@ impl Cluster {
             }
         }
         if clients {
-            self.read_client_side(&mut collector).await?;
+            self.read_client_side(&mut collector, legacy).await?;
         }
-        collector.finish(&LoadOptions {
+        let mut loaded = collector.finish(&LoadOptions {
             root_namespace: Some(&root),
             api: match self.api_version.as_str() {
                 LEGACY_API_VERSION => Api::Legacy,
                 v if v.ends_with("/v1beta1") => Api::V1beta1,
                 _ => Api::V1,
             },
-        })
+        })?;
+        loaded.snapshot.legacy_fallback = self.mixed && !loaded.snapshot.legacy_policies.is_empty();
+        Ok(loaded)
     }
 
     /// DestinationRules (the newest served networking.istio.io version) and, where
     /// the legacy API is served, MeshPolicies and Policies.
-    async fn read_client_side(&self, collector: &mut Collector) -> anyhow::Result<()> {
+    async fn read_client_side(
+        &self,
+        collector: &mut Collector,
+        legacy_read: bool,
+    ) -> anyhow::Result<()> {
         for (group, resources, preferred) in [
             (
                 "networking.istio.io",
@@ -359,6 +376,9 @@ impl Cluster {
                 &["v1alpha1"][..],
             ),
         ] {
+            if group == LEGACY_GROUP && legacy_read {
+                continue;
+            }
             let served = match self
                 .call(Method::GET, &format!("/apis/{group}"), None, None)
                 .await

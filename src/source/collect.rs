@@ -298,6 +298,10 @@ impl Collector {
             }
         };
         snapshot.legacy = snapshot.api_version == LEGACY_API_VERSION;
+        // Both APIs in the input: Istio 1.5, where legacy policies still decide
+        // the workloads no PeerAuthentication applies to.
+        snapshot.legacy_fallback =
+            options.api == Api::Auto && !snapshot.legacy && !snapshot.legacy_policies.is_empty();
         for policy in &snapshot.policies {
             for problem in &policy.problems {
                 warnings.push(format!(
