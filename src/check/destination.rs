@@ -101,6 +101,46 @@ pub struct DestinationIndex<'a> {
     namespace_local: HashMap<String, HostIndex<'a>>,
     exported: HashMap<String, HostIndex<'a>>,
     root_local: HostIndex<'a>,
+    /// For each exact host of a namespace-local rule, the namespaces with one;
+    /// so that a Service is looked up only where a local rule may match it.
+    local_hosts: HashMap<String, Vec<String>>,
+    /// Namespaces with a namespace-local wildcard rule.
+    local_wildcards: Vec<String>,
+}
+
+/// The rules every client namespace uses for one Service, worked out once for
+/// the Service: the namespace-local rules that match it, and the exported rules
+/// of its namespace and of the root.
+pub struct ServiceRules<'i, 'a> {
+    root: &'i str,
+    local: Vec<(&'i str, &'i MergedRule<'a>)>,
+    root_local: Option<&'i MergedRule<'a>>,
+    in_service_namespace: Option<&'i MergedRule<'a>>,
+    in_root: Option<&'i MergedRule<'a>>,
+}
+
+impl<'i, 'a> ServiceRules<'i, 'a> {
+    /// The rules a client in `client_ns` uses, if any: its own namespace's,
+    /// else those the Service's namespace exports to it, else the root's.
+    pub fn lookup(&self, client_ns: &str) -> Option<&'i MergedRule<'a>> {
+        let local = if client_ns != self.root {
+            self.local
+                .iter()
+                .find(|(ns, _)| *ns == client_ns)
+                .map(|(_, m)| *m)
+        } else {
+            self.root_local
+        };
+        if local.is_some() {
+            return local;
+        }
+        let admits = |m: &&MergedRule<'a>| {
+            m.export_to.is_empty() || m.export_to.iter().any(|e| e == "*" || e == client_ns)
+        };
+        self.in_service_namespace
+            .filter(admits)
+            .or_else(|| self.in_root.filter(admits))
+    }
 }
 
 /// `ResolveShortnameToFQDN`: a host without a dot is a short name in the rule's
@@ -131,6 +171,8 @@ impl<'a> DestinationIndex<'a> {
             namespace_local: HashMap::new(),
             exported: HashMap::new(),
             root_local: HostIndex::default(),
+            local_hosts: HashMap::new(),
+            local_wildcards: Vec::new(),
         };
         for rule in sorted {
             let ns = &rule.id.namespace;
@@ -156,7 +198,57 @@ impl<'a> DestinationIndex<'a> {
                 index.root_local.merge(rule, &host);
             }
         }
+        for (ns, local) in &index.namespace_local {
+            for merged in &local.rules {
+                if merged.host.starts_with('*') {
+                    index.local_wildcards.push(ns.clone());
+                } else {
+                    index
+                        .local_hosts
+                        .entry(merged.host.clone())
+                        .or_default()
+                        .push(ns.clone());
+                }
+            }
+        }
+        index.local_wildcards.sort();
+        index.local_wildcards.dedup();
         index
+    }
+
+    /// The rules every client namespace uses for `service`, worked out once.
+    pub fn for_service(&self, service: &Service) -> ServiceRules<'_, 'a> {
+        let hostname = service_hostname(service);
+        let mut candidates: Vec<&String> = self
+            .local_hosts
+            .get(&hostname)
+            .into_iter()
+            .flatten()
+            .chain(&self.local_wildcards)
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        let local = candidates
+            .into_iter()
+            .filter(|ns| **ns != self.root)
+            .filter_map(|ns| {
+                let merged = self.namespace_local.get(ns)?.lookup(&hostname)?;
+                Some((ns.as_str(), merged))
+            })
+            .collect();
+        ServiceRules {
+            root: &self.root,
+            local,
+            root_local: self.root_local.lookup(&hostname),
+            in_service_namespace: self
+                .exported
+                .get(&service.id.namespace)
+                .and_then(|i| i.lookup(&hostname)),
+            in_root: self
+                .exported
+                .get(&self.root)
+                .and_then(|i| i.lookup(&hostname)),
+        }
     }
 
     /// The namespaces whose clients may see rules others do not: those with
@@ -181,26 +273,7 @@ impl<'a> DestinationIndex<'a> {
 
     /// The rules a client in `client_ns` uses for `service`, if any.
     pub fn lookup(&self, client_ns: &str, service: &Service) -> Option<&MergedRule<'a>> {
-        let hostname = service_hostname(service);
-        let local = if client_ns != self.root {
-            self.namespace_local
-                .get(client_ns)
-                .and_then(|i| i.lookup(&hostname))
-        } else {
-            self.root_local.lookup(&hostname)
-        };
-        if local.is_some() {
-            return local;
-        }
-        let exported = |owner: &str| {
-            self.exported
-                .get(owner)
-                .and_then(|i| i.lookup(&hostname))
-                .filter(|m| {
-                    m.export_to.is_empty() || m.export_to.iter().any(|e| e == "*" || e == client_ns)
-                })
-        };
-        exported(&service.id.namespace).or_else(|| exported(&self.root))
+        self.for_service(service).lookup(client_ns)
     }
 }
 
@@ -307,5 +380,72 @@ mod tests {
         older.created = crate::policy::model::Created::At(1, 0);
         let rules = [newer, older];
         assert_eq!(used(&rules, "prod", &api), Some("prod/z-older".into()));
+    }
+
+    /// The lookup as written first, one client namespace at a time: the oracle
+    /// for the per-Service one.
+    fn reference<'i, 'a>(
+        index: &'i DestinationIndex<'a>,
+        client_ns: &str,
+        service: &Service,
+    ) -> Option<&'i MergedRule<'a>> {
+        let hostname = service_hostname(service);
+        let local = if client_ns != index.root {
+            index
+                .namespace_local
+                .get(client_ns)
+                .and_then(|i| i.lookup(&hostname))
+        } else {
+            index.root_local.lookup(&hostname)
+        };
+        if local.is_some() {
+            return local;
+        }
+        let exported = |owner: &str| {
+            index
+                .exported
+                .get(owner)
+                .and_then(|i| i.lookup(&hostname))
+                .filter(|m| {
+                    m.export_to.is_empty() || m.export_to.iter().any(|e| e == "*" || e == client_ns)
+                })
+        };
+        exported(&service.id.namespace).or_else(|| exported(&index.root))
+    }
+
+    const NAMESPACES: [&str; 4] = ["istio-system", "prod", "dev", "web"];
+
+    proptest::proptest! {
+        #[test]
+        fn the_per_service_lookup_agrees_with_one_lookup_per_client(
+            rules in proptest::collection::vec(
+                (
+                    0..NAMESPACES.len(),
+                    proptest::sample::select(vec![
+                        "api", "web", "api.prod", "api.prod.svc.cluster.local", "*.prod.svc.cluster.local",
+                        "*", "*.svc.cluster.local", "web.dev.svc.cluster.local",
+                    ]),
+                    proptest::sample::subsequence(vec!["*", ".", "prod", "dev", "istio-system"], 0..3),
+                ),
+                0..8,
+            ),
+        ) {
+            let rules: Vec<DestinationRule> = rules
+                .iter()
+                .enumerate()
+                .map(|(i, (ns, host, export_to))| rule(NAMESPACES[*ns], &format!("r{i}"), host, export_to))
+                .collect();
+            let index = DestinationIndex::new(&rules, "istio-system");
+            for svc_ns in NAMESPACES {
+                for name in ["api", "web"] {
+                    let svc = service(svc_ns, name);
+                    for client in NAMESPACES {
+                        let new = index.lookup(client, &svc).map(|m| m.decider().to_string());
+                        let old = reference(&index, client, &svc).map(|m| m.decider().to_string());
+                        proptest::prop_assert_eq!(new, old, "client {} service {}", client, svc.id);
+                    }
+                }
+            }
+        }
     }
 }

@@ -632,6 +632,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
             .get(&svc.id.namespace)
             .map(|n| n.labels.clone())
             .unwrap_or_default();
+        let used = rules.for_service(svc);
         for port in &svc.ports {
             // Each workload's server mode for this port, and its dataplane.
             let servers: Vec<(&Workload, Decision<'_>, Dataplane)> = workloads
@@ -653,7 +654,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
                 lookups.push((first, rest));
             }
             for (client_ns, alike) in lookups {
-                let Some(merged) = rules.lookup(client_ns, svc) else {
+                let Some(merged) = used.lookup(client_ns) else {
                     continue;
                 };
                 let rule = merged.decider().to_string();
