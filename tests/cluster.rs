@@ -15,6 +15,9 @@ const PA: &str = "peerauthentications.security.istio.io";
 struct Cluster {
     server: Server,
     dir: tempfile::TempDir,
+    /// The credentials of the kubeconfigs: the bearer token and the client
+    /// key. No output of any run may contain them.
+    secrets: Vec<String>,
 }
 
 impl Cluster {
@@ -42,7 +45,19 @@ impl Cluster {
         server
             .write_kubeconfig(&dir.path().join("token.yaml"), TOKEN_USER)
             .expect("kubeconfig written");
-        Cluster { server, dir }
+        let mut secrets = vec![kube_loopback::TOKEN.to_string()];
+        secrets.extend(
+            server
+                .kubeconfig(ADMIN)
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("client-key-data: "))
+                .map(str::to_string),
+        );
+        Cluster {
+            server,
+            dir,
+            secrets,
+        }
     }
 
     fn demo() -> Cluster {
@@ -82,6 +97,7 @@ impl Cluster {
         let before = self.state();
         let result = output(self.command(args).output().expect("mtls runs"));
         self.assert_changed(&before, expected, &format!("mtls {args:?}"));
+        self.assert_no_secrets(&result);
         result
     }
 
@@ -90,7 +106,18 @@ impl Cluster {
         let before = self.state();
         let result = mtls_with(kubeconfig, args);
         self.assert_changed(&before, &[], &format!("mtls {args:?}"));
+        self.assert_no_secrets(&result);
         result
+    }
+
+    /// Asserts that no credential appears in a run's output.
+    fn assert_no_secrets(&self, (_, stdout, stderr): &(i32, String, String)) {
+        for secret in &self.secrets {
+            assert!(
+                !stdout.contains(secret.as_str()) && !stderr.contains(secret.as_str()),
+                "a credential leaked:\n{stdout}\n{stderr}"
+            );
+        }
     }
 
     /// Asserts that exactly the objects named (`Kind NS/NAME`) differ between
@@ -315,8 +342,9 @@ fn sixteen_concurrent_writers_on_sixteen_ports_all_succeed() {
             .map(|port| c.spawn(&["allow", &format!("demo/echo:{port}"), "-q"]))
             .collect();
         for child in children {
-            let (code, _, stderr) = output(child.wait_with_output().expect("mtls finishes"));
-            assert_eq!(code, 0, "{stderr}");
+            let result = output(child.wait_with_output().expect("mtls finishes"));
+            c.assert_no_secrets(&result);
+            assert_eq!(result.0, 0, "{}", result.2);
         }
         c.assert_changed(
             &before,
@@ -748,7 +776,9 @@ fn exec_credential_plugins_and_contexts_work_as_in_kubectl() {
             .output()
             .expect("runs");
         c.assert_changed(&before, &[], "mtls get with an exec plugin");
-        output(out)
+        let result = output(out);
+        c.assert_no_secrets(&result);
+        result
     };
     let (code, stdout, stderr) = run(&["--context", "loopback-sso"]);
     assert_eq!(code, 0, "{stderr}");
@@ -880,6 +910,7 @@ fn kubectl_runs_mtls_as_a_plugin() {
                 .expect("kubectl runs"),
         );
         c.assert_changed(&before, changes, &format!("kubectl {args:?}"));
+        c.assert_no_secrets(&result);
         result
     };
     let (code, stdout, stderr) = kubectl(
