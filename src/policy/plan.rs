@@ -297,7 +297,10 @@ pub fn plan_change(
             id: object_id(&object),
             object,
         }),
-        Some(p) if !has_effect(&object) => Some(Edit {
+        // A policy left without a setting is deleted, unless it is the one
+        // Istio uses at its level over newer ones: then deleting it would hand
+        // the level to them, so it stays, empty.
+        Some(p) if !has_effect(&object) && !shadows_others(snapshot, p, &object) => Some(Edit {
             kind: EditKind::Delete,
             id: p.id.clone(),
             object: p.object.clone(),
@@ -580,6 +583,27 @@ fn set_port_mode(object: &mut Value, port: u32, mode: Option<Mode>) {
 }
 
 /// Whether a policy still does anything: it has `mtls` or `portLevelMtls`.
+/// Whether deleting `policy`, emptied to `emptied`, would resolve otherwise
+/// than keeping it empty: it wins its level over newer policies.
+fn shadows_others(snapshot: &Snapshot, policy: &PeerAuthentication, emptied: &Value) -> bool {
+    let resolve = |kind: EditKind, object: &Value| {
+        let mut s = snapshot.clone();
+        let edit = Edit {
+            kind,
+            id: policy.id.clone(),
+            object: object.clone(),
+        };
+        apply_edit(&mut s, &edit).map(|()| Index::new(&s).all_rows())
+    };
+    match (
+        resolve(EditKind::Update, emptied),
+        resolve(EditKind::Delete, &policy.object),
+    ) {
+        (Ok(kept), Ok(deleted)) => kept != deleted,
+        _ => false,
+    }
+}
+
 fn has_effect(object: &Value) -> bool {
     object
         .get("spec")

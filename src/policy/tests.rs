@@ -906,7 +906,9 @@ fn a_change_an_older_policy_would_shadow_is_blocked_and_names_it() {
 }
 
 #[test]
-fn unsetting_the_oldest_of_two_namespace_policies_is_blocked_by_the_next() {
+fn unsetting_the_oldest_of_two_namespace_policies_keeps_it_empty_to_shadow_the_next() {
+    // Istio uses the oldest of a level. Deleting `a` would hand the namespace to
+    // `b` (DISABLE); emptied, `a` still wins the level, which then inherits.
     let s = api_world(vec![
         policy(
             "prod",
@@ -926,14 +928,27 @@ fn unsetting_the_oldest_of_two_namespace_policies_is_blocked_by_the_next() {
         ),
     ]);
     let step = plan(&s, "prod", Change::Unset).expect("plans");
-    assert_eq!(step.edit.as_ref().map(|e| e.kind), Some(EditKind::Delete));
-    let reason = step.blocked.expect("blocked");
-    assert!(
-        reason.starts_with(
-            "peerauthentication prod/b would still decide at the namespace level (DISABLE)"
-        ),
-        "{reason}"
+    assert_eq!(step.blocked, None);
+    let edit = step.edit.as_ref().expect("a write");
+    assert_eq!(
+        (edit.kind, edit.id.to_string()),
+        (EditKind::Update, "prod/a".to_string())
     );
+    assert_eq!(edit.object["spec"].get("mtls"), None);
+    let source = step.after[0].source.as_ref().expect("a source");
+    assert!(source.level < Level::Namespace, "{source:?}");
+
+    // Alone at its level, an emptied policy is deleted.
+    let s = api_world(vec![policy(
+        "prod",
+        "a",
+        Some("2020-01-01T00:00:00Z"),
+        &[],
+        Some(Mode::Strict),
+        &[],
+    )]);
+    let step = plan(&s, "prod", Change::Unset).expect("plans");
+    assert_eq!(step.edit.as_ref().map(|e| e.kind), Some(EditKind::Delete));
 }
 
 #[test]

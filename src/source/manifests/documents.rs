@@ -5,28 +5,30 @@
 //! of the line always marks a document boundary: YAML forbids such a line
 //! inside any scalar, so no parsing is needed to find it.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use anyhow::bail;
 
-/// One document's text and where it stands in its stream.
-#[derive(Debug)]
-pub struct RawDocument {
+/// Where a document stands in its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
     /// 1-based position in the stream; empty documents count too.
     pub number: usize,
-    /// The line of the stream that the text begins with.
+    /// The line of the stream that the document's text begins with.
     pub first_line: usize,
     /// The line of the document's first content (its root node).
     pub content_line: usize,
-    pub text: String,
 }
 
-/// The documents of a stream, in order; documents without content are left out
-/// but counted.
+/// A YAML stream, read one document at a time: [`Documents::next_document`]
+/// finds where the next one begins, and [`Documents::body`] reads it, so that
+/// no document is ever held whole. Documents without content are left out but
+/// counted.
 pub struct Documents<R> {
     reader: R,
     name: String,
-    max_bytes: usize,
+    /// The longest line read.
+    max_line: usize,
     /// Lines taken from the reader so far.
     line: usize,
     /// Bytes taken from the reader so far.
@@ -35,27 +37,34 @@ pub struct Documents<R> {
     number: usize,
     /// A line read ahead: the marker that begins the next document.
     pending: Option<String>,
+    /// Whether the current document's body may still have lines to read.
+    in_body: bool,
     done: bool,
+    /// Why the last body read failed, in full; the parser sees only an
+    /// I/O error.
+    pub failed: Option<anyhow::Error>,
 }
 
 impl<R: BufRead> Documents<R> {
-    /// `max_bytes` bounds a single document; the stream itself is unbounded.
-    pub fn new(reader: R, name: &str, max_bytes: usize) -> Self {
+    /// `max_line` bounds a single line; the stream itself is unbounded.
+    pub fn new(reader: R, name: &str, max_line: usize) -> Self {
         Documents {
             reader,
             name: name.to_string(),
-            max_bytes,
+            max_line,
             line: 0,
             offset: 0,
             number: 0,
             pending: None,
+            in_body: false,
             done: false,
+            failed: None,
         }
     }
 
     /// The next line, with its line break, or `None` at the end. Invalid UTF-8
-    /// fails as soon as it is read, and so does a line longer than a document
-    /// may be, so that neither is buffered whole.
+    /// fails as soon as it is read, and so does a line longer than
+    /// `max_line`, so that neither is buffered whole.
     fn next_line(&mut self) -> anyhow::Result<Option<String>> {
         let mut bytes = Vec::new();
         let mut checked = 0;
@@ -103,8 +112,13 @@ impl<R: BufRead> Documents<R> {
                 ),
                 _ => {}
             }
-            if bytes.len() > self.max_bytes {
-                self.too_large()?;
+            if bytes.len() > self.max_line {
+                bail!(
+                    "{}: line {} is longer than the {} MiB a line may be",
+                    self.name,
+                    self.line + 1,
+                    self.max_line / (1024 * 1024)
+                );
             }
             if end {
                 break;
@@ -129,19 +143,30 @@ impl<R: BufRead> Documents<R> {
         Ok(Some(text))
     }
 
-    fn too_large(&self) -> anyhow::Result<()> {
-        bail!(
-            "{}: document {} is larger than the {} MiB a document may be",
-            self.name,
-            self.number.max(1),
-            self.max_bytes / (1024 * 1024)
-        )
+    /// Finds the next document with content: its header, and its text up to
+    /// and including its first content line (directives, markers and comments
+    /// before it). `None` at the end of the stream.
+    pub fn next_document(&mut self) -> anyhow::Result<Option<(Header, String)>> {
+        // What a body left unread belongs to the document it was in.
+        while self.in_body {
+            if self.body_line()?.is_none() {
+                break;
+            }
+        }
+        while !self.done || self.pending.is_some() {
+            if let Some(found) = self.document_start()? {
+                self.in_body = true;
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
-    fn read_document(&mut self) -> anyhow::Result<Option<RawDocument>> {
+    /// Reads to the next document's first content line; `None` for a document
+    /// without content (its marker, comments and blanks read).
+    fn document_start(&mut self) -> anyhow::Result<Option<(Header, String)>> {
         let mut text = String::new();
         let mut first_line = self.line + 1;
-        let mut content_line = None;
         let mut marker = false;
         loop {
             let line = match self.pending.take() {
@@ -153,65 +178,109 @@ impl<R: BufRead> Documents<R> {
                     Some(line) => line,
                     None => {
                         self.done = true;
-                        break;
+                        return Ok(None);
                     }
                 },
             };
             let bare = line.trim_end_matches(['\n', '\r']);
-            if is_marker(bare, "---") {
-                if marker || content_line.is_some() {
+            let content = if is_marker(bare, "---") {
+                if marker {
                     self.pending = Some(line);
-                    break;
+                    return Ok(None);
                 }
                 marker = true;
                 self.number += 1;
-                if has_content(&bare[3..]) {
-                    content_line = Some(self.line);
-                }
+                has_content(&bare[3..])
             } else if is_marker(bare, "...") {
-                text.push_str(&line);
-                break;
-            } else if content_line.is_none()
-                && has_content(bare)
+                return Ok(None);
+            } else {
                 // A directive before the marker is not content.
-                && (marker || !bare.starts_with('%'))
-            {
+                has_content(bare) && (marker || !bare.starts_with('%'))
+            };
+            text.push_str(&line);
+            if text.len() > self.max_line {
+                bail!(
+                    "{}: the comments before document {} are longer than {} MiB",
+                    self.name,
+                    self.number + 1,
+                    self.max_line / (1024 * 1024)
+                );
+            }
+            if content {
                 if !marker {
                     self.number += 1;
-                    marker = true;
                 }
-                content_line = Some(self.line);
-            }
-            text.push_str(&line);
-            if text.len() > self.max_bytes {
-                self.too_large()?;
+                let header = Header {
+                    number: self.number,
+                    first_line,
+                    content_line: self.line,
+                };
+                return Ok(Some((header, text)));
             }
         }
-        Ok(content_line.map(|content_line| RawDocument {
-            number: self.number,
-            first_line,
-            content_line,
-            text,
-        }))
+    }
+
+    /// The current document's next line, or `None` where it ends: before the
+    /// next `---`, after a `...`, or at the end of the stream.
+    fn body_line(&mut self) -> anyhow::Result<Option<String>> {
+        if !self.in_body {
+            return Ok(None);
+        }
+        let Some(line) = self.next_line()? else {
+            self.in_body = false;
+            self.done = true;
+            return Ok(None);
+        };
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if is_marker(bare, "---") {
+            self.in_body = false;
+            self.pending = Some(line);
+            return Ok(None);
+        }
+        if is_marker(bare, "...") {
+            self.in_body = false;
+        }
+        Ok(Some(line))
+    }
+
+    /// A reader of the current document: `start` (what
+    /// [`Documents::next_document`] gave), then the rest of its lines.
+    pub fn body(&mut self, start: String) -> Body<'_, R> {
+        Body {
+            documents: self,
+            line: start.into_bytes(),
+            at: 0,
+        }
     }
 }
 
-impl<R: BufRead> Iterator for Documents<R> {
-    type Item = anyhow::Result<RawDocument>;
+/// The text of one document, line by line, as a reader.
+pub struct Body<'d, R> {
+    documents: &'d mut Documents<R>,
+    line: Vec<u8>,
+    at: usize,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        while !self.done || self.pending.is_some() {
-            match self.read_document() {
-                Ok(Some(document)) => return Some(Ok(document)),
-                Ok(None) => {}
+impl<R: BufRead> Read for Body<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.line.len() {
+            match self.documents.body_line() {
+                Ok(Some(line)) => {
+                    self.line = line.into_bytes();
+                    self.at = 0;
+                }
+                Ok(None) => return Ok(0),
                 Err(e) => {
-                    self.done = true;
-                    self.pending = None;
-                    return Some(Err(e));
+                    let message = e.to_string();
+                    self.documents.failed = Some(e);
+                    return Err(std::io::Error::other(message));
                 }
             }
         }
-        None
+        let n = buf.len().min(self.line.len() - self.at);
+        buf[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -238,13 +307,30 @@ fn has_content(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn split(text: &str) -> Vec<(usize, usize, usize, String)> {
-        Documents::new(text.as_bytes(), "t.yaml", 1 << 20)
-            .map(|d| {
-                let d = d.expect("splits");
-                (d.number, d.first_line, d.content_line, d.text)
-            })
-            .collect()
+    type Split = Vec<(usize, usize, usize, String)>;
+
+    /// Each document's header and whole text.
+    fn split_from(reader: impl BufRead, max_line: usize) -> anyhow::Result<Split> {
+        let mut documents = Documents::new(reader, "t.yaml", max_line);
+        let mut out = Vec::new();
+        while let Some((header, start)) = documents.next_document()? {
+            let mut text = String::new();
+            let read = documents.body(start).read_to_string(&mut text);
+            if let Some(e) = documents.failed.take() {
+                return Err(e);
+            }
+            read?;
+            out.push((header.number, header.first_line, header.content_line, text));
+        }
+        Ok(out)
+    }
+
+    fn split(text: &str) -> Split {
+        split_from(text.as_bytes(), 1 << 20).expect("splits")
+    }
+
+    fn failure(bytes: &[u8]) -> String {
+        split_from(bytes, 1 << 20).expect_err("fails").to_string()
     }
 
     #[test]
@@ -272,40 +358,48 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_and_oversized_documents_fail_at_once() {
-        let mut bytes = b"a: 1\nb: \xff\xfe\n".to_vec();
-        let err = Documents::new(&bytes[..], "t.yaml", 1 << 20)
-            .find_map(Result::err)
-            .expect("fails");
+    fn a_body_left_unread_is_skipped() {
+        let mut documents = Documents::new(&b"a: 1\nb: 2\n---\nc: 3\n"[..], "t.yaml", 1 << 20);
+        let (first, _) = documents
+            .next_document()
+            .expect("reads")
+            .expect("a document");
+        let (second, start) = documents
+            .next_document()
+            .expect("reads")
+            .expect("a document");
         assert_eq!(
-            err.to_string(),
+            (first.number, second.number, second.content_line),
+            (1, 2, 4)
+        );
+        assert_eq!(start, "---\nc: 3\n");
+    }
+
+    #[test]
+    fn invalid_utf8_and_overlong_lines_fail_at_once() {
+        assert_eq!(
+            failure(b"a: 1\nb: \xff\xfe\n"),
             "t.yaml: not a text file (invalid UTF-8 at byte 8)"
         );
-        let err = Documents::new(&b"a: 1\nb: \x00\x01"[..], "t.yaml", 1 << 20)
-            .find_map(Result::err)
-            .expect("fails");
         assert_eq!(
-            err.to_string(),
+            failure(b"a: 1\nb: \x00\x01"),
             "t.yaml: not a text file (control character 0x00 at byte 8)"
         );
         // A character cut at the end of the input.
-        bytes = b"a: \xc3".to_vec();
-        let err = Documents::new(&bytes[..], "t.yaml", 1 << 20)
-            .find_map(Result::err)
-            .expect("fails");
         assert_eq!(
-            err.to_string(),
+            failure(b"a: \xc3"),
             "t.yaml: not a text file (invalid UTF-8 at byte 3)"
         );
         // One line with no end: it fails before it is read whole.
-        let endless = std::io::repeat(b'a');
-        let reader = std::io::BufReader::new(endless);
-        let err = Documents::new(reader, "<stdin>", 1 << 20)
-            .find_map(Result::err)
-            .expect("fails");
+        let endless = std::io::BufReader::new(std::io::repeat(b'a'));
         assert_eq!(
-            err.to_string(),
-            "<stdin>: document 1 is larger than the 1 MiB a document may be"
+            split_from(endless, 1 << 20).expect_err("fails").to_string(),
+            "t.yaml: line 1 is longer than the 1 MiB a line may be"
+        );
+        let endless = std::io::BufReader::new(b"a: 1\n".chain(std::io::repeat(b'a')));
+        assert_eq!(
+            split_from(endless, 1 << 20).expect_err("fails").to_string(),
+            "t.yaml: line 2 is longer than the 1 MiB a line may be"
         );
     }
 
@@ -313,11 +407,9 @@ mod tests {
     fn a_character_cut_by_the_read_buffer_is_kept_whole() {
         let text = "name: é\n".repeat(5000);
         let reader = std::io::BufReader::with_capacity(7, text.as_bytes());
-        let docs: Vec<_> = Documents::new(reader, "t.yaml", 1 << 20)
-            .collect::<anyhow::Result<_>>()
-            .expect("splits");
+        let docs = split_from(reader, 1 << 20).expect("splits");
         assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0].text, text);
+        assert_eq!(docs[0].3, text);
     }
 
     proptest::proptest! {
@@ -341,14 +433,9 @@ mod tests {
             capacity in 1usize..16,
         ) {
             let text = lines.join("\n");
-            let split = |reader: Box<dyn BufRead + '_>| -> Result<Vec<(usize, usize, usize, String)>, String> {
-                Documents::new(reader, "t.yaml", 1 << 20)
-                    .map(|d| d.map(|d| (d.number, d.first_line, d.content_line, d.text)))
-                    .collect::<anyhow::Result<_>>()
-                    .map_err(|e| e.to_string())
-            };
-            let whole = split(Box::new(text.as_bytes()));
-            let small = split(Box::new(std::io::BufReader::with_capacity(capacity, text.as_bytes())));
+            let whole = split_from(text.as_bytes(), 1 << 20).map_err(|e| e.to_string());
+            let small = split_from(std::io::BufReader::with_capacity(capacity, text.as_bytes()), 1 << 20)
+                .map_err(|e| e.to_string());
             proptest::prop_assert_eq!(whole, small);
         }
     }

@@ -1,12 +1,14 @@
 //! Reading Kubernetes manifests (`-f`): files, directories and stdin; YAML streams,
 //! JSON, and `kind: List`.
 //!
-//! Input is streamed: a YAML stream is read one document at a time, and the
-//! items of a list go one by one into the collector, so memory follows the
-//! objects `mtls` keeps, not the size of the input. Limits, so that hostile
-//! input fails fast instead of exhausting the machine (all give exit 1,
-//! whatever the objects' kinds):
-//! - a document may be at most 256 MiB, and a JSON input is one document;
+//! Input is streamed: a YAML stream is split into documents line by line, each
+//! document is parsed from a reader over its lines, and the items of a list go
+//! one by one into the collector; JSON is parsed from its reader. No input is
+//! ever held whole, so memory follows the objects `mtls` keeps, not the size of
+//! the input. Limits, so that hostile input fails fast instead of exhausting the
+//! machine (all give exit 1, whatever the objects' kinds):
+//! - an object (a document, or an item of a list) may be at most 256 MiB, and
+//!   so may a line; a list and a stream may be of any size;
 //! - nesting at most 64 deep in YAML, 128 in JSON;
 //! - aliases may expand to at most 100,000 parser events in a document;
 //! - bytes YAML forbids (control characters but tab and line breaks) and
@@ -21,6 +23,7 @@
 mod documents;
 mod seed;
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -29,11 +32,12 @@ use serde::de::DeserializeSeed;
 
 use crate::source::collect::{Collector, identity, is_list};
 pub use crate::source::collect::{LoadOptions, Loaded, MAX_OBJECTS};
-use documents::{Documents, RawDocument};
+use documents::{Documents, Header};
 use seed::{DocumentSeed, Parsed};
 
-/// The most a single document may hold (a JSON input is one document).
-pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024 * 1024;
+/// The most one object may take in its input: a document, or an item of a
+/// list. Also the longest line.
+pub const MAX_OBJECT_BYTES: usize = 256 * 1024 * 1024;
 const MAX_DEPTH: usize = 64;
 const MAX_ALIAS_EVENTS: usize = 100_000;
 
@@ -144,14 +148,14 @@ fn load_input(input: &Input, collector: &mut Collector) -> anyhow::Result<()> {
     if looks_like_json(input, &mut reader)? {
         return load_json(input, reader, collector);
     }
-    for document in Documents::new(reader, &input.name, MAX_DOCUMENT_BYTES) {
-        let document = document?;
+    let mut documents = Documents::new(reader, &input.name, MAX_OBJECT_BYTES);
+    while let Some((header, start)) = documents.next_document()? {
         let place = Place {
             file: &input.name,
-            document: document.number,
-            line: Some(document.content_line),
+            document: header.number,
+            line: Some(header.content_line),
         };
-        let parsed = parse_yaml(&document, &input.name, &place.to_string())?;
+        let parsed = parse_yaml(&mut documents, header, start, &place)?;
         add(collector, parsed, &place)?;
     }
     Ok(())
@@ -207,37 +211,60 @@ fn looks_like_json(input: &Input, reader: &mut dyn BufRead) -> anyhow::Result<bo
     }
 }
 
-fn parse_yaml(document: &RawDocument, name: &str, place: &str) -> anyhow::Result<Parsed> {
+fn parse_yaml<R: BufRead>(
+    documents: &mut Documents<R>,
+    header: Header,
+    start: String,
+    place: &Place<'_>,
+) -> anyhow::Result<Parsed> {
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
-    // Size is bounded by the document's bytes; what remains to bound is what a
+    // Size is bounded per object by the reader; what remains to bound is what a
     // few bytes can cost: nesting and aliases.
     let options = serde_saphyr::options! {
         strict_booleans: true,
         with_snippet: false,
         budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
             max_events: usize::MAX,
             max_nodes: usize::MAX,
-            max_total_scalar_bytes: MAX_DOCUMENT_BYTES,
+            max_total_scalar_bytes: usize::MAX,
             max_depth: MAX_DEPTH,
         },
         alias_limits: alias_limits,
     };
-    serde_saphyr::with_deserializer_from_str_with_options(&document.text, options, |de| {
-        DocumentSeed { place }.deserialize(de)
-    })
-    .map_err(|e| {
+    let name = place.file;
+    let since_object = Cell::new(0);
+    let what = place.to_string();
+    let parsed = {
+        let body = Budgeted {
+            inner: documents.body(start),
+            since_object: &since_object,
+            what: &what,
+        };
+        serde_saphyr::with_deserializer_from_reader_with_options(body, options, |de| {
+            DocumentSeed {
+                place: &what,
+                since_object: Some(&since_object),
+            }
+            .deserialize(de)
+        })
+    };
+    parsed.map_err(|e| {
+        if let Some(failed) = documents.failed.take() {
+            return failed;
+        }
         let reason = e.render_with_options(serde_saphyr::render_options! {
             snippets: serde_saphyr::SnippetMode::Off,
         });
         match e.location() {
-            Some(at) => anyhow::anyhow!(
+            Some(at) if at.line() > 0 => anyhow::anyhow!(
                 "invalid manifest {name}: line {}, column {}: {}",
-                at.line() as usize + document.first_line - 1,
+                at.line() as usize + header.first_line - 1,
                 at.column(),
                 strip_location(&reason)
             ),
-            None => anyhow::anyhow!("invalid manifest {name}: {reason}"),
+            _ => anyhow::anyhow!("invalid manifest {name}: {}", strip_location(&reason)),
         }
     })
 }
@@ -252,13 +279,17 @@ fn load_json(
         document: 1,
         line: Some(1),
     };
-    let mut limited = Limited {
+    let what = place.to_string();
+    let since_object = Cell::new(0);
+    let mut budgeted = Budgeted {
         inner: reader,
-        left: MAX_DOCUMENT_BYTES,
+        since_object: &since_object,
+        what: &what,
     };
-    let mut de = serde_json::Deserializer::from_reader(&mut limited);
+    let mut de = serde_json::Deserializer::from_reader(&mut budgeted);
     let parsed = DocumentSeed {
-        place: &place.to_string(),
+        place: &what,
+        since_object: Some(&since_object),
     }
     .deserialize(&mut de)
     .and_then(|parsed| de.end().map(|()| parsed))
@@ -278,21 +309,28 @@ fn load_json(
     add(collector, parsed, &place)
 }
 
-/// A reader that fails once more than `left` bytes are read from it.
-struct Limited<R> {
+/// A reader that fails once an object takes more than [`MAX_OBJECT_BYTES`]:
+/// the count starts again at each item of a list (the parser reads a little
+/// ahead, so the count is close, not exact).
+struct Budgeted<'a, R> {
     inner: R,
-    left: usize,
+    since_object: &'a Cell<usize>,
+    /// The document, for the error.
+    what: &'a str,
 }
 
-impl<R: Read> Read for Limited<R> {
+impl<R: Read> Read for Budgeted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.left = self.left.checked_sub(n).ok_or_else(|| {
-            std::io::Error::other(format!(
-                "larger than the {} MiB a document may be",
-                MAX_DOCUMENT_BYTES / (1024 * 1024)
-            ))
-        })?;
+        let total = self.since_object.get() + n;
+        self.since_object.set(total);
+        if total > MAX_OBJECT_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{}: an object is larger than the {} MiB an object may be",
+                self.what,
+                MAX_OBJECT_BYTES / (1024 * 1024)
+            )));
+        }
         Ok(n)
     }
 }
@@ -468,19 +506,26 @@ mod tests {
     }
 
     #[test]
-    fn a_limited_reader_fails_past_its_bytes() {
-        let mut limited = Limited {
+    fn an_object_over_the_limit_fails_and_each_item_starts_a_new_count() {
+        let since_object = Cell::new(MAX_OBJECT_BYTES - 10);
+        let mut budgeted = Budgeted {
             inner: &b"0123456789A"[..],
-            left: 10,
+            since_object: &since_object,
+            what: "t.yaml: document 1 at line 1",
         };
         let mut out = Vec::new();
-        let err = limited.read_to_end(&mut out).expect_err("over the limit");
-        assert_eq!(err.to_string(), "larger than the 256 MiB a document may be");
-        let mut limited = Limited {
+        let err = budgeted.read_to_end(&mut out).expect_err("over the limit");
+        assert_eq!(
+            err.to_string(),
+            "t.yaml: document 1 at line 1: an object is larger than the 256 MiB an object may be"
+        );
+        since_object.set(MAX_OBJECT_BYTES - 10);
+        let mut budgeted = Budgeted {
             inner: &b"0123456789"[..],
-            left: 10,
+            since_object: &since_object,
+            what: "t.yaml",
         };
         out.clear();
-        assert_eq!(limited.read_to_end(&mut out).expect("within"), 10);
+        assert_eq!(budgeted.read_to_end(&mut out).expect("within"), 10);
     }
 }

@@ -25,8 +25,11 @@ pub struct Items {
 }
 
 /// Reads a document; `place` names it, for the places of its items.
+/// `since_object` counts the bytes read since the object began, and starts
+/// again at each item of a list.
 pub struct DocumentSeed<'a> {
     pub place: &'a str,
+    pub since_object: Option<&'a std::cell::Cell<usize>>,
 }
 
 impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
@@ -49,7 +52,11 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
         let mut items = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" && items.is_none() {
-                match map.next_value_seed(ItemsSeed { place: self.place })? {
+                let seed = ItemsSeed {
+                    place: self.place,
+                    since_object: self.since_object,
+                };
+                match map.next_value_seed(seed)? {
                     ItemsOrValue::Items(collected) => items = Some(collected),
                     ItemsOrValue::Value(value) => {
                         object.insert(key, value);
@@ -121,6 +128,7 @@ enum ItemsOrValue {
 /// kept as a value, for the object's own kind to judge.
 struct ItemsSeed<'a> {
     place: &'a str,
+    since_object: Option<&'a std::cell::Cell<usize>>,
 }
 
 impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
@@ -143,7 +151,13 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
         let mut index = 0;
         // An item that fails is recorded, not raised: whether it matters depends
         // on the list's kind, which may come after its items.
-        while let Some(item) = seq.next_element::<Value>()? {
+        loop {
+            if let Some(count) = self.since_object {
+                count.set(0);
+            }
+            let Some(item) = seq.next_element::<Value>()? else {
+                break;
+            };
             index += 1;
             if items.error.is_some() {
                 continue;
