@@ -529,6 +529,23 @@ fn hostile_manifests_fail_fast_and_clearly() {
         "{stderr}"
     );
 
+    // One object over 16 MiB, ten times what etcd stores: refused once its
+    // first 16 MiB are read.
+    let blob = "x".repeat(17 * 1024 * 1024);
+    std::fs::write(
+        path("big.json"),
+        format!(r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "big", "namespace": "prod"}}, "data": {{"blob": "{blob}"}}}}"#),
+    )
+    .expect("write");
+    let (code, _, stderr) = run(&["get", "-f", path("big.json").to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with(
+            "big.json: document 1 at line 1: an object is larger than the 16 MiB an object may be\n"
+        ),
+        "{stderr}"
+    );
+
     // Binary garbage.
     std::fs::write(path("garbage.yaml"), [0xff, 0xfe, 0x00, 0x01]).expect("write");
     let (code, _, stderr) = run(&["get", "-f", path("garbage.yaml").to_str().expect("utf-8")]);

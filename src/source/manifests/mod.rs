@@ -7,8 +7,11 @@
 //! ever held whole, so memory follows the objects `mtls` keeps, not the size of
 //! the input. Limits, so that hostile input fails fast instead of exhausting the
 //! machine (all give exit 1, whatever the objects' kinds):
-//! - an object (a document, or an item of a list) may be at most 256 MiB, and
-//!   so may a line; a list and a stream may be of any size;
+//! - an object (a document, or an item of a list) may take at most 16 MiB, ten
+//!   times what etcd stores by default (1.5 MiB): parsed, an object may cost
+//!   twenty times its text before it is reduced to what `mtls` keeps;
+//! - a line may be at most 256 MiB (a one-line list of many objects); a list
+//!   and a stream may be of any size;
 //! - nesting at most 64 deep in YAML, 128 in JSON;
 //! - aliases may expand to at most 100,000 parser events in a document;
 //! - bytes YAML forbids (control characters but tab and line breaks) and
@@ -36,8 +39,10 @@ use documents::{Documents, Header};
 use seed::{DocumentSeed, Parsed};
 
 /// The most one object may take in its input: a document, or an item of a
-/// list. Also the longest line.
-pub const MAX_OBJECT_BYTES: usize = 256 * 1024 * 1024;
+/// list.
+pub const MAX_OBJECT_BYTES: usize = 16 * 1024 * 1024;
+/// The longest line.
+pub const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
 const MAX_DEPTH: usize = 64;
 const MAX_ALIAS_EVENTS: usize = 100_000;
 
@@ -136,26 +141,46 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Reads every input and builds the snapshot. Any malformed input fails the
 /// whole load: nothing is half-read.
 pub fn load(inputs: &[Input], options: &LoadOptions<'_>) -> anyhow::Result<Loaded> {
+    load_within(inputs, options, LIMITS)
+}
+
+/// What one object and one line may take.
+#[derive(Clone, Copy)]
+struct Limits {
+    object: usize,
+    line: usize,
+}
+
+const LIMITS: Limits = Limits {
+    object: MAX_OBJECT_BYTES,
+    line: MAX_LINE_BYTES,
+};
+
+fn load_within(
+    inputs: &[Input],
+    options: &LoadOptions<'_>,
+    limits: Limits,
+) -> anyhow::Result<Loaded> {
     let mut collector = Collector::default();
     for input in inputs {
-        load_input(input, &mut collector)?;
+        load_input(input, &mut collector, limits)?;
     }
     collector.finish(options)
 }
 
-fn load_input(input: &Input, collector: &mut Collector) -> anyhow::Result<()> {
+fn load_input(input: &Input, collector: &mut Collector, limits: Limits) -> anyhow::Result<()> {
     let mut reader = input.open()?;
     if looks_like_json(input, &mut reader)? {
-        return load_json(input, reader, collector);
+        return load_json(input, reader, collector, limits.object);
     }
-    let mut documents = Documents::new(reader, &input.name, MAX_OBJECT_BYTES);
+    let mut documents = Documents::new(reader, &input.name, limits.line);
     while let Some((header, start)) = documents.next_document()? {
         let place = Place {
             file: &input.name,
             document: header.number,
             line: Some(header.content_line),
         };
-        let parsed = parse_yaml(&mut documents, header, start, &place)?;
+        let parsed = parse_yaml(&mut documents, header, start, &place, limits.object)?;
         add(collector, parsed, &place)?;
     }
     Ok(())
@@ -216,6 +241,7 @@ fn parse_yaml<R: BufRead>(
     header: Header,
     start: String,
     place: &Place<'_>,
+    max_object: usize,
 ) -> anyhow::Result<Parsed> {
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
@@ -240,7 +266,7 @@ fn parse_yaml<R: BufRead>(
         let body = Budgeted {
             inner: documents.body(start),
             since_object: &since_object,
-            what: &what,
+            limit: max_object,
         };
         serde_saphyr::with_deserializer_from_reader_with_options(body, options, |de| {
             DocumentSeed {
@@ -254,25 +280,66 @@ fn parse_yaml<R: BufRead>(
         if let Some(failed) = documents.failed.take() {
             return failed;
         }
-        let reason = e.render_with_options(serde_saphyr::render_options! {
-            snippets: serde_saphyr::SnippetMode::Off,
-        });
+        if since_object.get() > max_object {
+            return too_large(&what, max_object);
+        }
+        let reason = yaml_reason(&e);
         match e.location() {
             Some(at) if at.line() > 0 => anyhow::anyhow!(
-                "invalid manifest {name}: line {}, column {}: {}",
+                "invalid manifest {name}: line {}, column {}: {reason}",
                 at.line() as usize + header.first_line - 1,
                 at.column(),
-                strip_location(&reason)
             ),
-            _ => anyhow::anyhow!("invalid manifest {name}: {}", strip_location(&reason)),
+            _ => anyhow::anyhow!("invalid manifest {name}: {reason}"),
         }
     })
+}
+
+/// Why serde-saphyr failed, in the words of `mtls`'s limits where one was hit.
+fn yaml_reason(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error;
+    use serde_saphyr::budget::BudgetBreach;
+    let mut cause = e;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = cause {
+        cause = error;
+    }
+    match cause {
+        Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => format!("nested more than {MAX_DEPTH} deep"),
+        Error::AliasReplayLimitExceeded { .. }
+        | Error::AliasExpansionLimitExceeded { .. }
+        | Error::AliasReplayStackDepthExceeded { .. } => {
+            format!("aliases expand to more than {MAX_ALIAS_EVENTS} parser events")
+        }
+        Error::IOError { cause } => format!("cannot read: {cause}"),
+        _ => {
+            let reason = e.render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off,
+            });
+            strip_location(&reason).to_string()
+        }
+    }
+}
+
+fn too_large(what: &str, max_object: usize) -> anyhow::Error {
+    const MIB: usize = 1024 * 1024;
+    let limit = if max_object.is_multiple_of(MIB) {
+        format!("{} MiB", max_object / MIB)
+    } else {
+        format!("{max_object} bytes")
+    };
+    anyhow::anyhow!(
+        "invalid manifest {what}: an object is larger than the {limit} an object may be"
+    )
 }
 
 fn load_json(
     input: &Input,
     reader: Box<dyn BufRead + '_>,
     collector: &mut Collector,
+    max_object: usize,
 ) -> anyhow::Result<()> {
     let place = Place {
         file: &input.name,
@@ -284,7 +351,7 @@ fn load_json(
     let mut budgeted = Budgeted {
         inner: reader,
         since_object: &since_object,
-        what: &what,
+        limit: max_object,
     };
     let mut de = serde_json::Deserializer::from_reader(&mut budgeted);
     let parsed = DocumentSeed {
@@ -294,8 +361,10 @@ fn load_json(
     .deserialize(&mut de)
     .and_then(|parsed| de.end().map(|()| parsed))
     .map_err(|e| {
-        if e.is_io() {
-            anyhow::anyhow!("{}: {}", input.name, json_reason(&e))
+        if since_object.get() > max_object {
+            too_large(&what, max_object)
+        } else if e.is_io() {
+            anyhow::anyhow!("cannot read {}: {}", input.name, json_reason(&e))
         } else {
             anyhow::anyhow!(
                 "invalid manifest {}: line {}, column {}: {}",
@@ -309,14 +378,14 @@ fn load_json(
     add(collector, parsed, &place)
 }
 
-/// A reader that fails once an object takes more than [`MAX_OBJECT_BYTES`]:
-/// the count starts again at each item of a list (the parser reads a little
-/// ahead, so the count is close, not exact).
+/// A reader that fails once an object takes more than `limit` bytes: the
+/// count starts again at each item of a list (the parser reads a little ahead,
+/// so the count is close, not exact). The caller, seeing the count over the
+/// limit, says so in its error.
 struct Budgeted<'a, R> {
     inner: R,
     since_object: &'a Cell<usize>,
-    /// The document, for the error.
-    what: &'a str,
+    limit: usize,
 }
 
 impl<R: Read> Read for Budgeted<'_, R> {
@@ -324,12 +393,8 @@ impl<R: Read> Read for Budgeted<'_, R> {
         let n = self.inner.read(buf)?;
         let total = self.since_object.get() + n;
         self.since_object.set(total);
-        if total > MAX_OBJECT_BYTES {
-            return Err(std::io::Error::other(format!(
-                "{}: an object is larger than the {} MiB an object may be",
-                self.what,
-                MAX_OBJECT_BYTES / (1024 * 1024)
-            )));
+        if total > self.limit {
+            return Err(std::io::Error::other("an object is over the size limit"));
         }
         Ok(n)
     }
@@ -434,13 +499,22 @@ mod tests {
             bomb.push_str(&format!("{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
         }
         let err = load_text(&bomb).err().expect("alias bomb rejected");
-        assert!(
-            format!("{err:#}").starts_with("invalid manifest test.yaml"),
-            "{err:#}"
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid manifest test.yaml: line 5, column 29: aliases expand to more than 100000 parser events"
+        );
+        let deep: String = (0..100).map(|i| format!("{}-\n", "  ".repeat(i))).collect();
+        let err = load_text(&deep).err().expect("deep nesting rejected");
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid manifest test.yaml: line 65, column 129: nested more than 64 deep"
         );
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         let err = load_text(&deep).err().expect("deep nesting rejected");
-        assert!(format!("{err:#}").contains("test.yaml"), "{err:#}");
+        assert!(
+            format!("{err:#}").starts_with("invalid manifest test.yaml: line 1, column"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -507,25 +581,84 @@ mod tests {
 
     #[test]
     fn an_object_over_the_limit_fails_and_each_item_starts_a_new_count() {
-        let since_object = Cell::new(MAX_OBJECT_BYTES - 10);
-        let mut budgeted = Budgeted {
-            inner: &b"0123456789A"[..],
-            since_object: &since_object,
-            what: "t.yaml: document 1 at line 1",
+        let limits = Limits {
+            object: 1024,
+            line: 4096,
         };
-        let mut out = Vec::new();
-        let err = budgeted.read_to_end(&mut out).expect_err("over the limit");
+        let load_small = |name: &str, text: String| {
+            let options = LoadOptions {
+                root_namespace: None,
+                api: Api::Auto,
+            };
+            load_within(&[Input::text(name, text)], &options, limits)
+        };
+        let namespace = |i: usize| {
+            format!(
+                "- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: ns{i}\n    labels: {{team: {}}}\n",
+                "x".repeat(40)
+            )
+        };
+        // A list of 100 small items, ten times the limit in all, loads.
+        let items: String = (0..100).map(namespace).collect();
+        let loaded = load_small(
+            "list.yaml",
+            format!("apiVersion: v1\nkind: List\nitems:\n{items}"),
+        )
+        .expect("every item is within the limit");
+        assert_eq!(loaded.snapshot.namespaces.len(), 101);
+        let json_items: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": "ns{i}", "labels": {{"team": "{}"}}}}}}"#, "x".repeat(40)))
+            .collect();
+        let loaded = load_small(
+            "list.json",
+            format!(
+                r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#,
+                json_items.join(",\n")
+            ),
+        )
+        .expect("every item is within the limit");
+        assert_eq!(loaded.snapshot.namespaces.len(), 101);
+
+        // One object over the limit fails, whether a document or an item, in
+        // lines each within theirs.
+        let labels: String = (0..100).map(|i| format!("    k{i}: v\n")).collect();
+        let big =
+            format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: big\n  labels:\n{labels}");
+        let err = load_small(
+            "big.yaml",
+            format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: a}}\n---\n{big}"),
+        )
+        .err()
+        .expect("over the limit");
         assert_eq!(
-            err.to_string(),
-            "t.yaml: document 1 at line 1: an object is larger than the 256 MiB an object may be"
+            format!("{err:#}"),
+            "invalid manifest big.yaml: document 2 at line 5: an object is larger than the 1024 bytes an object may be"
         );
-        since_object.set(MAX_OBJECT_BYTES - 10);
-        let mut budgeted = Budgeted {
-            inner: &b"0123456789"[..],
-            since_object: &since_object,
-            what: "t.yaml",
-        };
-        out.clear();
-        assert_eq!(budgeted.read_to_end(&mut out).expect("within"), 10);
+        let err = load_small(
+            "big-item.yaml",
+            format!(
+                "apiVersion: v1\nkind: List\nitems:\n{}- {}",
+                namespace(0),
+                big.replace('\n', "\n  ")
+            ),
+        )
+        .err()
+        .expect("over the limit");
+        assert!(
+            format!("{err:#}")
+                .ends_with("an object is larger than the 1024 bytes an object may be"),
+            "{err:#}"
+        );
+        let labels: Vec<String> = (0..100).map(|i| format!(r#""k{i}": "v""#)).collect();
+        let err = load_small(
+            "big.json",
+            format!(r#"{{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": "big", "labels": {{{}}}}}}}"#, labels.join(",\n")),
+        )
+        .err()
+        .expect("over the limit");
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid manifest big.json: document 1 at line 1: an object is larger than the 1024 bytes an object may be"
+        );
     }
 }
