@@ -520,55 +520,65 @@ fn hostile_manifests_fail_fast_and_clearly() {
 
     // 257 MiB of zero bytes (a sparse file): refused at the first byte, not
     // read whole.
-    let big = std::fs::File::create(path("big.yaml")).expect("create");
-    big.set_len(257 * 1024 * 1024).expect("sparse file");
-    let (code, _, stderr) = run(&["get", "-f", path("big.yaml").to_str().expect("utf-8")]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.ends_with("big.yaml: not a text file (control character 0x00 at byte 0)\n"),
-        "{stderr}"
-    );
-
+    let zeros = std::fs::File::create(path("zeros.yaml")).expect("create");
+    zeros.set_len(257 * 1024 * 1024).expect("sparse file");
     // One object over 16 MiB, ten times what etcd stores: refused once its
     // first 16 MiB are read.
     let blob = "x".repeat(17 * 1024 * 1024);
-    std::fs::write(
-        path("big.json"),
-        format!(r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "big", "namespace": "prod"}}, "data": {{"blob": "{blob}"}}}}"#),
-    )
-    .expect("write");
-    let (code, _, stderr) = run(&["get", "-f", path("big.json").to_str().expect("utf-8")]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.ends_with(
-            "big.json: document 1 at line 1: an object is larger than the 16 MiB an object may be\n"
+    let big = format!(
+        r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "big", "namespace": "prod"}}, "data": {{"blob": "{blob}"}}}}"#
+    );
+    // "Billion laughs": nine levels of ten aliases.
+    let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    for (prev, name) in ('a'..='i').zip('b'..='j') {
+        let refs = vec![format!("*{prev}"); 10].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    let deep: String = (0..100).map(|i| format!("{}-\n", "  ".repeat(i))).collect();
+    let files: [(&str, &[u8]); 5] = [
+        ("big.json", big.as_bytes()),
+        ("bomb.yaml", bomb.as_bytes()),
+        ("deep.yaml", deep.as_bytes()),
+        ("garbage.yaml", &[0xff, 0xfe, 0x00, 0x01]),
+        (
+            "number.yaml",
+            b"apiVersion: v1\nkind: Service\nmetadata: {name: 5, namespace: prod}\n",
         ),
-        "{stderr}"
-    );
+    ];
+    for (name, content) in files {
+        std::fs::write(path(name), content).expect("write");
+    }
 
-    // Binary garbage.
-    std::fs::write(path("garbage.yaml"), [0xff, 0xfe, 0x00, 0x01]).expect("write");
-    let (code, _, stderr) = run(&["get", "-f", path("garbage.yaml").to_str().expect("utf-8")]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.ends_with("garbage.yaml: not a text file (invalid UTF-8 at byte 0)\n"),
-        "{stderr}"
-    );
-
-    // A number where a string belongs.
-    std::fs::write(
-        path("number.yaml"),
-        "apiVersion: v1\nkind: Service\nmetadata: {name: 5, namespace: prod}\n",
-    )
-    .expect("write");
-    let (code, _, stderr) = run(&["get", "-f", path("number.yaml").to_str().expect("utf-8")]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.ends_with(
-            "document 1 at line 1\n  metadata.name: expected a string, found a number\n"
+    for (name, ending) in [
+        (
+            "zeros.yaml",
+            "zeros.yaml: not a text file (control character 0x00 at byte 0)",
         ),
-        "{stderr}"
-    );
+        (
+            "big.json",
+            "big.json: document 1 at line 1: an object is larger than the 16 MiB an object may be",
+        ),
+        (
+            "bomb.yaml",
+            "bomb.yaml: line 5, column 29: aliases expand to more than 100000 parser events",
+        ),
+        (
+            "deep.yaml",
+            "deep.yaml: line 65, column 129: nested more than 64 deep",
+        ),
+        (
+            "garbage.yaml",
+            "garbage.yaml: not a text file (invalid UTF-8 at byte 0)",
+        ),
+        (
+            "number.yaml",
+            "document 1 at line 1\n  metadata.name: expected a string, found a number",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(&["get", "-f", path(name).to_str().expect("utf-8")]);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{name}: {stderr}");
+        assert!(stderr.ends_with(&format!("{ending}\n")), "{name}: {stderr}");
+    }
 }
 
 #[test]
