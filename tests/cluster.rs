@@ -801,6 +801,111 @@ fn exec_credential_plugins_and_contexts_work_as_in_kubectl() {
 }
 
 #[test]
+fn failing_credential_plugins_and_broken_kubeconfigs_never_show_a_secret() {
+    let c = Cluster::demo();
+    let token = kube_loopback::TOKEN;
+    let admin: Value =
+        serde_saphyr::from_str(&c.server.kubeconfig(ADMIN)).expect("kubeconfig YAML");
+    // Plugins that print the token and fail, that break off after it, that give
+    // it where a string belongs; each gets the token as an argument too.
+    let plugins = [
+        (
+            "fails",
+            format!(
+                "echo '{{\"status\": {{\"token\": \"{token}\"}}}}'; echo 'cannot refresh {token}' >&2; exit 1"
+            ),
+            "failed (exit status: 1); mtls does not show what it printed, as that may hold \
+             credentials: run it to see why",
+        ),
+        (
+            "breaks-off",
+            format!("echo '{{\"kind\": \"ExecCredential\", \"status\": {{\"token\": \"{token}\"'"),
+            "printed something that is not an ExecCredential (at line 1, column 38); mtls does \
+             not show what it printed, as that may hold credentials",
+        ),
+        (
+            "list",
+            format!(
+                "echo '{{\"kind\": \"ExecCredential\", \"status\": {{\"token\": [\"{token}\"]}}}}'"
+            ),
+            "printed something that is not an ExecCredential (at line 1, column 48); mtls does \
+             not show what it printed, as that may hold credentials",
+        ),
+    ];
+    // And one that works once, with a token already expired, and fails when
+    // kube-rs runs it again to refresh the token before the first request.
+    let count = c.dir.path().join("refreshes");
+    let refresh = format!(
+        "if [ -e {count} ]; then echo '{{\"status\": {{\"token\": \"{token}\"}}}}'; exit 2; fi\n\
+         touch {count}\n\
+         echo '{{\"kind\": \"ExecCredential\", \"status\": {{\"token\": \"{token}\", \
+         \"expirationTimestamp\": \"2020-01-01T00:00:00Z\"}}}}'",
+        count = count.display()
+    );
+    let refreshed = "failed (exit status: 2); mtls does not show what it printed, as that may \
+                     hold credentials: run it to see why";
+    for (name, script, reason) in plugins.into_iter().chain([("refresh", refresh, refreshed)]) {
+        let plugin = c.dir.path().join(format!("{name}.sh"));
+        std::fs::write(&plugin, format!("#!/bin/sh\n{script}\n")).expect("plugin written");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let command = plugin.to_str().expect("utf-8 path");
+        let config = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [admin["clusters"][0]],
+            "users": [{"name": "sso", "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": command,
+                "args": ["--client-secret", token],
+                "interactiveMode": "Never",
+            }}}],
+            "contexts": [{"name": "sso", "context": {"cluster": "loopback", "user": "sso"}}],
+            "current-context": "sso",
+        });
+        let path = c.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
+        let (code, stdout, stderr) = c.run_as(&path, &["get", "mesh"]);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{name}: {stderr}");
+        let expected = if name == "refresh" {
+            format!(
+                "error: cannot authenticate to the API server at {}: the credential plugin {command} {reason}\n",
+                c.server.url()
+            )
+        } else {
+            format!(
+                "error: cannot set up the Kubernetes client\n  the credential plugin {command} {reason}\n"
+            )
+        };
+        assert_eq!(stderr, expected, "{name}");
+        // With -v, the request log adds nothing secret either.
+        c.run_as(&path, &["get", "mesh", "-v"]);
+    }
+
+    // A kubeconfig broken next to its token: where, never what.
+    let path = c.dir.path().join("broken.yaml");
+    std::fs::write(
+        &path,
+        format!("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: {token}\n    bad: [\n"),
+    )
+    .expect("written");
+    let (code, _, stderr) = c.run_as(&path, &["get", "mesh"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: cannot read the kubeconfig {}\n  the kubeconfig is not valid YAML at line 7, \
+             column 10; its text is not shown, as it holds credentials\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn the_root_namespace_comes_from_the_mesh_config() {
     // A revisioned install: no ConfigMap `istio`, but `istio-1-24` names the root.
     let fixture =

@@ -1,6 +1,6 @@
-//! The manifest loader, then resolution and check, on arbitrary input: loading
-//! either fails with an error or gives a snapshot that every row and finding can
-//! be computed for, without a panic.
+//! The manifest loader, then resolution and check, on arbitrary input read as
+//! YAML and as JSON: loading either fails with an error or gives a snapshot that
+//! every row and finding can be computed for, without a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,14 +9,15 @@ use mtls::source::Api;
 use mtls::source::manifests::{Input, LoadOptions, load};
 
 fuzz_target!(|text: &str| {
-    let input = Input::text("fuzz.yaml", text);
     let options = LoadOptions {
         root_namespace: None,
         api: Api::Auto,
     };
-    if let Ok(loaded) = load(&[input], &options) {
-        let index = Index::new(&loaded.snapshot);
-        let _ = index.all_rows();
-        let _ = mtls::check::check(&loaded.snapshot);
+    for name in ["fuzz.yaml", "fuzz.json"] {
+        if let Ok(loaded) = load(&[Input::text(name, text)], &options) {
+            let index = Index::new(&loaded.snapshot);
+            let _ = index.all_rows();
+            let _ = mtls::check::check(&loaded.snapshot);
+        }
     }
 });

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use http::{Method, Request};
 use serde_json::{Value, json};
 
@@ -21,6 +21,7 @@ use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::plan::{Edit, EditKind};
 use crate::source::Api;
 use crate::source::collect::{Collector, LoadOptions, Loaded};
+use crate::source::redact;
 
 const SECURITY_GROUP: &str = "security.istio.io";
 /// The most one response may hold. A page of 500 pods is a few MiB.
@@ -81,6 +82,8 @@ pub struct Cluster {
     /// legacy API (Istio 1.5): legacy policies are read too, and decide the
     /// workloads no PeerAuthentication applies to, as in Istio 1.5.
     pub mixed: bool,
+    /// The credential plugin's command, to name it in errors.
+    plugin: Option<String>,
 }
 
 impl Cluster {
@@ -90,21 +93,30 @@ impl Cluster {
             context: args.context.clone(),
             ..Default::default()
         };
+        // kube-rs errors may quote a kubeconfig's text or a credential
+        // plugin's output: `redact` keeps them out.
         let mut config = match (&args.kubeconfig, &args.context) {
             (Some(path), _) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                    redact::context(e, format!("cannot read the kubeconfig {}", path.display()), None)
+                })?;
                 kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                     .await
-                    .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?
+                    .map_err(|e| {
+                        redact::context(e, format!("cannot use the kubeconfig {}", path.display()), None)
+                    })?
             }
             (None, Some(_)) => kube::Config::from_kubeconfig(&options)
                 .await
-                .context("cannot use the kubeconfig")?,
-            (None, None) => kube::Config::infer().await.context(
-                "no cluster to talk to: no kubeconfig (KUBECONFIG or ~/.kube/config) and not running in a pod; \
-                 pass --kubeconfig, or -f to read manifests instead",
-            )?,
+                .map_err(|e| redact::context(e, "cannot use the kubeconfig", None))?,
+            (None, None) => kube::Config::infer().await.map_err(|e| {
+                redact::context(
+                    e,
+                    "no cluster to talk to: no kubeconfig (KUBECONFIG or ~/.kube/config) and not running in a pod; \
+                     pass --kubeconfig, or -f to read manifests instead",
+                    None,
+                )
+            })?,
         };
         if config.accept_invalid_certs && !args.quiet {
             eprintln!(
@@ -121,8 +133,14 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let client =
-            kube::Client::try_from(config).context("cannot set up the Kubernetes client")?;
+        let plugin = config
+            .auth_info
+            .exec
+            .as_ref()
+            .and_then(|exec| exec.command.clone());
+        let client = kube::Client::try_from(config).map_err(|e| {
+            redact::context(e, "cannot set up the Kubernetes client", plugin.as_deref())
+        })?;
         let mut cluster = Cluster {
             client,
             status: Default::default(),
@@ -132,6 +150,7 @@ impl Cluster {
             timeout,
             api_version: String::new(),
             mixed: false,
+            plugin,
         };
         (cluster.api_version, cluster.peer_version, cluster.mixed) =
             cluster.discover(args.api).await?;
@@ -783,6 +802,13 @@ impl Cluster {
     }
 
     fn transport_error(&self, error: &kube::Error) -> ApiError {
+        // A credential plugin runs again when its token expires.
+        if let Some(reason) = redact::message(error, self.plugin.as_deref()) {
+            return ApiError::Transport(format!(
+                "cannot authenticate to the API server at {}: {reason}",
+                self.server
+            ));
+        }
         let chain = error_chain(error);
         let lower = chain.to_lowercase();
         let what = if lower.contains("timed out") || lower.contains("timeout") {

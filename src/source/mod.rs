@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod collect;
 pub mod manifests;
+mod redact;
 
 /// Which Istio API to read and write (`--api`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
