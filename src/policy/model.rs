@@ -463,6 +463,18 @@ pub struct Namespace {
     pub labels: Labels,
 }
 
+impl Namespace {
+    /// A Namespace object: its name and labels (ambient mode is a label).
+    pub fn from_object(object: &Value) -> Result<Namespace, String> {
+        let name = Meta::of(object)?.id.name;
+        let labels = match object.get("metadata").and_then(|m| m.get("labels")) {
+            None | Some(Value::Null) => Labels::new(),
+            Some(v) => string_map(v).map_err(|e| format!("metadata.labels: {e}"))?,
+        };
+        Ok(Namespace { name, labels })
+    }
+}
+
 /// Name, namespace and creation time of an object.
 pub struct Meta {
     pub id: ObjectRef,

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::policy::model::{LEGACY_API_VERSION, LegacyKind, Meta, TEMPLATE_KINDS, str_at};
+use crate::policy::model::{LEGACY_API_VERSION, LegacyKind, Meta, TEMPLATE_KINDS};
 use crate::policy::resolve::WorkloadIndex;
 use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, DestinationRule, Labels, LegacyPolicy, Namespace, PeerAuthentication,
-    Service, SkippedPolicy, Snapshot, Workload,
+    DEFAULT_ROOT_NAMESPACE, DestinationRule, LegacyPolicy, Namespace, PeerAuthentication, Service,
+    SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -165,23 +165,8 @@ impl Collector {
                     .push(Workload::from_template(kind, &value).map_err(anyhow::Error::msg)?);
             }
             ("", "Namespace") => {
-                let name = str_at(&value, &["metadata", "name"])
-                    .unwrap_or_default()
-                    .to_string();
-                if name.is_empty() {
-                    bail!("metadata.name is missing");
-                }
-                let labels: Labels = value["metadata"]
-                    .get("labels")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                self.namespaces
-                    .insert(name.clone(), Namespace { name, labels });
+                let namespace = Namespace::from_object(&value).map_err(anyhow::Error::msg)?;
+                self.namespaces.insert(namespace.name.clone(), namespace);
             }
             ("", "ConfigMap") => {
                 let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;

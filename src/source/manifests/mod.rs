@@ -456,6 +456,21 @@ mod tests {
             format!("{err:#}"),
             "invalid manifest test.yaml: document 2 at line 5: the object has no apiVersion"
         );
+        let err = load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: 5}\n")
+            .err()
+            .expect("fails");
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid manifest test.yaml: document 1 at line 1: metadata.name: expected a string, found a number"
+        );
+        let err =
+            load_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {x: [1]}}\n")
+                .err()
+                .expect("fails");
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid manifest test.yaml: document 1 at line 1: metadata.labels: x: expected a string, found a list"
+        );
         let err = load_text("a: [1, 2\n").err().expect("fails");
         assert_eq!(
             format!("{err:#}"),
