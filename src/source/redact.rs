@@ -21,16 +21,10 @@ pub fn message(error: &(dyn Error + 'static), plugin: Option<&str>) -> Option<St
         if let Some(auth) = e.downcast_ref::<AuthError>() {
             return Some(auth_message(auth, plugin));
         }
-        // Its Display quotes the YAML error, which is not its source.
-        if let Some(kube::config::KubeconfigError::Parse(yaml)) = e.downcast_ref() {
-            return Some(format!(
-                "the kubeconfig is not valid YAML {}; its text is not shown, as it holds credentials",
-                position(yaml)
-            ));
-        }
+        // Outside a credential plugin, the YAML kube-rs parses is the kubeconfig.
         if let Some(yaml) = yaml_error(e) {
             return Some(format!(
-                "not valid YAML {}; its text is not shown, as it holds credentials",
+                "the kubeconfig is not valid YAML {}; its text is not shown, as it holds credentials",
                 position(yaml)
             ));
         }
@@ -51,7 +45,12 @@ where
     }
 }
 
+/// A YAML error, bare or as the kubeconfig's parse error, whose Display
+/// quotes it though it is not its source.
 fn yaml_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a serde_saphyr::Error> {
+    if let Some(kube::config::KubeconfigError::Parse(yaml)) = error.downcast_ref() {
+        return Some(yaml);
+    }
     error.downcast_ref::<serde_saphyr::Error>().or_else(|| {
         error
             .downcast_ref::<Box<serde_saphyr::Error>>()
