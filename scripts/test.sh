@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need beyond the Rust
+# toolchain, then runs every test of the workspace.
+#
+# The end-to-end tests drive mtls in a real terminal with tmux, and check the
+# loopback API server against kubectl. tmux comes from Debian's packages and is
+# installed here when it is missing; kubectl is part of the machine image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "--- installing ${missing[*]} (Debian packages the tests need)" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "the tests need ${missing[*]}: install them (apt-get install ${missing[*]}) and run again" >&2
+    exit 1
+  fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v kubectl >/dev/null || {
+  echo "the tests need kubectl on the PATH (it checks that the loopback API server is faithful)" >&2
+  exit 1
+}
+
+exec cargo test --workspace --locked "$@"
