@@ -2,7 +2,8 @@
 //!
 //! `main` stays thin: parse, run, print `error: ...` with the whole cause chain,
 //! and choose the exit code (0 done, 1 failed, 2 usage, 3 verdict). A closed
-//! stdout pipe is a success.
+//! stdout pipe is a success, but never hides a verdict or a failure: output
+//! stops, the command goes on (`cmd::print_stdout`).
 
 use std::process::ExitCode;
 

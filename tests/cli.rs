@@ -620,3 +620,112 @@ fn control_characters_from_manifests_never_reach_the_terminal() {
         "JSON escapes them: {stdout}"
     );
 }
+
+/// A mesh of `services` Services in namespace `big` under a PERMISSIVE mesh
+/// policy, and for each of `duplicated` namespaces two namespace-wide policies
+/// (an MTLS003 warning each): output well over a pipe's 64 KiB buffer.
+fn big_mesh(dir: &std::path::Path, services: usize, duplicated: usize) -> String {
+    use std::fmt::Write;
+    let mut yaml = String::from(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+         metadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: PERMISSIVE}}\n",
+    );
+    for i in 0..services {
+        write!(
+            yaml,
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: service-{i:05}, namespace: big}}\n\
+             spec: {{selector: {{app: s{i}}}, ports: [{{port: 80}}]}}\n"
+        )
+        .expect("write to a String");
+    }
+    for i in 0..duplicated {
+        for name in ["a-first", "b-second"] {
+            write!(
+                yaml,
+                "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+                 metadata: {{name: {name}, namespace: dup-{i:04}}}\nspec: {{mtls: {{mode: STRICT}}}}\n"
+            )
+            .expect("write to a String");
+        }
+    }
+    let path = dir.join("big.yaml");
+    std::fs::write(&path, yaml).expect("manifest written");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// Runs mtls with stdout read for its first line only, then closed, as
+/// `mtls ... | head -1` does; the exit code and stderr.
+fn run_into_head(args: &[&str]) -> (i32, String) {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mtls starts");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut first)
+        .expect("a first line");
+    // The reader is dropped here: the pipe is closed after one line.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr read");
+    let status = child.wait().expect("mtls exits");
+    (status.code().expect("an exit code"), stderr)
+}
+
+#[test]
+fn a_closed_stdout_never_hides_a_verdict() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = big_mesh(dir.path(), 2000, 300);
+    for output in ["table", "wide", "json", "yaml"] {
+        let (code, stderr) =
+            run_into_head(&["get", "-A", "-f", &big, "--expect", "STRICT", "-o", output]);
+        assert_eq!(code, 3, "get -o {output} | head -1: {stderr}");
+        assert!(
+            stderr.contains("expected STRICT everywhere, but"),
+            "the verdict is still said: {stderr}"
+        );
+        let (code, stderr) = run_into_head(&[
+            "check",
+            "-A",
+            "-f",
+            &big,
+            "--fail-on",
+            "warning",
+            "-o",
+            output,
+        ]);
+        assert_eq!(code, 3, "check -o {output} | head -1: {stderr}");
+        assert!(
+            stderr.contains("300 warnings (--fail-on warning)"),
+            "{stderr}"
+        );
+    }
+    // A closed pipe alone is no failure.
+    let other = tempfile::tempdir().expect("temp dir");
+    let permissive = big_mesh(other.path(), 2000, 0);
+    let (code, stderr) = run_into_head(&["get", "-A", "-f", &permissive, "--expect", "PERMISSIVE"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    // A change whose plan (some 80 KiB) is cut short still reports every target.
+    let small = tempfile::tempdir().expect("temp dir");
+    let big = big_mesh(small.path(), 350, 0);
+    let targets: Vec<String> = (0..350).map(|i| format!("big/service-{i:05}")).collect();
+    let mut args = vec!["require"];
+    args.extend(targets.iter().map(String::as_str));
+    args.extend(["-f", &big]);
+    let (code, stderr) = run_into_head(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches(": set to STRICT (").count(),
+        350,
+        "every target is still reported"
+    );
+}

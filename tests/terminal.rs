@@ -44,7 +44,7 @@ impl Tmux {
                 command,
             ])
             .status()
-            .expect("tmux is installed (.ci/run installs it)");
+            .expect("tmux is installed (scripts/test.sh installs it)");
         assert!(status.success());
         Tmux { socket }
     }

@@ -9,6 +9,7 @@ pub mod migrate;
 
 use std::cell::{Cell, OnceCell};
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use colored::Colorize;
@@ -221,11 +222,24 @@ pub fn sort_rows(mut rows: Vec<Row>) -> Vec<Row> {
     rows
 }
 
-/// Writes to stdout. A closed pipe (`mtls get | head`) surfaces as an
-/// `io::Error` of kind `BrokenPipe`, which `main` treats as success.
+/// Set once stdout turned out to be a closed pipe: later output is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout. A closed pipe (`mtls get | head -1`) is not a failure, and
+/// it must not cut the command short either: the verdict that follows the
+/// output (`--expect`, `check`'s findings, a change that did not hold) still
+/// chooses the exit code. So the rest of the output is dropped and the command
+/// goes on.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        result => Ok(result?),
+    }
 }
