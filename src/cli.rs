@@ -99,6 +99,7 @@ pub enum Command {
 Examples:
   mtls get -f k8s/                      # the mesh-wide mode
   mtls get -A -f k8s/ --expect STRICT   # CI gate: exit 3 unless every row is STRICT
+  mtls get -A --expect-at-least PERMISSIVE   # CI gate: exit 3 where a row is DISABLE
   mtls get bookinfo/reviews -o wide     # the service and each of its ports")]
     Get(GetArgs),
 
@@ -190,9 +191,20 @@ pub struct GetArgs {
     #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
 
-    /// Exit 3 unless every listed row has this mode
-    #[arg(long, value_enum, value_name = "MODE")]
+    /// Exit 3 unless every listed row has this mode (any case: strict, STRICT)
+    #[arg(long, value_enum, value_name = "MODE", ignore_case = true)]
     pub expect: Option<Mode>,
+
+    /// Exit 3 when a listed row is weaker than this mode (STRICT > PERMISSIVE >
+    /// DISABLE); a MIXED row counts as its weakest pod
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        ignore_case = true,
+        conflicts_with = "expect"
+    )]
+    pub expect_at_least: Option<Mode>,
 }
 
 #[derive(Debug, Args)]

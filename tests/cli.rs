@@ -729,3 +729,216 @@ fn a_closed_stdout_never_hides_a_verdict() {
         "every target is still reported"
     );
 }
+
+/// Writes `files` (name, content) into a new temporary directory.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("directory");
+        std::fs::write(path, content).expect("file written");
+    }
+    dir
+}
+
+fn path_of(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().expect("utf-8 path")
+}
+
+#[test]
+fn inputs_without_objects_are_an_error_not_all_clear() {
+    let empty = tree(&[]);
+    let unused = tree(&[(
+        "secret.yaml",
+        "# nothing mtls reads\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
+    )]);
+    for dir in [&empty, &unused] {
+        let dir = path_of(dir);
+        for args in [
+            vec!["get", "-f", dir, "--expect", "PERMISSIVE"],
+            vec!["get", "-A", "-f", dir],
+            vec!["check", "-A", "-f", dir],
+            vec!["require", "mesh", "-f", dir],
+        ] {
+            let (code, stdout, stderr) = run(&args);
+            assert_eq!(
+                (code, stdout.as_str(), stderr.as_str()),
+                (
+                    1,
+                    "",
+                    format!(
+                        "error: no Kubernetes objects found in {dir}\n  \
+                         mtls reads PeerAuthentications, Services, Pods, workloads, Namespaces, \
+                         DestinationRules and the mesh config\n"
+                    )
+                    .as_str()
+                ),
+                "{args:?}"
+            );
+        }
+    }
+    let out = Command::cargo_bin("mtls")
+        .expect("built")
+        .args(["check", "-A", "-f", "-"])
+        .write_stdin("")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "empty stdin");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no Kubernetes objects found in <stdin>")
+    );
+}
+
+#[test]
+fn typed_lists_are_read_like_kind_list() {
+    let dir = tree(&[(
+        "dump.json",
+        r#"{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthenticationList",
+            "metadata": {"resourceVersion": "7"},
+            "items": [{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                       "metadata": {"name": "default", "namespace": "istio-system"},
+                       "spec": {"mtls": {"mode": "STRICT"}}}]}"#,
+    )]);
+    let (code, stdout, stderr) = run(&["get", "-f", path_of(&dir)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(
+        stdout,
+        "TARGET   MODE     SOURCE\nmesh     STRICT   mesh istio-system/default\n"
+    );
+}
+
+#[test]
+fn a_dangling_symlink_in_a_directory_is_an_error_naming_it() {
+    let dir = tree(&[(
+        "mesh.yaml",
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+         metadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n",
+    )]);
+    let link = dir.path().join("policies.yaml");
+    std::os::unix::fs::symlink(dir.path().join("gone.yaml"), &link).expect("symlink");
+    let (code, stdout, stderr) = run(&["get", "-f", path_of(&dir), "--expect", "STRICT"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert!(
+        stderr.starts_with(&format!("error: cannot read {}", link.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn modes_are_case_insensitive_and_expect_at_least_is_a_threshold() {
+    let (code, _, lower) = run(&["get", "-A", "-f", EXAMPLES, "--expect", "strict"]);
+    let (_, _, upper) = run(&["get", "-A", "-f", EXAMPLES, "--expect", "STRICT"]);
+    assert_eq!((code, lower.as_str()), (3, upper.as_str()));
+
+    let (code, stdout, stderr) = run(&[
+        "get",
+        "-A",
+        "-f",
+        EXAMPLES,
+        "--expect-at-least",
+        "permissive",
+    ]);
+    assert_eq!(code, 3);
+    assert!(stdout.starts_with("TARGET"), "the table is still printed");
+    assert_eq!(
+        stderr,
+        "error: expected PERMISSIVE or stronger everywhere, but 1 of 11 rows is weaker: \
+         payments/ledger:443 (DISABLE)\n"
+    );
+    let (code, _, stderr) = run(&["get", "-A", "-f", EXAMPLES, "--expect-at-least", "Disable"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+
+    // A MIXED row is as weak as its weakest pod.
+    let mixed = ["get", "shop/web:http", "-f", "tests/fixtures/mixed.yaml"];
+    let (code, _, stderr) = run(&[&mixed[..], &["--expect-at-least", "PERMISSIVE"]].concat());
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            3,
+            "error: expected PERMISSIVE or stronger everywhere, but 1 of 1 rows is weaker: \
+             shop/web:80 (MIXED, DISABLE at weakest)\n"
+        )
+    );
+    let (code, _, _) = run(&[&mixed[..], &["--expect-at-least", "DISABLE"]].concat());
+    assert_eq!(code, 0);
+    let (code, _, stderr) = run(&[
+        &mixed[..],
+        &["--expect", "STRICT", "--expect-at-least", "STRICT"],
+    ]
+    .concat());
+    assert_eq!(code, 2, "one verdict at a time: {stderr}");
+}
+
+#[test]
+fn a_broken_creation_timestamp_is_an_error_never_a_panic() {
+    for stamp in [
+        "2024-01-01T00:00:00+aé00",
+        "2024-01-01T00:00:00é",
+        "é024-01-01T00:00:00Z",
+    ] {
+        let dir = tree(&[(
+            "p.yaml",
+            &format!(
+                "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+                 metadata: {{name: default, namespace: istio-system, creationTimestamp: \"{stamp}\"}}\n\
+                 spec: {{mtls: {{mode: STRICT}}}}\n"
+            ),
+        )]);
+        let (code, stdout, stderr) = run(&["get", "-f", path_of(&dir)]);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{stamp}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "creationTimestamp {stamp:?} is not an RFC 3339 time"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn port_keys_istio_cannot_decode_make_the_policy_ignored() {
+    for key in [
+        "+8080",
+        " 8080",
+        "8080 ",
+        "-1",
+        "0x1f90",
+        "4294967296",
+        "8_080",
+    ] {
+        let dir = tree(&[(
+            "p.yaml",
+            &format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: api, namespace: prod}}\n\
+                 spec: {{selector: {{app: api}}, ports: [{{port: 8080}}]}}\n---\n\
+                 apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+                 metadata: {{name: api, namespace: prod}}\n\
+                 spec: {{selector: {{matchLabels: {{app: api}}}}, mtls: {{mode: STRICT}}, \
+                 portLevelMtls: {{\"{key}\": {{mode: DISABLE}}}}}}\n"
+            ),
+        )]);
+        let (code, stdout, stderr) = run(&["get", "prod/api:8080", "-f", path_of(&dir)]);
+        assert_eq!(code, 0, "{key:?}: {stderr}");
+        assert_eq!(
+            stdout, "TARGET          MODE         SOURCE\nprod/api:8080   PERMISSIVE   default\n",
+            "{key:?}: the policy is ignored whole, as Istio ignores it"
+        );
+        assert!(
+            stderr.starts_with("warning: peerauthentication prod/api (")
+                && stderr.contains("is ignored"),
+            "{key:?}: {stderr}"
+        );
+    }
+    // Leading zeros are decimal to Istio too: "08080" is port 8080, and a
+    // second key for the same port makes the policy undecodable.
+    let dir = tree(&[(
+        "p.yaml",
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+         metadata: {name: api, namespace: prod}\n\
+         spec: {selector: {matchLabels: {app: api}}, portLevelMtls: {\"08080\": {mode: DISABLE}, \"8080\": {mode: STRICT}}}\n",
+    )]);
+    let (code, _, stderr) = run(&["get", "-f", path_of(&dir)]);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("port 8080 has two keys"), "{stderr}");
+}

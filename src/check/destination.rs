@@ -375,9 +375,11 @@ mod tests {
     fn merged_rules_take_the_oldest_traffic_policy() {
         let api = service("prod", "api");
         let mut newer = rule("prod", "a-newer", "api", &[]);
-        newer.created = crate::policy::model::Created::At(2, 0);
+        newer.created =
+            crate::policy::model::Created::At(jiff::Timestamp::from_second(2).expect("in range"));
         let mut older = rule("prod", "z-older", "api", &[]);
-        older.created = crate::policy::model::Created::At(1, 0);
+        older.created =
+            crate::policy::model::Created::At(jiff::Timestamp::from_second(1).expect("in range"));
         let rules = [newer, older];
         assert_eq!(used(&rules, "prod", &api), Some("prod/z-older".into()));
     }

@@ -69,5 +69,25 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
             .into());
         }
     }
+    if let Some(least) = args.expect_at_least {
+        let weaker: Vec<String> = rows
+            .iter()
+            .filter(|r| r.weakest().strength() < least.strength())
+            .map(|r| match r.mode {
+                RowMode::Mixed => format!("{} (MIXED, {} at weakest)", r.target, r.weakest()),
+                RowMode::Single(mode) => format!("{} ({mode})", r.target),
+            })
+            .collect();
+        if !weaker.is_empty() {
+            return Err(Verdict(format!(
+                "expected {least} or stronger everywhere, but {} of {} rows {} weaker: {}",
+                weaker.len(),
+                rows.len(),
+                if weaker.len() == 1 { "is" } else { "are" },
+                weaker.join(", ")
+            ))
+            .into());
+        }
+    }
     Ok(())
 }

@@ -117,6 +117,23 @@ impl<'a> Session<'a> {
                 api: self.args.api,
             },
         )?;
+        if loaded.objects == 0 {
+            let paths: Vec<String> = self
+                .args
+                .filenames
+                .iter()
+                .map(|p| match p.to_str() {
+                    Some("-") => "<stdin>".to_string(),
+                    _ => p.display().to_string(),
+                })
+                .collect();
+            anyhow::bail!(
+                "no Kubernetes objects found in {}\n\
+                 mtls reads PeerAuthentications, Services, Pods, workloads, Namespaces, \
+                 DestinationRules and the mesh config",
+                paths.join(", ")
+            );
+        }
         for warning in &loaded.warnings {
             self.warn(warning);
         }

@@ -37,8 +37,7 @@ impl fmt::Display for ObjectRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Created {
     Zero,
-    /// Seconds and nanoseconds since the Unix epoch.
-    At(i64, u32),
+    At(jiff::Timestamp),
     Pending,
 }
 
@@ -48,69 +47,30 @@ impl Created {
         match value {
             None | Some("") => Ok(Created::Zero),
             Some(s) => parse_rfc3339(s)
-                .map(|(secs, nanos)| Created::At(secs, nanos))
+                .map(Created::At)
                 .ok_or_else(|| format!("creationTimestamp {s:?} is not an RFC 3339 time")),
         }
     }
 }
 
-fn parse_rfc3339(s: &str) -> Option<(i64, u32)> {
+/// Parses a time as the API server writes and reads `metav1.Time`: Go's
+/// `time.RFC3339` layout, `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`. jiff does the
+/// calendar; the shape is checked first, since jiff also takes forms the API
+/// server refuses (a space for `T`, basic format, an offset of hours only).
+fn parse_rfc3339(s: &str) -> Option<jiff::Timestamp> {
     let b = s.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(range)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    let shaped = s.is_ascii()
+        && b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && (s.ends_with('Z') || (b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-')));
+    if !shaped {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        let value: u32 = frac[..digits].parse().ok()?;
-        nanos = value * 10u32.pow(9 - digits as u32);
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
-            let h: i64 = tz[1..3].parse().ok()?;
-            let m: i64 = tz[4..6].parse().ok()?;
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            sign * (h * 3600 + m * 60)
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((
-        days * 86_400 + hour * 3600 + minute * 60 + second - offset,
-        nanos,
-    ))
+    s.parse().ok()
 }
 
 /// A PeerAuthentication, as Istio's composition sees it, plus the whole object so
@@ -192,9 +152,12 @@ impl PeerAuthentication {
                     problems.push("spec.portLevelMtls is empty".into());
                 }
                 for (key, entry) in entries {
-                    let port: u32 = key.parse().map_err(|_| {
+                    let port = parse_port_key(key).ok_or_else(|| {
                         format!("spec.portLevelMtls: key {key:?} is not a port number")
                     })?;
+                    if port_modes.contains_key(&port) {
+                        return Err(format!("spec.portLevelMtls: port {port} has two keys"));
+                    }
                     if !(1..=65535).contains(&port) {
                         problems.push(format!(
                             "spec.portLevelMtls: port {port} is out of range 1..65535"
@@ -226,6 +189,20 @@ impl PeerAuthentication {
             problems,
             object,
         })
+    }
+}
+
+/// A `portLevelMtls` key as Istio's decoder reads it (protojson's map keys of
+/// type uint32: Go's `strconv.ParseUint(key, 10, 32)`): decimal digits only, no
+/// sign, no spaces, leading zeros allowed, at most 4294967295.
+fn parse_port_key(key: &str) -> Option<u32> {
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match key.trim_start_matches('0') {
+        "" => Some(0),
+        digits if digits.len() > 10 => None,
+        digits => u32::try_from(digits.parse::<u64>().ok()?).ok(),
     }
 }
 
@@ -619,13 +596,13 @@ mod tests {
     #[test]
     fn creation_timestamps_order_like_go_times() {
         let t = |s| Created::parse(Some(s)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(t("1970-01-01T00:00:00Z"), Created::At(0, 0));
-        assert_eq!(t("2024-02-29T12:00:00Z"), Created::At(1_709_208_000, 0));
+        let at = |secs, nanos| Created::At(jiff::Timestamp::new(secs, nanos).expect("in range"));
+        assert_eq!(t("1970-01-01T00:00:00Z"), at(0, 0));
+        assert_eq!(t("2024-02-29T12:00:00Z"), at(1_709_208_000, 0));
+        assert_eq!(t("1969-12-31T23:59:59.5Z"), at(-1, 500_000_000));
+        assert!(t("1969-12-31T23:59:59.25Z") < t("1969-12-31T23:59:59.5Z"));
         assert_eq!(t("2024-02-29T13:00:00+01:00"), t("2024-02-29T12:00:00Z"));
-        assert_eq!(
-            t("2024-02-29T12:00:00.5Z"),
-            Created::At(1_709_208_000, 500_000_000)
-        );
+        assert_eq!(t("2024-02-29T12:00:00.5Z"), at(1_709_208_000, 500_000_000));
         assert!(t("2023-12-31T23:59:59Z") < t("2024-01-01T00:00:00Z"));
         assert!(Created::Zero < t("1970-01-01T00:00:00Z"));
         assert!(t("2999-01-01T00:00:00Z") < Created::Pending);
@@ -635,8 +612,37 @@ mod tests {
             "2024-13-01T00:00:00Z",
             "2024-01-01",
             "2024-01-01T00:00:00",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T00:00:00+01",
+            "2024-01-01T00:00:00+aé00",
+            "2024-01-01T00:00:00é",
+            "2024-02-30T00:00:00Z",
         ] {
             assert!(Created::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_keys_are_read_as_istios_decoder_reads_them() {
+        for (key, port) in [
+            ("8080", Some(8080)),
+            ("08080", Some(8080)),
+            ("0", Some(0)),
+            ("000", Some(0)),
+            ("4294967295", Some(u32::MAX)),
+            ("00004294967295", Some(u32::MAX)),
+            ("4294967296", None),
+            ("99999999999", None),
+            ("+8080", None),
+            ("-1", None),
+            (" 8080", None),
+            ("8080 ", None),
+            ("8_080", None),
+            ("0x1f90", None),
+            ("８０８０", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_port_key(key), port, "{key:?}");
         }
     }
 

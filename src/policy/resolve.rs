@@ -616,6 +616,21 @@ pub struct Row {
 }
 
 impl Row {
+    /// The weakest mode a pod behind the row has: the mode itself, or for a
+    /// `MIXED` row the weakest of its pods' modes.
+    pub fn weakest(&self) -> Mode {
+        match self.mode {
+            RowMode::Single(mode) => mode,
+            RowMode::Mixed => self
+                .modes
+                .iter()
+                .flat_map(BTreeMap::keys)
+                .copied()
+                .min_by_key(|m| m.strength())
+                .unwrap_or(Mode::Disable),
+        }
+    }
+
     fn new(target: String, scope: Scope) -> Row {
         Row {
             target,

@@ -19,6 +19,9 @@ use crate::source::Api;
 pub struct Loaded {
     pub snapshot: Snapshot,
     pub warnings: Vec<String>,
+    /// How many objects of the kinds `mtls` reads were kept: none means the
+    /// input held nothing to judge, which is no "all clear".
+    pub objects: usize,
 }
 
 /// Options that decide how the objects are read.
@@ -246,6 +249,7 @@ impl Collector {
 
     /// The snapshot, with the warnings its objects deserve.
     pub fn finish(self, options: &LoadOptions<'_>) -> anyhow::Result<Loaded> {
+        let objects = self.len();
         let mut warnings = self.warnings;
         let root = match options.root_namespace {
             Some(root) => root.to_string(),
@@ -295,7 +299,11 @@ impl Collector {
                 ));
             }
         }
-        Ok(Loaded { snapshot, warnings })
+        Ok(Loaded {
+            snapshot,
+            warnings,
+            objects,
+        })
     }
 }
 
@@ -349,11 +357,13 @@ pub fn identity(value: &Value) -> anyhow::Result<(String, String)> {
     Ok((api_version, kind))
 }
 
-/// Whether objects of this kind are lists whose `items` are objects.
-pub fn is_list(api_version: &str, kind: &str) -> bool {
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    kind == "List"
-        || (group.is_empty() && matches!(kind, "PodList" | "ServiceList" | "NamespaceList"))
+/// Whether objects of this kind are lists whose `items` are objects: `List`,
+/// and the typed lists the API server answers a LIST with (`PodList`,
+/// `PeerAuthenticationList`, ...), as `kubectl get --raw` or an API dump has
+/// them.
+pub fn is_list(_api_version: &str, kind: &str) -> bool {
+    kind.strip_suffix("List")
+        .is_some_and(|item| item.is_empty() || item.starts_with(|c: char| c.is_ascii_uppercase()))
 }
 
 fn owned_by_deployment(object: &Value) -> bool {

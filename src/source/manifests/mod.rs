@@ -97,8 +97,7 @@ pub fn find_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk(path, &mut files)
-                .with_context(|| format!("cannot read directory {}", path.display()))?;
+            walk(path, &mut files)?;
             inputs.extend(files.into_iter().map(file_input));
         } else {
             inputs.push(file_input(path.clone()));
@@ -114,8 +113,10 @@ fn file_input(path: PathBuf) -> Input {
     }
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect::<Result<_, _>>())
+        .with_context(|| format!("cannot read directory {}", dir.display()))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name();
@@ -124,15 +125,22 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
         let path = entry.path();
         // Symlinked directories are not followed, so a link cannot make a loop.
-        let kind = entry.file_type()?;
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if kind.is_dir() {
             walk(&path, files)?;
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
-        ) && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
-        {
-            files.push(path);
+        ) {
+            // A manifest that cannot be read (a dangling link) is an error,
+            // never skipped: what it holds could change the answer.
+            let target = std::fs::metadata(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if target.is_file() {
+                files.push(path);
+            }
         }
     }
     Ok(())
