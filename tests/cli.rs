@@ -454,6 +454,26 @@ fn root_namespace_flag_moves_the_mesh_level() {
 }
 
 #[test]
+fn a_root_namespace_that_does_not_exist_is_an_error() {
+    let (code, stdout, stderr) = run(&[
+        "get",
+        "-A",
+        "-f",
+        EXAMPLES,
+        "--root-namespace",
+        "istio-config",
+    ]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "error: the root namespace \"istio-config\" (--root-namespace) does not exist: \
+         the manifests hold no Namespace and no object in it\n  \
+         name the namespace where the mesh-wide PeerAuthentication lives, or leave the flag out \
+         to read rootNamespace from the mesh config\n"
+    );
+}
+
+#[test]
 fn migrate_prints_peer_authentications_that_keep_every_service_port_mode() {
     let legacy_tree = "tests/fixtures/legacy/mesh.yaml";
     let (code, before, _) = run(&["get", "-A", "-f", legacy_tree, "-o", "json"]);
@@ -941,4 +961,29 @@ fn port_keys_istio_cannot_decode_make_the_policy_ignored() {
     let (code, _, stderr) = run(&["get", "-f", path_of(&dir)]);
     assert_eq!(code, 0);
     assert!(stderr.contains("port 8080 has two keys"), "{stderr}");
+}
+
+#[test]
+fn quiet_never_hides_a_security_warning() {
+    let (code, _, stderr) = run(&[
+        "disable",
+        "payments/ledger:80",
+        "payments",
+        "-f",
+        EXAMPLES,
+        "-q",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stderr,
+        "warning: payments/ledger:80: mTLS gets weaker, from STRICT to DISABLE\n\
+         warning: payments: mTLS gets weaker, from PERMISSIVE to DISABLE (and 1 more rows of payments)\n",
+        "-q leaves out the confirmations and the table, never a weakening"
+    );
+    let (code, _, stderr) = run(&["require", "bookinfo", "-f", EXAMPLES, "-q"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (0, ""),
+        "nothing weakened, nothing said"
+    );
 }

@@ -941,6 +941,18 @@ fn the_root_namespace_comes_from_the_mesh_config() {
         value["items"][0]["source"]["policy"],
         "istio-config/default"
     );
+    let (code, out, stderr) = c.run(&["get", "mesh", "--root-namespace", "istio-conf"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        stderr.starts_with(
+            "error: the root namespace \"istio-conf\" (--root-namespace) does not exist: \
+             the API server has no such namespace\n"
+        ),
+        "{stderr}"
+    );
+    let (code, out, stderr) = c.run(&["get", "mesh", "--root-namespace", "istio-config"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(out.contains("mesh istio-config/default"), "{out}");
 }
 
 #[test]
@@ -1353,6 +1365,12 @@ fn insecure_skip_tls_verify_works_and_says_so() {
     assert!(
         stderr.starts_with("warning: the kubeconfig says insecure-skip-tls-verify"),
         "{stderr}"
+    );
+    let (code, _, stderr) = c.run_as(&path, &["get", "mesh", "-q"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: the kubeconfig says insecure-skip-tls-verify"),
+        "-q never hides it: {stderr}"
     );
 }
 

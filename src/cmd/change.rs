@@ -219,11 +219,12 @@ fn rows_after(
     Ok(sort_rows(rows))
 }
 
-/// The confirmation line, the `--force` warning and the weakening warnings.
+/// The confirmation line, the `--force` warning and the weakening warnings;
+/// `--quiet` leaves out only the confirmation.
 fn report(session: &Session<'_>, step: &Step, written: bool) {
     session.note(&confirmation(step, written));
     if let Some(reason) = &step.blocked {
-        session.warn(&format!(
+        session.alert(&format!(
             "{}: written because of --force, but it will not take effect: {reason}",
             step.target
         ));
@@ -236,7 +237,7 @@ fn report(session: &Session<'_>, step: &Step, written: bool) {
         } else {
             String::new()
         };
-        session.warn(&format!(
+        session.alert(&format!(
             "{first}: mTLS gets weaker, from {from} to {to}{others}"
         ));
     }
@@ -251,7 +252,7 @@ fn report(session: &Session<'_>, step: &Step, written: bool) {
         } else {
             String::new()
         };
-        session.warn(&format!(
+        session.alert(&format!(
             "{first}: mTLS gets weaker too, from {from} to {to}{others}, though the change is to {}",
             step.target
         ));

@@ -134,6 +134,14 @@ impl<'a> Session<'a> {
                 paths.join(", ")
             );
         }
+        if let Some(root) = &self.args.root_namespace
+            && !loaded.root_seen
+        {
+            return Err(crate::source::root_not_found(
+                root,
+                "the manifests hold no Namespace and no object in it",
+            ));
+        }
         for warning in &loaded.warnings {
             self.warn(warning);
         }
@@ -142,12 +150,18 @@ impl<'a> Session<'a> {
 
     pub fn warn(&self, message: &str) {
         if !self.args.quiet {
-            eprintln!(
-                "{} {}",
-                "warning:".yellow().bold(),
-                render::printable(message)
-            );
+            self.alert(message);
         }
+    }
+
+    /// A warning that `--quiet` does not silence: mTLS gets weaker, or a change
+    /// will not take effect. A script that asked for fewer lines still hears it.
+    pub fn alert(&self, message: &str) {
+        eprintln!(
+            "{} {}",
+            "warning:".yellow().bold(),
+            render::printable(message)
+        );
     }
 
     /// A line for the user on stderr, left out with --quiet.

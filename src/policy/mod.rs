@@ -69,12 +69,9 @@ impl Snapshot {
         self.policies.iter().find(|p| &p.id == id)
     }
 
-    /// Records every namespace that an object names, so that a namespace with
-    /// policies or services but no Namespace object still exists; the root
-    /// namespace, where the mesh is configured, always exists.
-    pub fn note_namespaces(&mut self) {
-        let named: BTreeSet<String> = self
-            .policies
+    /// The namespace of every namespaced object, repeats included.
+    pub fn object_namespaces(&self) -> impl Iterator<Item = &str> {
+        self.policies
             .iter()
             .map(|p| &p.id)
             .chain(self.skipped_policies.iter().map(|p| &p.id))
@@ -82,7 +79,16 @@ impl Snapshot {
             .chain(self.pods.iter().map(|w| &w.id))
             .chain(self.templates.iter().map(|w| &w.id))
             .chain(self.destination_rules.iter().map(|r| &r.id))
-            .map(|id| id.namespace.clone())
+            .map(|id| id.namespace.as_str())
+    }
+
+    /// Records every namespace that an object names, so that a namespace with
+    /// policies or services but no Namespace object still exists; the root
+    /// namespace, where the mesh is configured, always exists.
+    pub fn note_namespaces(&mut self) {
+        let named: BTreeSet<String> = self
+            .object_namespaces()
+            .map(str::to_string)
             .chain(std::iter::once(self.root_namespace.clone()))
             .collect();
         for name in named {

@@ -118,7 +118,8 @@ impl Cluster {
                 )
             })?,
         };
-        if config.accept_invalid_certs && !args.quiet {
+        // A security warning: --quiet does not silence it.
+        if config.accept_invalid_certs {
             eprintln!(
                 "warning: the kubeconfig says insecure-skip-tls-verify: the API server's certificate is not \
                  checked, so anyone on the network path can pose as it"
@@ -235,7 +236,21 @@ impl Cluster {
     ) -> anyhow::Result<Loaded> {
         let mut collector = Collector::default();
         let root = match root_namespace {
-            Some(root) => root.to_string(),
+            Some(root) => {
+                // Named by the user: it must exist, or the mesh level would
+                // silently be another. Where the user may not read
+                // namespaces, nothing can be said.
+                let path = format!("/api/v1/namespaces/{root}");
+                if let Err(ApiError::Status { code: 404, .. }) =
+                    self.call(Method::GET, &path, None, None).await
+                {
+                    return Err(crate::source::root_not_found(
+                        root,
+                        "the API server has no such namespace",
+                    ));
+                }
+                root.to_string()
+            }
             None => {
                 let configs = self
                     .read_list("", "v1", "configmaps", Some(ISTIO_NAMESPACE), None)

@@ -22,6 +22,9 @@ pub struct Loaded {
     /// How many objects of the kinds `mtls` reads were kept: none means the
     /// input held nothing to judge, which is no "all clear".
     pub objects: usize,
+    /// Whether the root namespace appears in the input: a Namespace object, or
+    /// an object in it.
+    pub root_seen: bool,
 }
 
 /// Options that decide how the objects are read.
@@ -264,6 +267,10 @@ impl Collector {
         snapshot.destination_rules = self.destination_rules;
         snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;
+        let root_seen = snapshot.namespaces.contains_key(&snapshot.root_namespace)
+            || snapshot
+                .object_namespaces()
+                .any(|ns| ns == snapshot.root_namespace);
         snapshot.note_namespaces();
         snapshot.api_version = match options.api {
             Api::V1 => "security.istio.io/v1".into(),
@@ -303,6 +310,7 @@ impl Collector {
             snapshot,
             warnings,
             objects,
+            root_seen,
         })
     }
 }

@@ -18,3 +18,13 @@ pub enum Api {
     /// authentication.istio.io/v1alpha1 (Istio 1.5 and earlier)
     Legacy,
 }
+
+/// `--root-namespace` names a namespace that is not there: the mesh level would
+/// silently be another one.
+pub fn root_not_found(root: &str, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the root namespace {root:?} (--root-namespace) does not exist: {why}\n\
+         name the namespace where the mesh-wide PeerAuthentication lives, or leave the flag out \
+         to read rootNamespace from the mesh config"
+    )
+}
