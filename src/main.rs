@@ -17,6 +17,14 @@ use mtls::mode::Mode;
 use mtls::policy::plan::Change;
 
 fn main() -> ExitCode {
+    // kube-rs runs a credential plugin through mtls, to bound it (source::plugin).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| a == mtls::source::plugin::WRAPPER)
+    {
+        return mtls::source::plugin::run_wrapper(&args);
+    }
     // A shell asking for completions (`COMPLETE=bash mtls -- ...`) is answered here.
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .completer("mtls")

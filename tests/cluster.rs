@@ -1508,3 +1508,131 @@ fn credentials_never_appear_in_any_output() {
         assert!(!all.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn a_password_in_the_server_url_is_never_shown() {
+    let c = Cluster::demo();
+    let url = c.server.url().to_string();
+    let with_password = url.replacen("https://", "https://admin:hunter2@", 1);
+    let config = c.server.kubeconfig(ADMIN).replace(&url, &with_password);
+    let path = c.dir.path().join("userinfo.yaml");
+    std::fs::write(&path, config).expect("written");
+    let shown = url.replacen("https://", "https://admin:***@", 1);
+
+    let (code, _, stderr) = c.run_as(&path, &["get", "mesh", "-v"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // Unreachable: the error names the server, with the password masked.
+    let kubeconfig = c.dir.path().join("gone.yaml");
+    std::fs::copy(&path, &kubeconfig).expect("copied");
+    let dir = c.dir;
+    drop(c.server);
+    let (code, stdout, stderr) = mtls_with(&kubeconfig, &["get", "mesh", "-v"]);
+    assert_eq!(code, 1);
+    assert!(
+        !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the API server at {shown}: connection refused"
+        )),
+        "{stderr}"
+    );
+    drop(dir);
+}
+
+#[test]
+fn kubeconfig_lists_skip_missing_files_as_kubectl_does() {
+    let c = Cluster::demo();
+    let run = |kubeconfig: &str| {
+        output(
+            Process::new(env!("CARGO_BIN_EXE_mtls"))
+                .args(["get", "mesh"])
+                .env("KUBECONFIG", kubeconfig)
+                .env("HOME", c.dir.path())
+                .output()
+                .expect("mtls runs"),
+        )
+    };
+    let good = c.kubeconfig(ADMIN).display().to_string();
+    let missing = c.dir.path().join("missing.yaml").display().to_string();
+    for listed in [
+        format!("{missing}:{good}"),
+        format!("{good}:{missing}"),
+        format!(":{missing}::{good}:"),
+    ] {
+        let (code, stdout, stderr) = run(&listed);
+        assert_eq!((code, stderr.as_str()), (0, ""), "KUBECONFIG={listed}");
+        assert!(stdout.starts_with("TARGET"), "{stdout}");
+    }
+    let also_missing = c.dir.path().join("also-missing.yaml").display().to_string();
+    let (code, _, stderr) = run(&format!("{missing}:{also_missing}"));
+    assert_eq!(
+        (code, stderr),
+        (
+            1,
+            format!(
+                "error: no kubeconfig: none of the files KUBECONFIG lists exists ({missing}, {also_missing})\n"
+            )
+        )
+    );
+}
+
+#[test]
+fn a_hanging_credential_plugin_is_stopped_after_the_request_timeout() {
+    let c = Cluster::demo();
+    // The plugin never answers, and leaves a child behind that holds its
+    // output open.
+    let plugin = c.dir.path().join("hangs.sh");
+    std::fs::write(&plugin, "#!/bin/sh\nsleep 25 &\nsleep 25\n").expect("plugin written");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let admin: Value =
+        serde_saphyr::from_str(&c.server.kubeconfig(ADMIN)).expect("kubeconfig YAML");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [admin["clusters"][0]],
+        "users": [{"name": "sso", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": plugin.to_str().expect("utf-8 path"),
+            "interactiveMode": "Never",
+        }}}],
+        "contexts": [{"name": "sso", "context": {"cluster": "loopback", "user": "sso"}}],
+        "current-context": "sso",
+    });
+    let path = c.dir.path().join("hanging.yaml");
+    std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
+    let mut child = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "mesh", "--request-timeout", "1", "--kubeconfig"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mtls starts");
+    // Far more than the timeout, far less than the plugin's 25 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("mtls waits for a hanging credential plugin");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, stdout, stderr) = output(child.wait_with_output().expect("output"));
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: cannot set up the Kubernetes client\n  \
+             the credential plugin {} did not answer within 1 s (--request-timeout) and was stopped; \
+             run it to see why it hangs\n",
+            plugin.display()
+        )
+    );
+}

@@ -82,8 +82,38 @@ pub struct Cluster {
     /// legacy API (Istio 1.5): legacy policies are read too, and decide the
     /// workloads no PeerAuthentication applies to, as in Istio 1.5.
     pub mixed: bool,
-    /// The credential plugin's command, to name it in errors.
-    plugin: Option<String>,
+    /// The credential plugin, to name it in errors.
+    plugin: Option<crate::source::plugin::Plugin>,
+}
+
+/// The kubeconfig files to read, as kubectl finds them: `--kubeconfig`, else
+/// the files `KUBECONFIG` lists that exist (kubectl skips the missing ones,
+/// and so does `mtls`; none at all is an error), else `None`: kube-rs's
+/// default, `~/.kube/config` or the in-cluster config.
+fn kubeconfig_files(
+    flag: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Vec<std::path::PathBuf>>> {
+    if let Some(path) = flag {
+        return Ok(Some(vec![path.to_path_buf()]));
+    }
+    let Some(listed) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let paths: Vec<std::path::PathBuf> = std::env::split_paths(&listed)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    let existing: Vec<std::path::PathBuf> = paths.iter().filter(|p| p.exists()).cloned().collect();
+    if existing.is_empty() {
+        bail!(
+            "no kubeconfig: none of the files KUBECONFIG lists exists ({})",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(Some(existing))
 }
 
 impl Cluster {
@@ -95,21 +125,32 @@ impl Cluster {
         };
         // kube-rs errors may quote a kubeconfig's text or a credential
         // plugin's output: `redact` keeps them out.
-        let mut config = match (&args.kubeconfig, &args.context) {
-            (Some(path), _) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                    redact::context(e, format!("cannot read the kubeconfig {}", path.display()), None)
-                })?;
+        let mut config = match kubeconfig_files(args.kubeconfig.as_deref())? {
+            Some(files) => {
+                let mut merged: Option<kube::config::Kubeconfig> = None;
+                for path in &files {
+                    let read = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                        redact::context(e, format!("cannot read the kubeconfig {}", path.display()), None)
+                    })?;
+                    merged = Some(match merged {
+                        None => read,
+                        Some(first) => first.merge(read).map_err(|e| {
+                            redact::context(e, format!("cannot merge the kubeconfig {}", path.display()), None)
+                        })?,
+                    });
+                }
+                let kubeconfig = merged.unwrap_or_default();
+                let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
                 kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                     .await
                     .map_err(|e| {
-                        redact::context(e, format!("cannot use the kubeconfig {}", path.display()), None)
+                        redact::context(e, format!("cannot use the kubeconfig {}", names.join(":")), None)
                     })?
             }
-            (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
                 .await
                 .map_err(|e| redact::context(e, "cannot use the kubeconfig", None))?,
-            (None, None) => kube::Config::infer().await.map_err(|e| {
+            None => kube::Config::infer().await.map_err(|e| {
                 redact::context(
                     e,
                     "no cluster to talk to: no kubeconfig (KUBECONFIG or ~/.kube/config) and not running in a pod; \
@@ -129,18 +170,15 @@ impl Cluster {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
-        let server = config
-            .cluster_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_string();
+        // The server as it is shown: in errors, the spinner and -v.
+        let server = redact::url(config.cluster_url.to_string().trim_end_matches('/'));
         let plugin = config
             .auth_info
             .exec
-            .as_ref()
-            .and_then(|exec| exec.command.clone());
+            .as_mut()
+            .and_then(|exec| crate::source::plugin::bound(exec, timeout));
         let client = kube::Client::try_from(config).map_err(|e| {
-            redact::context(e, "cannot set up the Kubernetes client", plugin.as_deref())
+            redact::context(e, "cannot set up the Kubernetes client", plugin.as_ref())
         })?;
         let mut cluster = Cluster {
             client,
@@ -818,7 +856,7 @@ impl Cluster {
 
     fn transport_error(&self, error: &kube::Error) -> ApiError {
         // A credential plugin runs again when its token expires.
-        if let Some(reason) = redact::message(error, self.plugin.as_deref()) {
+        if let Some(reason) = redact::message(error, self.plugin.as_ref()) {
             return ApiError::Transport(format!(
                 "cannot authenticate to the API server at {}: {reason}",
                 self.server

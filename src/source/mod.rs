@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod collect;
 pub mod manifests;
+pub mod plugin;
 mod redact;
 
 /// Which Istio API to read and write (`--api`).

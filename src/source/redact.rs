@@ -12,10 +12,12 @@ use std::error::Error;
 
 use kube::client::AuthError;
 
+use crate::source::plugin::{self, Plugin};
+
 /// A message for `error` without the parts that may hold credentials, or
 /// `None` when nothing in its chain quotes them. `plugin` is the credential
-/// plugin's command, to name it.
-pub fn message(error: &(dyn Error + 'static), plugin: Option<&str>) -> Option<String> {
+/// plugin, to name it.
+pub fn message(error: &(dyn Error + 'static), plugin: Option<&Plugin>) -> Option<String> {
     let mut cause = Some(error);
     while let Some(e) = cause {
         if let Some(auth) = e.downcast_ref::<AuthError>() {
@@ -33,9 +35,35 @@ pub fn message(error: &(dyn Error + 'static), plugin: Option<&str>) -> Option<St
     None
 }
 
+/// A URL as it may be shown: a password in its user info is masked
+/// (`https://admin:***@host`), as kubectl masks it.
+pub fn url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// `context: reason`, with the reason from [`message`] when the error quotes
 /// credentials, else the error itself as the cause.
-pub fn context<E>(error: E, context: impl std::fmt::Display, plugin: Option<&str>) -> anyhow::Error
+pub fn context<E>(
+    error: E,
+    context: impl std::fmt::Display,
+    plugin: Option<&Plugin>,
+) -> anyhow::Error
 where
     E: Error + Send + Sync + 'static,
 {
@@ -66,14 +94,30 @@ fn position(error: &serde_saphyr::Error) -> String {
     }
 }
 
-fn auth_message(error: &AuthError, plugin: Option<&str>) -> String {
-    let plugin = match plugin {
-        Some(command) => format!("the credential plugin {command}"),
+fn auth_message(error: &AuthError, bounded: Option<&Plugin>) -> String {
+    let plugin = match bounded {
+        Some(p) => format!("the credential plugin {}", p.command),
         None => "the credential plugin".to_string(),
     };
+    let timeout = bounded.and_then(|p| p.timeout);
     let hidden = "mtls does not show what it printed, as that may hold credentials";
     match error {
         AuthError::AuthExecStart(e) => format!("cannot run {plugin}: {e}"),
+        // The wrapper of a bounded plugin says how it ended by its exit code.
+        AuthError::AuthExecRun { out, .. }
+            if timeout.is_some() && out.status.code() == Some(plugin::EXIT_TIMED_OUT) =>
+        {
+            format!(
+                "{plugin} did not answer within {} s (--request-timeout) and was stopped; \
+                 run it to see why it hangs",
+                timeout.map_or(0, |t| t.as_secs())
+            )
+        }
+        AuthError::AuthExecRun { out, .. }
+            if timeout.is_some() && out.status.code() == Some(plugin::EXIT_CANNOT_RUN) =>
+        {
+            format!("cannot run {plugin}: it is not there, or not executable")
+        }
         AuthError::AuthExecRun { out, .. } => {
             format!(
                 "{plugin} failed ({}); {hidden}: run it to see why",
@@ -111,6 +155,26 @@ fn auth_message(error: &AuthError, plugin: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        for (raw, shown) in [
+            (
+                "https://admin:secret@host:6443",
+                "https://admin:***@host:6443",
+            ),
+            (
+                "https://admin:s3@cr:et@host/path?q=1",
+                "https://admin:***@host/path?q=1",
+            ),
+            ("https://admin@host", "https://admin@host"),
+            ("https://host:6443/api", "https://host:6443/api"),
+            ("https://host/p@th", "https://host/p@th"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(super::url(raw), shown, "{raw}");
+        }
+    }
+
     use super::*;
 
     const SECRET: &str = "SECRET-7f3a";
@@ -143,7 +207,14 @@ mod tests {
         });
         assert!(format!("{error}").contains(SECRET), "kube-rs quotes it");
         assert_eq!(
-            message(&error, Some("/bin/login")).expect("rebuilt"),
+            message(
+                &error,
+                Some(&Plugin {
+                    command: "/bin/login".into(),
+                    timeout: None,
+                })
+            )
+            .expect("rebuilt"),
             "the credential plugin /bin/login failed (exit status: 3); mtls does not show what it \
              printed, as that may hold credentials: run it to see why"
         );
