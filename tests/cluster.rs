@@ -1636,3 +1636,71 @@ fn a_hanging_credential_plugin_is_stopped_after_the_request_timeout() {
         )
     );
 }
+
+#[test]
+fn a_busy_server_is_asked_again_and_then_named_busy() {
+    for (code, reason, said) in [
+        (
+            429,
+            "TooManyRequests",
+            "is throttling requests (429 Too Many Requests)",
+        ),
+        (
+            503,
+            "ServiceUnavailable",
+            "is unavailable (503 Service Unavailable)",
+        ),
+    ] {
+        // Twice turned away: the third attempt is served.
+        let c = Cluster::demo();
+        c.server.inject(Fault::status(
+            "GET",
+            "/peerauthentications",
+            2,
+            code,
+            reason,
+            "busy",
+        ));
+        let (exit, stdout, stderr) = c.run(&["get", "demo/echo:8080"]);
+        assert_eq!((exit, stderr.as_str()), (0, ""), "{code}");
+        assert!(stdout.starts_with("TARGET"));
+
+        // Always turned away: said so, not called a timeout.
+        c.server.inject(Fault::status(
+            "GET",
+            "/peerauthentications",
+            100,
+            code,
+            reason,
+            "busy",
+        ));
+        let (exit, stdout, stderr) = c.run(&["get", "demo/echo:8080"]);
+        assert_eq!((exit, stdout.as_str()), (1, ""));
+        assert_eq!(
+            stderr,
+            format!(
+                "error: the API server at {} {said}, still after 3 attempts: busy\n  \
+                 try again later; `kubectl get --raw /readyz?verbose` shows the server's health\n",
+                c.server.url()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_resource_the_server_does_not_serve_is_named_with_the_next_step() {
+    let c = Cluster::start(Config {
+        disable: vec!["security.istio.io/v1".into()],
+        ..Config::default()
+    });
+    let (code, stdout, stderr) = c.run(&["get", "demo", "--api", "v1"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the API server at {} does not serve peerauthentications.security.istio.io/v1 (404 NotFound)\n  \
+             `kubectl api-resources --api-group=security.istio.io` lists what it serves; --api auto reads that\n",
+            c.server.url()
+        )
+    );
+}

@@ -28,6 +28,8 @@ const SECURITY_GROUP: &str = "security.istio.io";
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const LEGACY_GROUP: &str = "authentication.istio.io";
 const ISTIO_NAMESPACE: &str = "istio-system";
+/// How often a request the server turned away as busy (429, 503) is sent.
+const BUSY_ATTEMPTS: u32 = 3;
 
 /// An error answer from the API server, or no answer at all.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,10 @@ impl Cluster {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
+        // kube-rs retries 429, 503 and 504 up to 15 times over minutes, which
+        // a user sees as a hang and then a timeout; `call` retries a few
+        // times and says the server is busy.
+        config.default_retry = false;
         // The server as it is shown: in errors, the spinner and -v.
         let server = redact::url(config.cluster_url.to_string().trim_end_matches('/'));
         let plugin = config
@@ -549,7 +555,7 @@ impl Cluster {
     ) -> anyhow::Result<Vec<Value>> {
         self.list(group, version, resource, namespace, label_selector)
             .await
-            .map_err(|e| self.explain(e, "list", resource, group, namespace))
+            .map_err(|e| self.explain_list(e, (group, version, resource), namespace))
     }
 
     /// The objects of a core (v1) resource, for shell completion.
@@ -692,7 +698,7 @@ impl Cluster {
                 },
             )
             .await;
-        listed.map_err(|e| self.explain(e, "list", resource, group, namespace))?;
+        listed.map_err(|e| self.explain_list(e, (group, version, resource), namespace))?;
         failed.map_or(Ok(()), Err)
     }
 
@@ -759,6 +765,50 @@ impl Cluster {
     /// One request: logged with `-v` (method, path, status, time; never a
     /// credential), its `Status` error turned into an [`ApiError`].
     async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+        content_type: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        // 429 (API priority and fairness turning the request away), 503 (the
+        // server or an aggregated API not ready) and 504 (a gateway in front
+        // of it gave up) say the request was not served: it is sent again, a
+        // few times, after a growing pause.
+        let mut attempt = 1;
+        loop {
+            let answer = self
+                .call_once(method.clone(), path_and_query, body.clone(), content_type)
+                .await;
+            match answer {
+                Err(ApiError::Status {
+                    code: code @ (429 | 503 | 504),
+                    message,
+                    ..
+                }) => {
+                    if attempt < BUSY_ATTEMPTS {
+                        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    let what = match code {
+                        429 => "is throttling requests (429 Too Many Requests)",
+                        503 => "is unavailable (503 Service Unavailable)",
+                        _ => "timed out behind a gateway (504 Gateway Timeout)",
+                    };
+                    return Err(ApiError::Transport(format!(
+                        "the API server at {} {what}, still after {BUSY_ATTEMPTS} attempts: {message}\n\
+                         try again later; `kubectl get --raw /readyz?verbose` shows the server's health",
+                        self.server
+                    )));
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// One request, one answer.
+    async fn call_once(
         &self,
         method: Method,
         path_and_query: &str,
@@ -892,6 +942,37 @@ impl Cluster {
             format!("cannot reach the API server at {}: {chain}", self.server)
         };
         ApiError::Transport(what)
+    }
+
+    /// Like [`Cluster::explain`] for a LIST, where a 404 means that the server
+    /// does not serve the resource at that version (a LIST in a namespace that
+    /// does not exist is an empty list).
+    fn explain_list(
+        &self,
+        error: ApiError,
+        (group, version, resource): (&str, &str, &str),
+        namespace: Option<&str>,
+    ) -> anyhow::Error {
+        if error.code() != Some(404) {
+            return self.explain(error, "list", resource, group, namespace);
+        }
+        let (qualified, next) = if group.is_empty() {
+            (
+                format!("{resource}/{version}"),
+                "`kubectl api-resources` lists what it serves".to_string(),
+            )
+        } else {
+            (
+                format!("{resource}.{group}/{version}"),
+                format!(
+                    "`kubectl api-resources --api-group={group}` lists what it serves; --api auto reads that"
+                ),
+            )
+        };
+        anyhow::anyhow!(
+            "the API server at {} does not serve {qualified} (404 NotFound)\n{next}",
+            self.server
+        )
     }
 
     /// Turns an API error into a message that says what to do next.
