@@ -220,6 +220,11 @@ pub struct ChangeArgs {
     /// Write even when the result would not take effect
     #[arg(long)]
     pub force: bool,
+
+    /// Do not ask before a change that makes mTLS weaker (asked only at a
+    /// terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

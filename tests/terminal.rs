@@ -58,6 +58,26 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Types `text` and Enter.
+    fn send(&self, text: &str) {
+        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
+        if !text.is_empty() {
+            args.extend(["-l", text]);
+            let status = Command::new("tmux")
+                .args(&args)
+                .status()
+                .expect("send-keys");
+            assert!(status.success());
+            args.truncate(5);
+        }
+        args.push("Enter");
+        let status = Command::new("tmux")
+            .args(&args)
+            .status()
+            .expect("send-keys");
+        assert!(status.success());
+    }
+
     fn wait_for(&self, text: &str, timeout: Duration) -> String {
         let started = Instant::now();
         loop {
@@ -160,4 +180,79 @@ fn no_color_turns_colors_off_in_a_terminal() {
         .find(|l| l.contains("prod "))
         .expect("the prod row");
     assert!(!line.contains("\x1b["), "{line:?}");
+}
+
+/// A server with `prod` STRICT, and a kubeconfig for it.
+fn strict_prod(dir: &Path) -> (Server, std::path::PathBuf) {
+    let server = Server::start(Config::default().seed_yaml(SEED).expect("seed")).expect("server");
+    let kubeconfig = dir.join("config");
+    server
+        .write_kubeconfig(&kubeconfig, ADMIN)
+        .expect("kubeconfig");
+    (server, kubeconfig)
+}
+
+fn prod_mode(server: &Server) -> String {
+    server
+        .object("peerauthentications.security.istio.io", "prod", "default")
+        .expect("prod/default exists")["spec"]["mtls"]["mode"]
+        .as_str()
+        .expect("a mode")
+        .to_string()
+}
+
+#[test]
+fn a_weakening_change_at_a_terminal_asks_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, kubeconfig) = strict_prod(dir.path());
+    let command = |extra: &str| {
+        format!(
+            "{} disable prod --kubeconfig {} {extra}; echo exit=$?; sleep 30",
+            env!("CARGO_BIN_EXE_mtls"),
+            kubeconfig.display()
+        )
+    };
+    for (name, answer, mode) in [
+        ("no", "n", "STRICT"),
+        ("empty", "", "STRICT"),
+        ("yes", "y", "DISABLE"),
+    ] {
+        let tmux = Tmux::start(&format!("ask-{name}"), &command("--no-color"));
+        let asked = tmux.wait_for("Write it? [y/N]", Duration::from_secs(15));
+        assert!(
+            asked.contains("This change makes mTLS weaker on 1 row:\n  prod: STRICT -> DISABLE\n"),
+            "{asked}"
+        );
+        assert_eq!(
+            prod_mode(&server),
+            "STRICT",
+            "nothing is written before the answer"
+        );
+        tmux.send(answer);
+        let done = tmux.wait_for("exit=", Duration::from_secs(15));
+        assert_eq!(prod_mode(&server), mode, "answered {answer:?}: {done}");
+        if mode == "STRICT" {
+            assert!(
+                done.contains("nothing was written: the change was not confirmed"),
+                "{done}"
+            );
+            assert!(done.contains("exit=1"), "{done}");
+        } else {
+            assert!(done.contains("exit=0"), "{done}");
+        }
+    }
+    // --yes answers for the user.
+    let (server, kubeconfig) = strict_prod(dir.path());
+    let command = format!(
+        "{} disable prod --yes --kubeconfig {}; echo exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_mtls"),
+        kubeconfig.display()
+    );
+    let tmux = Tmux::start("ask-never", &command);
+    let done = tmux.wait_for("exit=", Duration::from_secs(15));
+    assert!(
+        !done.contains("Write it?") && done.contains("exit=0"),
+        "{done}"
+    );
+    assert_eq!(prod_mode(&server), "DISABLE");
 }

@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cli::ChangeArgs;
+use crate::cmd::interrupt::Interrupt;
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
+use crate::mode::Mode;
 use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step, apply_edit, plan_change};
 use crate::policy::resolve::{Index, Level, RowMode};
 use crate::policy::{ObjectRef, Snapshot};
@@ -25,9 +27,10 @@ const MAX_ATTEMPTS: u32 = 40;
 
 pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::Result<()> {
     let targets = parse_targets(&args.targets)?;
-    let scope = scope_of(&targets, false);
+    let scope = reach_of(&targets);
     let snapshot = session.snapshot(&scope)?;
 
+    // Every target is planned, and refused, before anything is written.
     let (steps, after) = plan_all(snapshot.clone(), &targets, change)?;
     refuse_blocked(&steps, args.force)?;
 
@@ -55,10 +58,18 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         return Ok(());
     }
 
+    confirm_weakening(&steps, args.yes)?;
     let cluster = session.cluster()?;
+    let stop = Interrupt::install();
+    let mut done: Vec<Step> = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
     let mut fresh = Some(snapshot);
-    for (i, target) in targets.iter().enumerate() {
-        let step = write_target(
+    for target in &targets {
+        if let Some(signal) = stop.raised() {
+            failure = Some(anyhow::anyhow!("interrupted by {signal}"));
+            break;
+        }
+        match write_target(
             session,
             cluster,
             &scope,
@@ -66,12 +77,159 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
             change,
             args.force,
             fresh.take(),
-            i > 0,
-        )?;
-        report(session, &step, true);
+        ) {
+            Ok(step) => {
+                report(session, &step, true);
+                done.push(step);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
     }
-    let after = session.snapshot(&scope)?;
-    print_stdout(&session.format_rows(&rows_after(&after, &targets)?, session.color)?)
+
+    // Nothing written and not interrupted: the error alone says it all.
+    if done.is_empty()
+        && stop.raised().is_none()
+        && let Some(failure) = failure
+    {
+        return Err(failure);
+    }
+    // The table is read back for every target, whatever happened.
+    let read_back = session
+        .snapshot(&scope)
+        .and_then(|after| rows_after(&after, &targets));
+    if let Ok(rows) = &read_back {
+        print_stdout(&session.format_rows(rows, session.color)?)?;
+    }
+    if let Some(failure) = failure {
+        return Err(stopped(failure, &done, &targets, read_back.err()));
+    }
+    let rows = read_back.map_err(|e| {
+        e.context("every change was written, but the table could not be read back to check it")
+    })?;
+    let drifted: Vec<String> = done
+        .iter()
+        .filter(|step| step.edit.is_some())
+        .filter_map(|step| step.drift(&rows))
+        .map(|d| {
+            let asked = match change {
+                Change::Set(mode) => format!("not {mode} as asked"),
+                Change::Unset => "still set at the level that was unset".to_string(),
+            };
+            let level = d
+                .level
+                .map_or(String::new(), |l| format!(" from the {} level", l.as_str()));
+            format!(
+                "{} reads back {}{level}, {asked}",
+                d.target,
+                d.read.as_str()
+            )
+        })
+        .collect();
+    if !drifted.is_empty() {
+        anyhow::bail!(
+            "the change was written but does not hold: {}\n\
+             another writer, a mutating webhook or the API server changed it; \
+             `mtls get -o wide` shows what decides now",
+            drifted.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// What a change must read: everything it can reach, so that every row it
+/// weakens is named. The mesh level reaches every namespace; a Service's
+/// workload policy reaches the other Services of its pods, in its namespace.
+fn reach_of(targets: &[Target]) -> Scope {
+    let widened: Vec<Target> = targets
+        .iter()
+        .map(|t| match t {
+            Target::Service { namespace, .. } | Target::Port { namespace, .. } => {
+                Target::Namespace(namespace.clone())
+            }
+            other => other.clone(),
+        })
+        .collect();
+    if widened.contains(&Target::Mesh) {
+        Scope::All
+    } else {
+        scope_of(&widened, false)
+    }
+}
+
+/// The error of a change that stopped part way: which targets were written,
+/// which were not, and why it stopped. Exit 1, whatever stopped it: part of the
+/// command took effect.
+fn stopped(
+    failure: anyhow::Error,
+    done: &[Step],
+    targets: &[Target],
+    read_back: Option<anyhow::Error>,
+) -> anyhow::Error {
+    let names = |steps: &[String]| {
+        if steps.is_empty() {
+            "none".to_string()
+        } else {
+            steps.join(", ")
+        }
+    };
+    let written: Vec<String> = done.iter().map(|s| s.target.clone()).collect();
+    let not_written: Vec<String> = targets[done.len()..]
+        .iter()
+        .map(Target::to_string)
+        .collect();
+    let mut text = format!(
+        "the change stopped after {} of {} targets: written: {}; not written: {}",
+        done.len(),
+        targets.len(),
+        names(&written),
+        names(&not_written)
+    );
+    for cause in failure.chain() {
+        text.push('\n');
+        text.push_str(&cause.to_string());
+    }
+    match read_back {
+        Some(e) => text.push_str(&format!("\nthe table could not be read back: {e:#}")),
+        None => text.push_str("\nthe table above is read back from the server"),
+    }
+    anyhow::Error::msg(text)
+}
+
+/// At a terminal, a change that makes any row weaker lists them and asks
+/// before anything is written; `--yes` answers for the user. Without a
+/// terminal (CI, pipes) nothing is asked.
+fn confirm_weakening(steps: &[Step], yes: bool) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let weakened: Vec<(String, Mode, Mode)> = steps
+        .iter()
+        .flat_map(|s| s.weakened().into_iter().chain(s.weakened_elsewhere()))
+        .collect();
+    if yes
+        || weakened.is_empty()
+        || !std::io::stdin().is_terminal()
+        || !std::io::stderr().is_terminal()
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "This change makes mTLS weaker on {} {}:",
+        weakened.len(),
+        if weakened.len() == 1 { "row" } else { "rows" }
+    );
+    for (row, from, to) in &weakened {
+        eprintln!("  {}: {from} -> {to}", render::printable(row));
+    }
+    eprint!("Write it? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        return Ok(());
+    }
+    anyhow::bail!("nothing was written: the change was not confirmed (--yes writes without asking)")
 }
 
 /// Plans every target in turn, each on the result of the ones before.
@@ -125,7 +283,12 @@ fn refuse_blocked(steps: &[Step], force: bool) -> anyhow::Result<()> {
 }
 
 /// Writes one target's edit, reading and planning again after a conflict.
-#[allow(clippy::too_many_arguments)]
+///
+/// A write whose answer is lost (a timeout, a dropped connection) is looked
+/// up, not guessed: the level is read again and planned again. When the
+/// change is found in place, it is done; when not, it is written again with
+/// the `resourceVersion` just read, so that the lost write, should it still
+/// land, and the new one cannot both take effect.
 fn write_target(
     session: &Session<'_>,
     cluster: &Cluster,
@@ -134,25 +297,23 @@ fn write_target(
     change: Change,
     force: bool,
     mut fresh: Option<Snapshot>,
-    earlier_written: bool,
 ) -> anyhow::Result<Step> {
     let mut attempt = 0;
+    let mut lost: Vec<(Edit, String)> = Vec::new();
     loop {
         attempt += 1;
         let snapshot = match fresh.take() {
             Some(s) => s,
-            None => session.snapshot(scope)?,
+            None => match session.snapshot(scope) {
+                Ok(s) => s,
+                Err(e) => return Err(unknown_outcome(lost, e)),
+            },
         };
         let step = plan_change(&snapshot, target, change).map_err(|e| plan_error(target, e))?;
         if let Some(reason) = &step.blocked
             && (!force || step.edit.is_none())
         {
-            let written = if earlier_written {
-                "; the targets before it were written"
-            } else {
-                ""
-            };
-            return Err(Verdict(format!("{}: refused: {reason}{written}", step.target)).into());
+            return Err(Verdict(format!("{}: refused: {reason}", step.target)).into());
         }
         let Some(edit) = &step.edit else {
             return Ok(step);
@@ -162,8 +323,57 @@ fn write_target(
             Err(e) if lost_race(&e, edit.kind) && attempt < MAX_ATTEMPTS => {
                 std::thread::sleep(backoff(attempt));
             }
+            Err(e @ ApiError::Transport(_)) => {
+                if lost.len() + 1 >= MAX_LOST_ANSWERS {
+                    return Err(explain_write(cluster, e, edit).context(format!(
+                        "the API server answered none of {MAX_LOST_ANSWERS} writes of {}; read back, \
+                         the change was not in place, but a late write may still land: check with \
+                         `{}`, then run the command again",
+                        edit.describe(),
+                        kubectl_get(edit)
+                    )));
+                }
+                session.alert(&format!(
+                    "{}: no answer to the write of {} ({e}); reading it back",
+                    step.target,
+                    edit.describe()
+                ));
+                lost.push((edit.clone(), e.to_string()));
+            }
             Err(e) => return Err(explain_write(cluster, e, edit)),
         }
+    }
+}
+
+/// How many writes of one target may go unanswered before giving up.
+const MAX_LOST_ANSWERS: usize = 3;
+
+/// A write's answer was lost and the object cannot be read back: whether the
+/// change is in place cannot be known.
+fn unknown_outcome(lost: Vec<(Edit, String)>, read: anyhow::Error) -> anyhow::Error {
+    match lost.last() {
+        Some((edit, e)) => read.context(format!(
+            "no answer to the write of {} ({e}), and it cannot be read back: whether the change \
+             is in place cannot be known; check with `{}`, then run the command again",
+            edit.describe(),
+            kubectl_get(edit)
+        )),
+        None => read,
+    }
+}
+
+/// The kubectl command that shows an edited object.
+fn kubectl_get(edit: &Edit) -> String {
+    match edit.object["kind"].as_str() {
+        Some("MeshPolicy") => format!("kubectl get meshpolicy {} -o yaml", edit.id.name),
+        Some("Policy") => format!(
+            "kubectl get policies.authentication.istio.io -n {} {} -o yaml",
+            edit.id.namespace, edit.id.name
+        ),
+        _ => format!(
+            "kubectl get peerauthentication -n {} {} -o yaml",
+            edit.id.namespace, edit.id.name
+        ),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod change;
 pub mod check;
 pub mod get;
+pub mod interrupt;
 pub mod migrate;
 
 use std::cell::{Cell, OnceCell};

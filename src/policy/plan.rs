@@ -67,6 +67,18 @@ impl Edit {
     }
 }
 
+/// A target whose row, read back after its change was written, is not what
+/// the change asked for: another writer, a mutating webhook or a server that
+/// answered without writing got in the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub target: String,
+    /// The row's mode as read back.
+    pub read: RowMode,
+    /// The level that decides it as read back (`None` for a `MIXED` row).
+    pub level: Option<Level>,
+}
+
 /// The plan for one target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -100,6 +112,27 @@ impl Step {
                 weaker(before.mode, after.mode).map(|(from, to)| (after.target.clone(), from, to))
             })
             .collect()
+    }
+
+    /// Whether `rows`, read back after the change was written, hold what it
+    /// asked: the mode at the target's row (`Set`), or no setting left at the
+    /// target's level (`Unset`). A change written with `--force` that was known
+    /// not to take effect is not held to it.
+    pub fn drift(&self, rows: &[Row]) -> Option<Drift> {
+        if self.blocked.is_some() {
+            return None;
+        }
+        let row = rows.iter().find(|r| r.target == self.target)?;
+        let level = row.source.as_ref().map(|s| s.level);
+        let holds = match self.change {
+            Change::Set(mode) => row.mode == RowMode::Single(mode),
+            Change::Unset => level != Some(self.level),
+        };
+        (!holds).then(|| Drift {
+            target: self.target.clone(),
+            read: row.mode,
+            level,
+        })
     }
 
     /// Rows outside the target whose mode the change makes weaker.

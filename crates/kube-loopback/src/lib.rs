@@ -336,6 +336,12 @@ impl Server {
         self.shared.state().faults.push(fault);
     }
 
+    /// How many more requests the injected faults will meet: a fault is met
+    /// when its request arrives, before a delay runs out.
+    pub fn faults_left(&self) -> usize {
+        self.shared.state().faults.iter().map(|f| f.times).sum()
+    }
+
     pub fn deny(&self, rule: Deny) {
         self.shared.state().denies.push(rule);
     }
