@@ -1060,6 +1060,16 @@ fn legacy_cluster() -> Cluster {
 
 const LEGACY: &str = "authentication.istio.io";
 
+/// The istiod Deployment of an Istio `version`, as the control plane's
+/// version is read from it.
+fn istiod(version: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: istiod, namespace: istio-system, labels: {{app: istiod}}}}\n\
+         spec:\n  selector: {{matchLabels: {{app: istiod}}}}\n  template:\n    metadata: {{labels: {{app: istiod}}}}\n    \
+         spec: {{containers: [{{name: discovery, image: 'docker.io/istio/pilot:{version}'}}]}}\n"
+    )
+}
+
 #[test]
 fn the_backyards_walkthrough_on_the_legacy_api() {
     let c = legacy_cluster();
@@ -1192,12 +1202,14 @@ fn auto_on_an_istio_1_5_cluster_reads_both_apis_as_istio_does() {
             disable: vec!["security.istio.io/v1".into()],
             ..Config::default()
         }
-        .seed_yaml(
+        .seed_yaml(&(
             "apiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\n\
              spec: {peers: [{mtls: {mode: PERMISSIVE}}]}\n---\n\
              apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: echo-8080, namespace: demo}\n\
-             spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n",
-        )
+             spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n---\n"
+                .to_string()
+                + &istiod("1.5.10")
+        ))
         .expect("seed"),
     );
     let rows = |args: &[&str]| -> Vec<(String, String, String)> {
@@ -1289,12 +1301,14 @@ fn migrate_apply_writes_peer_authentications_on_an_istio_1_5_cluster() {
             disable: vec!["security.istio.io/v1".into()],
             ..Config::default()
         }
-        .seed_yaml(
+        .seed_yaml(&(
             "apiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\n\
              spec: {peers: [{mtls: {mode: PERMISSIVE}}]}\n---\n\
              apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: echo-8080, namespace: demo}\n\
-             spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n",
-        )
+             spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n---\n"
+                .to_string()
+                + &istiod("1.5.10")
+        ))
         .expect("seed"),
     );
     let (_, before, _) = c.run(&["get", "demo/echo", "--api", "legacy", "-o", "json"]);
@@ -1977,4 +1991,49 @@ fn a_change_on_a_cluster_names_every_row_it_weakens_as_the_offline_plan_does() {
         warnings.iter().any(|w| w.contains("(and 19 more rows)")),
         "demo, its 18 ports and istio-system: {warnings:?}"
     );
+}
+
+#[test]
+fn lingering_legacy_crds_are_not_istio_1_5() {
+    // Upgraded past 1.5, the cluster still serves the legacy API, and a legacy
+    // policy is left: PeerAuthentications alone decide, as in this Istio.
+    let legacy = "apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\n\
+                  metadata: {name: echo-8080, namespace: demo}\n\
+                  spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n---\n\
+                  apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+                  metadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: PERMISSIVE}}\n---\n";
+    for (istio, said) in [
+        (
+            istiod("1.22.3"),
+            "warning: the API server still serves authentication.istio.io, but the control plane is \
+             Istio 1.22.3, which ignores legacy policies: PeerAuthentications alone decide\n",
+        ),
+        (
+            String::new(),
+            "warning: the API server still serves authentication.istio.io, but no istiod of Istio 1.5 \
+             was found (Deployments labelled app=istiod): PeerAuthentications alone decide\n",
+        ),
+    ] {
+        let c = Cluster::start(
+            Config {
+                enable: vec!["authentication.istio.io/v1alpha1".into()],
+                ..Config::default()
+            }
+            .seed_yaml(&format!("{legacy}{istio}"))
+            .expect("seed"),
+        );
+        let (code, stdout, stderr) = c.run(&["get", "demo/echo:8080"]);
+        assert_eq!((code, stderr.as_str()), (0, said));
+        assert_eq!(
+            stdout,
+            "TARGET           MODE         SOURCE\ndemo/echo:8080   PERMISSIVE   mesh istio-system/default\n",
+            "the legacy STRICT is ignored"
+        );
+        let (code, stdout, _) = c.run(&["check", "-A", "--fail-on", "warning"]);
+        assert_eq!(code, 3);
+        assert!(
+            stdout.contains("warning[MTLS011] policy demo/echo-8080"),
+            "{stdout}"
+        );
+    }
 }

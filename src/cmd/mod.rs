@@ -75,6 +75,9 @@ impl<'a> Session<'a> {
             return Ok(cluster);
         }
         let cluster = self.block_on(Cluster::connect(self.args))??;
+        for note in cluster.notes.take() {
+            self.warn(&note);
+        }
         Ok(self.cluster.get_or_init(|| cluster))
     }
 

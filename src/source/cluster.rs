@@ -86,6 +86,20 @@ pub struct Cluster {
     pub mixed: bool,
     /// The credential plugin, to name it in errors.
     plugin: Option<crate::source::plugin::Plugin>,
+    /// What the user should know of this cluster (warnings), said once.
+    pub notes: std::cell::RefCell<Vec<String>>,
+}
+
+/// The Istio version of an image, from its tag: `docker.io/istio/pilot:1.5.10`
+/// is `1.5.10`, `pilot:1.22.3-distroless` is `1.22.3`. A tag that is no version
+/// (`latest`, a digest) gives `None`.
+fn istio_version(image: &str) -> Option<String> {
+    let (_, tag) = image.split('@').next()?.rsplit_once(':')?;
+    let version = tag.split('-').next()?;
+    let mut parts = version.split('.');
+    let numeric =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    (numeric(parts.next()) && numeric(parts.next())).then(|| version.to_string())
 }
 
 /// The kubeconfig files to read, as kubectl finds them: `--kubeconfig`, else
@@ -196,6 +210,7 @@ impl Cluster {
             api_version: String::new(),
             mixed: false,
             plugin,
+            notes: Default::default(),
         };
         (cluster.api_version, cluster.peer_version, cluster.mixed) =
             cluster.discover(args.api).await?;
@@ -256,7 +271,12 @@ impl Cluster {
                 }
                 Ok((LEGACY_API_VERSION.to_string(), peer_version, false))
             }
-            (_, Some(version)) => Ok((version.clone(), Some(version), legacy_served)),
+            (_, Some(version)) => {
+                // Both APIs served: Istio 1.5, or the legacy CRDs outliving an
+                // upgrade. Only the control plane's version tells.
+                let mixed = legacy_served && self.control_plane_is_1_5().await?;
+                Ok((version.clone(), Some(version), mixed))
+            }
             (_, None) if legacy_served => Ok((LEGACY_API_VERSION.to_string(), None, false)),
             (_, None) if served.is_empty() => bail!(
                 "the API server at {} does not serve {SECURITY_GROUP} (PeerAuthentication): is Istio installed?",
@@ -268,6 +288,48 @@ impl Cluster {
                 served.join(", ")
             ),
         }
+    }
+
+    /// Whether an istiod of Istio 1.5 runs: the version is the tag of its
+    /// `discovery` container's image. Otherwise a note says why legacy
+    /// policies are ignored. One request, all namespaces (istiod does not
+    /// always run in istio-system).
+    async fn control_plane_is_1_5(&self) -> anyhow::Result<bool> {
+        let deployments = match self
+            .list("apps", "v1", "deployments", None, Some("app=istiod"))
+            .await
+        {
+            Ok(items) => items,
+            // Not allowed to look: nothing can be said of the version.
+            Err(ApiError::Status { code: 403, .. }) => Vec::new(),
+            Err(e) => return Err(self.explain(e, "list", "deployments", "apps", None)),
+        };
+        let versions: Vec<String> = deployments
+            .iter()
+            .flat_map(|d| {
+                d["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .filter(|c| c["name"] == "discovery")
+            .filter_map(|c| istio_version(c["image"].as_str()?))
+            .collect();
+        if versions.iter().any(|v| v == "1.5" || v.starts_with("1.5.")) {
+            return Ok(true);
+        }
+        let why = match versions.first() {
+            Some(version) => {
+                format!("the control plane is Istio {version}, which ignores legacy policies")
+            }
+            None => {
+                "no istiod of Istio 1.5 was found (Deployments labelled app=istiod)".to_string()
+            }
+        };
+        self.notes.borrow_mut().push(format!(
+            "the API server still serves {LEGACY_GROUP}, but {why}: PeerAuthentications alone decide"
+        ));
+        Ok(false)
     }
 
     /// Reads what `scope` needs and builds the snapshot; with `clients`, also the
@@ -1075,5 +1137,28 @@ impl fmt::Debug for Cluster {
         f.debug_struct("Cluster")
             .field("server", &self.server)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_istio_version_is_read_from_the_image_tag() {
+        for (image, version) in [
+            ("docker.io/istio/pilot:1.5.10", Some("1.5.10")),
+            (
+                "gcr.io/istio-release/pilot:1.22.3-distroless",
+                Some("1.22.3"),
+            ),
+            (
+                "registry:5000/istio/pilot:1.24.0@sha256:abc",
+                Some("1.24.0"),
+            ),
+            ("istio/pilot:latest", None),
+            ("istio/pilot@sha256:abc", None),
+            ("pilot", None),
+        ] {
+            assert_eq!(super::istio_version(image).as_deref(), version, "{image}");
+        }
     }
 }
