@@ -2037,3 +2037,77 @@ fn lingering_legacy_crds_are_not_istio_1_5() {
         );
     }
 }
+
+#[test]
+fn an_offline_plan_means_to_kubectl_what_the_document_meant() {
+    // Fields mtls does not touch, in the spellings YAML 1.1 (kubectl) reads
+    // as booleans, octal and other numbers, or that only quotes keep strings.
+    let original = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: prod
+  annotations: {quoted-yes: \"yes\", quoted-octal: \"012\", quoted-on: \"on\", quoted-null: \"~\"}
+spec:
+  mtls: {mode: PERMISSIVE}
+  untouched: {a: yes, b: No, c: on, d: OFF, e: y, f: n, g: 012, h: 0x1F, i: 1_000, k: 08, l: ~, m: 1e3, o: Yes}
+";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = dir.path().join("prod.yaml");
+    std::fs::write(&manifest, original).expect("written");
+    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["require", "prod", "-f"])
+        .arg(&manifest)
+        .output()
+        .expect("mtls runs");
+    assert_eq!(out.status.code(), Some(0));
+    let plan = String::from_utf8(out.stdout).expect("UTF-8");
+
+    // What kubectl makes of each, on a server of its own.
+    let created = |yaml: &str| -> Value {
+        let c = Cluster::with_seed(vec![
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}),
+        ]);
+        let mut child = Process::new("kubectl")
+            .args(["create", "-f", "-", "--kubeconfig"])
+            .arg(c.kubeconfig(ADMIN))
+            .env("HOME", c.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(yaml.as_bytes())
+            .expect("written");
+        let done = child.wait_with_output().expect("kubectl finishes");
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        c.policy("prod", "default").expect("created")
+    };
+    let before = created(original);
+    let after = created(&plan);
+    assert_eq!(
+        after["spec"]["untouched"], before["spec"]["untouched"],
+        "{plan}"
+    );
+    assert_eq!(
+        after["metadata"]["annotations"], before["metadata"]["annotations"],
+        "{plan}"
+    );
+    assert_eq!(
+        before["spec"]["untouched"]["a"],
+        json!(true),
+        "kubectl reads YAML 1.1"
+    );
+    assert_eq!(before["spec"]["untouched"]["g"], json!(10));
+    assert_eq!(after["spec"]["mtls"], json!({"mode": "STRICT"}));
+}
