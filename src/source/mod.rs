@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod collect;
 pub mod manifests;
 pub mod plugin;
+#[cfg(test)]
+mod properties;
 mod redact;
 
 /// Which Istio API to read and write (`--api`).
