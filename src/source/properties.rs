@@ -132,13 +132,13 @@ proptest! {
                 accepted = false;
             }
         }
-        if accepted {
-            if let Ok(loaded) = collector.finish(&LoadOptions { root_namespace: None, api: Api::Auto }) {
-                let index = Index::new(&loaded.snapshot);
-                let rows = index.all_rows();
-                prop_assert!(!rows.is_empty(), "the mesh row at least");
-                let _findings = check::check(&loaded.snapshot);
-            }
+        if accepted
+            && let Ok(loaded) = collector.finish(&LoadOptions { root_namespace: None, api: Api::Auto })
+        {
+            let index = Index::new(&loaded.snapshot);
+            let rows = index.all_rows();
+            prop_assert!(!rows.is_empty(), "the mesh row at least");
+            let _findings = check::check(&loaded.snapshot);
         }
     }
 }
