@@ -2111,3 +2111,82 @@ spec:
     assert_eq!(before["spec"]["untouched"]["g"], json!(10));
     assert_eq!(after["spec"]["mtls"], json!({"mode": "STRICT"}));
 }
+
+/// An Istio 1.5 cluster with legacy policies: the mesh PERMISSIVE, a Service
+/// port STRICT, and `extra` besides.
+fn istio_1_5(extra: &str) -> Cluster {
+    Cluster::start(
+        Config {
+            enable: vec!["authentication.istio.io/v1alpha1".into()],
+            disable: vec!["security.istio.io/v1".into()],
+            ..Config::default()
+        }
+        .seed_yaml(
+            &("apiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\n\
+               spec: {peers: [{mtls: {mode: PERMISSIVE}}]}\n---\n\
+               apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: echo-8080, namespace: demo}\n\
+               spec: {targets: [{name: echo, ports: [{number: 8080}]}], peers: [{mtls: {}}]}\n---\n"
+                .to_string()
+                + &istiod("1.5.10")
+                + extra),
+        )
+        .expect("seed"),
+    )
+}
+
+#[test]
+fn migrate_apply_refuses_with_nothing_written_when_a_mode_cannot_be_kept() {
+    let c = istio_1_5(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: external, namespace: demo}\n\
+         spec: {ports: [{port: 443}]}\n---\n\
+         apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: external, namespace: demo}\n\
+         spec: {targets: [{name: external}], peers: [{mtls: {}}]}\n",
+    );
+    for quiet in [&[][..], &["-q"][..]] {
+        let (code, _, stderr) = c.run(&[&["migrate", "--apply"][..], quiet].concat());
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains(
+                "\n  service demo/external: legacy policies target it, but it has no selector, so no \
+                 PeerAuthentication can select its workloads\n"
+            ) && stderr.ends_with("\n  nothing was written\n"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn migrate_apply_that_fails_part_way_says_what_was_written() {
+    let c = istio_1_5(
+        "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n\
+         spec: {selector: {app: web}, ports: [{port: 80}]}\n---\n\
+         apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: default, namespace: shop}\n\
+         spec: {peers: [{mtls: {}}]}\n",
+    );
+    c.server.deny(Deny {
+        verb: Some("create".into()),
+        resource: Some("peerauthentications".into()),
+        namespace: Some("shop".into()),
+        ..Deny::default()
+    });
+    let (code, stdout, stderr) = c.run_changing(
+        &["migrate", "--apply", "-q"],
+        &["PeerAuthentication istio-system/default"],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("name: default\n  namespace: shop\n"),
+        "the plan is printed: {stdout}"
+    );
+    assert!(
+        stderr.starts_with(
+            "error: the migration stopped after 1 of 3 PeerAuthentications: written: \
+             peerauthentication istio-system/default; \
+             not written: peerauthentication shop/default, peerauthentication demo/echo\n  \
+             cannot create peerauthentication shop/default\n  \
+             peerauthentications.security.istio.io is forbidden"
+        ),
+        "{stderr}"
+    );
+}

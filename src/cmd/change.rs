@@ -396,7 +396,9 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(5 + hasher.finish() % cap)
 }
 
-fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> anyhow::Error {
+/// A failed write, as the user reads it: what could not be done to which
+/// object, why, and what to check.
+pub(crate) fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> anyhow::Error {
     let verb = match edit.kind {
         EditKind::Create => "create",
         EditKind::Update => "update",

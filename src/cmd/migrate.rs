@@ -86,28 +86,48 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
     }
     if args.apply {
         let cluster = session.cluster()?;
-        for object in &migration.objects {
-            let id = object_id(object);
-            let existing = snapshot.policy(&id);
-            let edit = match existing {
-                Some(current) => {
-                    let mut updated = current.object.clone();
-                    updated["spec"] = object["spec"].clone();
-                    Edit {
-                        kind: EditKind::Update,
-                        id,
-                        object: updated,
+        let edits: Vec<Edit> = migration
+            .objects
+            .iter()
+            .map(|object| {
+                let id = object_id(object);
+                match snapshot.policy(&id) {
+                    Some(current) => {
+                        let mut updated = current.object.clone();
+                        updated["spec"] = object["spec"].clone();
+                        Edit {
+                            kind: EditKind::Update,
+                            id,
+                            object: updated,
+                        }
                     }
+                    None => Edit {
+                        kind: EditKind::Create,
+                        id,
+                        object: object.clone(),
+                    },
                 }
-                None => Edit {
-                    kind: EditKind::Create,
-                    id,
-                    object: object.clone(),
-                },
-            };
-            session
-                .block_on(cluster.write(&edit, false))?
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", edit.describe()))?;
+            })
+            .collect();
+        for (written, edit) in edits.iter().enumerate() {
+            let result = session.block_on(cluster.write(edit, false))?;
+            if let Err(e) = result {
+                let names = |edits: &[Edit]| match edits {
+                    [] => "none".to_string(),
+                    _ => edits
+                        .iter()
+                        .map(Edit::describe)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                return Err(crate::cmd::change::explain_write(cluster, e, edit)
+                    .context(format!(
+                        "the migration stopped after {written} of {} PeerAuthentications: written: {}; not written: {}",
+                        edits.len(),
+                        names(&edits[..written]),
+                        names(&edits[written..])
+                    )));
+            }
             session.note(&format!("{} {}", edit.describe(), edit.kind.past_tense()));
         }
         session.note("the legacy policies still exist: check with `mtls get -A`, then delete them");
