@@ -1656,6 +1656,11 @@ fn a_busy_server_is_asked_again_and_then_named_busy() {
             "ServiceUnavailable",
             "is unavailable (503 Service Unavailable)",
         ),
+        (
+            504,
+            "Timeout",
+            "timed out behind a gateway (504 Gateway Timeout)",
+        ),
     ] {
         // Twice turned away: the third attempt is served.
         let c = Cluster::demo();
@@ -1858,6 +1863,29 @@ fn an_interrupt_between_writes_finishes_the_write_in_flight_and_stops() {
             "{stdout}"
         );
     }
+
+    // A second signal ends mtls at once, as 128 + the signal's number.
+    let c = Cluster::demo();
+    c.server.inject(Fault {
+        method: Some("POST".into()),
+        path_contains: None,
+        times: 1,
+        action: FaultAction::Delay(Duration::from_secs(20)),
+    });
+    let child = c.spawn(&["allow", "demo/echo:8001", "demo"]);
+    while c.server.faults_left() > 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..2 {
+        let sent = Process::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, _, _) = output(child.wait_with_output().expect("mtls finishes"));
+    assert_eq!(code, 130);
 }
 
 #[test]

@@ -256,3 +256,60 @@ fn a_weakening_change_at_a_terminal_asks_first() {
     );
     assert_eq!(prod_mode(&server), "DISABLE");
 }
+
+#[test]
+fn an_interactive_credential_plugin_at_a_terminal_may_take_its_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, kubeconfig) = strict_prod(dir.path());
+    // A plugin that asks the person at the terminal: slower than the timeout.
+    let plugin = dir.path().join("login.sh");
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": kube_loopback::TOKEN},
+    });
+    std::fs::write(
+        &plugin,
+        format!("#!/bin/sh\nsleep 2\necho '{credential}'\n"),
+    )
+    .expect("plugin written");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut config: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&kubeconfig).expect("kubeconfig"))
+            .expect("YAML");
+    config["users"][0]["user"] = serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": plugin.to_str().expect("utf-8 path"),
+        "interactiveMode": "IfAvailable",
+    }});
+    let interactive = dir.path().join("interactive.yaml");
+    std::fs::write(&interactive, serde_json::to_string(&config).expect("JSON")).expect("written");
+    let command = format!(
+        "{} get prod --no-color --request-timeout 1 --kubeconfig {}; echo exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_mtls"),
+        interactive.display()
+    );
+    let tmux = Tmux::start("interactive-plugin", &command);
+    let done = tmux.wait_for("exit=", Duration::from_secs(15));
+    assert!(
+        done.contains("prod     STRICT") && done.contains("exit=0"),
+        "{done}"
+    );
+
+    // Without a terminal, the same plugin is stopped at the timeout.
+    let out = Command::new(env!("CARGO_BIN_EXE_mtls"))
+        .args(["get", "prod", "--request-timeout", "1", "--kubeconfig"])
+        .arg(&interactive)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not answer within 1 s (--request-timeout)"),
+        "{stderr}"
+    );
+}
