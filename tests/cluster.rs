@@ -158,8 +158,25 @@ impl Cluster {
             .expect("mtls starts")
     }
 
+    /// Waits until every injected fault has met its request: a delayed
+    /// request is then being held.
+    fn wait_for_held_request(&self) {
+        while self.server.faults_left() > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn policy(&self, ns: &str, name: &str) -> Option<Value> {
         self.server.object(PA, ns, name)
+    }
+
+    /// An executable shell script in the cluster's directory.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
     }
 
     /// Every stored object, resourceVersion included: a write that changes
@@ -180,6 +197,15 @@ fn mtls_with(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, Strin
             .output()
             .expect("mtls runs"),
     )
+}
+
+/// Sends SIG`name` (`INT`, `TERM`) to a running mtls.
+fn send_signal(child: &Child, name: &str) {
+    let sent = Process::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
 }
 
 fn output(out: Output) -> (i32, String, String) {
@@ -723,20 +749,13 @@ fn exec_credential_plugins_and_contexts_work_as_in_kubectl() {
     let c = Cluster::demo();
     // A kubeconfig with two contexts: the current one points nowhere, the other
     // gets its token from an exec plugin, as cloud providers' kubeconfigs do.
-    let plugin = c.dir.path().join("token-plugin.sh");
-    std::fs::write(
-        &plugin,
-        format!(
-            "#!/bin/sh\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+    let plugin = c.script(
+        "token-plugin.sh",
+        &format!(
+            "echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'",
             kube_loopback::TOKEN
         ),
-    )
-    .expect("plugin written");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    );
     let admin: Value =
         serde_saphyr::from_str(&c.server.kubeconfig(ADMIN)).expect("kubeconfig YAML");
     let config = json!({
@@ -837,14 +856,7 @@ fn failing_credential_plugins_and_broken_kubeconfigs_never_show_a_secret() {
     let refreshed = "failed (exit status: 2); mtls does not show what it printed, as that may \
                      hold credentials: run it to see why";
     for (name, script, reason) in plugins.into_iter().chain([("refresh", refresh, refreshed)]) {
-        let plugin = c.dir.path().join(format!("{name}.sh"));
-        std::fs::write(&plugin, format!("#!/bin/sh\n{script}\n")).expect("plugin written");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod");
-        }
+        let plugin = c.script(&format!("{name}.sh"), &script);
         let command = plugin.to_str().expect("utf-8 path");
         let config = json!({
             "apiVersion": "v1",
@@ -1591,12 +1603,7 @@ fn a_hanging_credential_plugin_is_stopped_after_the_request_timeout() {
     let c = Cluster::demo();
     // The plugin never answers, and leaves a child behind that holds its
     // output open.
-    let plugin = c.dir.path().join("hangs.sh");
-    std::fs::write(&plugin, "#!/bin/sh\nsleep 25 &\nsleep 25\n").expect("plugin written");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    let plugin = c.script("hangs.sh", "sleep 25 &\nsleep 25");
     let admin: Value =
         serde_saphyr::from_str(&c.server.kubeconfig(ADMIN)).expect("kubeconfig YAML");
     let config = json!({
@@ -1834,15 +1841,8 @@ fn an_interrupt_between_writes_finishes_the_write_in_flight_and_stops() {
         });
         let before = c.state();
         let child = c.spawn(&["allow", "demo/echo:8001", "demo/echo:8002", "demo"]);
-        // The POST has arrived and is being held.
-        while c.server.faults_left() > 0 {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let sent = Process::new("kill")
-            .args([format!("-{signal}"), child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
+        c.wait_for_held_request();
+        send_signal(&child, signal);
         let (code, stdout, stderr) = output(child.wait_with_output().expect("mtls finishes"));
         c.assert_changed(
             &before,
@@ -1873,15 +1873,9 @@ fn an_interrupt_between_writes_finishes_the_write_in_flight_and_stops() {
         action: FaultAction::Delay(Duration::from_secs(20)),
     });
     let child = c.spawn(&["allow", "demo/echo:8001", "demo"]);
-    while c.server.faults_left() > 0 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    c.wait_for_held_request();
     for _ in 0..2 {
-        let sent = Process::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
+        send_signal(&child, "INT");
         std::thread::sleep(Duration::from_millis(100));
     }
     let (code, _, _) = output(child.wait_with_output().expect("mtls finishes"));
