@@ -192,15 +192,15 @@ pub struct GetArgs {
     pub targets: Vec<String>,
 
     /// Exit 3 unless every listed row has this mode (any case: strict, STRICT)
-    #[arg(long, value_enum, value_name = "MODE", ignore_case = true)]
+    #[arg(long, value_name = "MODE", value_parser = mode_parser(), ignore_case = true)]
     pub expect: Option<Mode>,
 
     /// Exit 3 when a listed row is weaker than this mode (STRICT > PERMISSIVE >
     /// DISABLE); a MIXED row counts as its weakest pod
     #[arg(
         long,
-        value_enum,
         value_name = "MODE",
+        value_parser = mode_parser(),
         ignore_case = true,
         conflicts_with = "expect"
     )]
@@ -275,6 +275,24 @@ impl Shell {
 pub enum FailOn {
     Error,
     Warning,
+}
+
+/// A mode on the command line: one of the names, in any case (with
+/// `ignore_case`); help and completions list them.
+fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+    use clap::builder::{PossibleValue, TypedValueParser};
+    let values = [Mode::Disable, Mode::Permissive, Mode::Strict].map(|mode| {
+        PossibleValue::new(mode.as_str()).help(match mode {
+            Mode::Disable => "Plaintext only: the sidecar accepts no mTLS",
+            Mode::Permissive => "mTLS and plaintext are both accepted",
+            Mode::Strict => "Only mTLS is accepted",
+        })
+    });
+    clap::builder::PossibleValuesParser::new(values).try_map(|name: String| {
+        name.to_ascii_uppercase()
+            .parse::<Mode>()
+            .map_err(|e| e.to_string())
+    })
 }
 
 fn parse_namespace(s: &str) -> Result<String, String> {

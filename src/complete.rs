@@ -10,25 +10,30 @@ use std::path::PathBuf;
 
 use clap_complete::CompletionCandidate;
 
-use crate::cli::{GlobalArgs, Output};
 use crate::policy::Snapshot;
 use crate::source::Api;
-use crate::source::cluster::Cluster;
+use crate::source::cluster::{Cluster, ConnectOptions};
 use crate::source::manifests::{self, LoadOptions};
 
 /// How long completion may wait for a cluster.
-const TIMEOUT_SECONDS: u64 = 2;
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What completion reads: the command line's manifests, else its cluster.
+struct Sources {
+    filenames: Vec<PathBuf>,
+    cluster: ConnectOptions,
+}
 
 /// Completes a TARGET: `mesh` and namespaces, `NS/` services, `NS/SVC:` ports.
 pub fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
-    let args = args_of_command_line();
-    let names = if args.filenames.is_empty() {
-        from_cluster(&args, current)
+    let sources = sources_of_command_line();
+    let names = if sources.filenames.is_empty() {
+        from_cluster(&sources.cluster, current)
     } else {
-        from_manifests(&args, current)
+        from_manifests(&sources.filenames, current)
     };
     names
         .into_iter()
@@ -37,21 +42,18 @@ pub fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
         .collect()
 }
 
-/// The global flags of the command line being completed (the words after `--`).
-fn args_of_command_line() -> GlobalArgs {
+/// The sources the command line being completed names (the words after `--`).
+fn sources_of_command_line() -> Sources {
     let words: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(1).collect();
-    let mut args = GlobalArgs {
+    let mut sources = Sources {
         filenames: Vec::new(),
-        output: Output::Table,
-        all_namespaces: false,
-        root_namespace: None,
-        api: Api::Auto,
-        kubeconfig: None,
-        context: None,
-        request_timeout: TIMEOUT_SECONDS,
-        no_color: true,
-        quiet: true,
-        verbose: false,
+        cluster: ConnectOptions {
+            kubeconfig: None,
+            context: None,
+            request_timeout: TIMEOUT,
+            verbose: false,
+            api: Api::Auto,
+        },
     };
     let mut words = words.iter();
     while let Some(word) = words.next() {
@@ -61,17 +63,17 @@ fn args_of_command_line() -> GlobalArgs {
         };
         let mut value = || inline.clone().or_else(|| words.next().cloned());
         match flag {
-            "-f" | "--filename" => args.filenames.extend(value().map(PathBuf::from)),
-            "--kubeconfig" => args.kubeconfig = value().map(PathBuf::from),
-            "--context" => args.context = value(),
+            "-f" | "--filename" => sources.filenames.extend(value().map(PathBuf::from)),
+            "--kubeconfig" => sources.cluster.kubeconfig = value().map(PathBuf::from),
+            "--context" => sources.cluster.context = value(),
             _ => {}
         }
     }
-    args
+    sources
 }
 
-fn from_manifests(args: &GlobalArgs, current: &str) -> Vec<String> {
-    let Ok(inputs) = manifests::find_inputs(&args.filenames) else {
+fn from_manifests(filenames: &[PathBuf], current: &str) -> Vec<String> {
+    let Ok(inputs) = manifests::find_inputs(filenames) else {
         return Vec::new();
     };
     let options = LoadOptions {
@@ -111,7 +113,7 @@ fn names_in(snapshot: &Snapshot, current: &str) -> Vec<String> {
     }
 }
 
-fn from_cluster(args: &GlobalArgs, current: &str) -> Vec<String> {
+fn from_cluster(options: &ConnectOptions, current: &str) -> Vec<String> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,7 +121,7 @@ fn from_cluster(args: &GlobalArgs, current: &str) -> Vec<String> {
         return Vec::new();
     };
     let work = async {
-        let cluster = Cluster::connect(args).await.ok()?;
+        let cluster = Cluster::connect(options).await.ok()?;
         let names = match current.split_once('/') {
             None => {
                 let namespaces = cluster.list_core("namespaces", None).await.ok()?;
@@ -157,8 +159,7 @@ fn from_cluster(args: &GlobalArgs, current: &str) -> Vec<String> {
         };
         Some(names)
     };
-    let timeout = std::time::Duration::from_secs(TIMEOUT_SECONDS);
     runtime
-        .block_on(async { tokio::time::timeout(timeout, work).await.ok().flatten() })
+        .block_on(async { tokio::time::timeout(TIMEOUT, work).await.ok().flatten() })
         .unwrap_or_default()
 }

@@ -8,8 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// An mTLS mode, as Istio's `PeerAuthentication.MutualTLS.Mode` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
-#[value(rename_all = "UPPER")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
     /// Plaintext only: the sidecar accepts no mTLS.
     Disable,

@@ -20,7 +20,7 @@ use crate::error::UsageError;
 use crate::policy::Snapshot;
 use crate::policy::resolve::Row;
 use crate::render;
-use crate::source::cluster::{Cluster, Scope};
+use crate::source::cluster::{Cluster, ConnectOptions, Notice, Scope};
 use crate::source::manifests::{self, LoadOptions};
 use crate::target::Target;
 
@@ -74,9 +74,12 @@ impl<'a> Session<'a> {
         if let Some(cluster) = self.cluster.get() {
             return Ok(cluster);
         }
-        let cluster = self.block_on(Cluster::connect(self.args))??;
-        for note in cluster.notes.take() {
-            self.warn(&note);
+        let cluster = self.block_on(Cluster::connect(&connect_options(self.args)))??;
+        for notice in cluster.notices.take() {
+            match notice {
+                Notice::Warning(text) => self.warn(&text),
+                Notice::Security(text) => self.alert(&text),
+            }
         }
         Ok(self.cluster.get_or_init(|| cluster))
     }
@@ -201,6 +204,17 @@ impl<'a> Session<'a> {
             Output::Json => render::json(&list),
             Output::Yaml => render::yaml(&list)?,
         })
+    }
+}
+
+/// How to reach the cluster, from the global flags.
+pub fn connect_options(args: &GlobalArgs) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        request_timeout: std::time::Duration::from_secs(args.request_timeout),
+        verbose: args.verbose,
+        api: args.api,
     }
 }
 

@@ -15,7 +15,6 @@ use anyhow::bail;
 use http::{Method, Request};
 use serde_json::{Value, json};
 
-use crate::cli::GlobalArgs;
 use crate::policy::ObjectRef;
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::plan::{Edit, EditKind};
@@ -86,8 +85,9 @@ pub struct Cluster {
     pub mixed: bool,
     /// The credential plugin, to name it in errors.
     plugin: Option<crate::source::plugin::Plugin>,
-    /// What the user should know of this cluster (warnings), said once.
-    pub notes: std::cell::RefCell<Vec<String>>,
+    /// What the user should hear about this cluster, said once: taken by the
+    /// command line.
+    pub notices: std::cell::RefCell<Vec<Notice>>,
 }
 
 /// The Istio version of an image, from its tag: `docker.io/istio/pilot:1.5.10`
@@ -132,9 +132,30 @@ fn kubeconfig_files(
     Ok(Some(existing))
 }
 
+/// How to reach the cluster: what kubectl's flags say, and more.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `--kubeconfig`; `None`: `KUBECONFIG`, then kube-rs's default.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub context: Option<String>,
+    /// For each request, and for a credential plugin.
+    pub request_timeout: Duration,
+    /// Log each request on stderr.
+    pub verbose: bool,
+    pub api: Api,
+}
+
+/// What the user should hear about the cluster. The command line decides how
+/// to say it; a security notice is said even with `--quiet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Warning(String),
+    Security(String),
+}
+
 impl Cluster {
     /// Connects as kubectl would and asks discovery which Istio API is served.
-    pub async fn connect(args: &GlobalArgs) -> anyhow::Result<Cluster> {
+    pub async fn connect(args: &ConnectOptions) -> anyhow::Result<Cluster> {
         let options = kube::config::KubeConfigOptions {
             context: args.context.clone(),
             ..Default::default()
@@ -175,14 +196,15 @@ impl Cluster {
                 )
             })?,
         };
-        // A security warning: --quiet does not silence it.
+        let mut notices = Vec::new();
         if config.accept_invalid_certs {
-            eprintln!(
-                "warning: the kubeconfig says insecure-skip-tls-verify: the API server's certificate is not \
+            notices.push(Notice::Security(
+                "the kubeconfig says insecure-skip-tls-verify: the API server's certificate is not \
                  checked, so anyone on the network path can pose as it"
-            );
+                    .into(),
+            ));
         }
-        let timeout = Duration::from_secs(args.request_timeout.max(1));
+        let timeout = args.request_timeout.max(Duration::from_secs(1));
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
@@ -210,7 +232,7 @@ impl Cluster {
             api_version: String::new(),
             mixed: false,
             plugin,
-            notes: Default::default(),
+            notices: std::cell::RefCell::new(notices),
         };
         (cluster.api_version, cluster.peer_version, cluster.mixed) =
             cluster.discover(args.api).await?;
@@ -326,9 +348,9 @@ impl Cluster {
                 "no istiod of Istio 1.5 was found (Deployments labelled app=istiod)".to_string()
             }
         };
-        self.notes.borrow_mut().push(format!(
+        self.notices.borrow_mut().push(Notice::Warning(format!(
             "the API server still serves {LEGACY_GROUP}, but {why}: PeerAuthentications alone decide"
-        ));
+        )));
         Ok(false)
     }
 
