@@ -2,7 +2,7 @@
 //! looks it up: `PushContext.destinationRule` and `SetDestinationRules`
 //! (pilot/pkg/model/push_context.go), `MostSpecificHostMatch`
 //! (pilot/pkg/model/destination_rule.go) and `ResolveShortnameToFQDN`
-//! (pilot/pkg/model/config.go).
+//! (pilot/pkg/model/config.go); docs/semantics.md §4.
 //!
 //! Rules are indexed per namespace as "namespace local" (visible in their own
 //! namespace: no `exportTo`, `*`, `.` or the namespace itself) and "exported"

@@ -61,7 +61,7 @@ pub enum Dataplane {
     None,
 }
 
-/// A pod's dataplane (istio-semantics.md §4); for a pod template, whether the
+/// A pod's dataplane (docs/semantics.md §4); for a pod template, whether the
 /// injector would give its pods a sidecar.
 pub fn dataplane(workload: &Workload, namespace_labels: &Labels) -> Dataplane {
     let label = |k: &str| workload.labels.get(k).map(String::as_str);

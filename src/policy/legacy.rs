@@ -1,5 +1,5 @@
 //! Resolution on the legacy API, authentication.istio.io/v1alpha1 (Istio 1.4 and
-//! earlier; istio-semantics.md §5, from 1.4's `AuthenticationPolicyForWorkload`).
+//! earlier; docs/semantics.md §5, from 1.4's `AuthenticationPolicyForWorkload`).
 //!
 //! No inheritance: the chosen policy decides alone. For a Service port, the oldest
 //! Policy that targets the Service and is either port-less or names the port (by

@@ -38,7 +38,7 @@ pub struct Snapshot {
     /// The PeerAuthentication apiVersion to use for objects this tool creates.
     pub api_version: String,
     /// Whether the legacy API (authentication.istio.io/v1alpha1) decides:
-    /// resolution follows istio-semantics.md §5, and changes write MeshPolicy
+    /// resolution follows docs/semantics.md §5, and changes write MeshPolicy
     /// and Policy objects.
     pub legacy: bool,
     /// Whether legacy policies decide where no PeerAuthentication applies,

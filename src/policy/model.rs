@@ -53,7 +53,8 @@ impl Created {
     }
 }
 
-/// Parses a time as the API server writes and reads `metav1.Time`: Go's
+/// Parses a time as the API server writes and reads `metav1.Time`
+/// (docs/semantics.md §3): Go's
 /// `time.RFC3339` layout, `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`. jiff does the
 /// calendar; the shape is checked first, since jiff also takes forms the API
 /// server refuses (a space for `T`, basic format, an offset of hours only).
@@ -88,7 +89,7 @@ pub struct PeerAuthentication {
     /// `spec.portLevelMtls`, keyed by workload port; `None` is UNSET.
     pub port_modes: BTreeMap<u32, Option<Mode>>,
     /// What Istio's validation would reject or warn about; Istio's code still
-    /// uses the policy as described in istio-semantics.md.
+    /// uses the policy as described in docs/semantics.md §3.
     pub problems: Vec<String>,
     pub object: Value,
 }
@@ -192,7 +193,7 @@ impl PeerAuthentication {
     }
 }
 
-/// A `portLevelMtls` key as Istio's decoder reads it (protojson's map keys of
+/// A `portLevelMtls` key as Istio's decoder reads it (docs/semantics.md §3) (protojson's map keys of
 /// type uint32: Go's `strconv.ParseUint(key, 10, 32)`): decimal digits only, no
 /// sign, no spaces, leading zeros allowed, at most 4294967295.
 fn parse_port_key(key: &str) -> Option<u32> {

@@ -6,7 +6,7 @@
 //! then name, then namespace; per level the oldest applicable policy wins and the
 //! others are dropped whole; levels apply mesh → namespace → workload, an UNSET
 //! level inheriting; port overrides come only from the winning workload policy and
-//! are keyed by the workload (container) port.
+//! are keyed by the workload (container) port (docs/semantics.md §1, §2).
 //!
 //! Rows — what `get` prints — aggregate the decisions of the pods behind a Service.
 

@@ -1,5 +1,5 @@
 //! Table-driven tests of resolution and planning: one named case per rule of
-//! istio-semantics.md §2, each looped over every mode where a mode is involved.
+//! docs/semantics.md §2, each looped over every mode where a mode is involved.
 
 use serde_json::{Value, json};
 

@@ -102,7 +102,7 @@ fn istio_version(image: &str) -> Option<String> {
     (numeric(parts.next()) && numeric(parts.next())).then(|| version.to_string())
 }
 
-/// The kubeconfig files to read, as kubectl finds them: `--kubeconfig`, else
+/// The kubeconfig files to read, as kubectl finds them (docs/semantics.md §6): `--kubeconfig`, else
 /// the files `KUBECONFIG` lists that exist (kubectl skips the missing ones,
 /// and so does `mtls`; none at all is an error), else `None`: kube-rs's
 /// default, `~/.kube/config` or the in-cluster config.
@@ -312,7 +312,7 @@ impl Cluster {
         }
     }
 
-    /// Whether an istiod of Istio 1.5 runs: the version is the tag of its
+    /// Whether an istiod of Istio 1.5 runs (docs/semantics.md §5): the version is the tag of its
     /// `discovery` container's image. Otherwise a note says why legacy
     /// policies are ignored. One request, all namespaces (istiod does not
     /// always run in istio-system).

@@ -255,7 +255,7 @@ fn parse_yaml<R: BufRead>(
     alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     // Size is bounded per object by the reader; what remains to bound is what a
     // few bytes can cost: nesting and aliases.
-    // Scalars are read as kubectl reads them (YAML 1.1): `yes`, `on` and the
+    // Scalars are read as kubectl reads them (YAML 1.1, docs/semantics.md §6): `yes`, `on` and the
     // like are booleans, `012` is octal. A plan then means to kubectl what the
     // document meant, for every field mtls copies without touching it.
     let options = serde_saphyr::options! {
