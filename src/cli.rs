@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
 
-use crate::mode::Mode;
-use crate::source::Api;
+use mtls::mode::Mode;
+use mtls::source::Api;
 
 /// Show and control Istio mutual TLS.
 ///
@@ -296,7 +296,7 @@ fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
 }
 
 fn parse_namespace(s: &str) -> Result<String, String> {
-    crate::target::check_label("namespace", s).map(|()| s.to_string())
+    mtls::target::check_label("namespace", s).map(|()| s.to_string())
 }
 
 #[cfg(test)]

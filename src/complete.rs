@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use clap_complete::CompletionCandidate;
 
-use crate::policy::Snapshot;
-use crate::source::Api;
-use crate::source::cluster::{Cluster, ConnectOptions};
-use crate::source::manifests::{self, LoadOptions};
+use mtls::policy::Snapshot;
+use mtls::source::Api;
+use mtls::source::cluster::{Cluster, ConnectOptions};
+use mtls::source::manifests::{self, LoadOptions};
 
 /// How long completion may wait for a cluster.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

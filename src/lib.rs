@@ -1,12 +1,10 @@
 //! `mtls` as a library: the pure core (targets, modes, Istio's resolution, change
-//! planning, checks), where snapshots come from, and the commands. The `mtls`
-//! binary is a thin `main` over it; benchmarks use the core directly.
+//! planning), the findings of `check`, where snapshots come from (a cluster,
+//! manifests) and how results are rendered. The command line — clap's
+//! definitions and one module per command — is the `mtls` binary's; benchmarks
+//! and fuzz targets use the library directly. ARCHITECTURE.md has the layers.
 
 pub mod check;
-pub mod cli;
-pub mod cmd;
-pub mod complete;
-pub mod error;
 pub mod mode;
 pub mod policy;
 pub mod progress;

@@ -10,9 +10,13 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use colored::Colorize;
 
-use mtls::cli::{self, Cli, Command};
-use mtls::cmd;
-use mtls::error::{EXIT_FAILURE, EXIT_USAGE, EXIT_VERDICT, UsageError, Verdict};
+mod cli;
+mod cmd;
+mod complete;
+mod error;
+
+use cli::{Cli, Command};
+use error::{EXIT_FAILURE, EXIT_USAGE, EXIT_VERDICT, UsageError, Verdict};
 use mtls::mode::Mode;
 use mtls::policy::plan::Change;
 

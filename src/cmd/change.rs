@@ -13,13 +13,13 @@ use crate::cli::ChangeArgs;
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
-use crate::mode::Mode;
-use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step, apply_edit, plan_change};
-use crate::policy::resolve::{Index, Level, RowMode};
-use crate::policy::{ObjectRef, Snapshot};
-use crate::render;
-use crate::source::cluster::{ApiError, Cluster, Scope};
-use crate::target::Target;
+use mtls::mode::Mode;
+use mtls::policy::plan::{Change, Edit, EditKind, PlanError, Step, apply_edit, plan_change};
+use mtls::policy::resolve::{Index, Level, RowMode};
+use mtls::policy::{ObjectRef, Snapshot};
+use mtls::render;
+use mtls::source::cluster::{ApiError, Cluster, Scope};
+use mtls::target::Target;
 
 /// How often one target's write is redone after losing a race to another
 /// writer. Sixteen writers on one policy need at most fifteen redos each.
@@ -422,7 +422,7 @@ pub(crate) fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> 
 fn rows_after(
     snapshot: &Snapshot,
     targets: &[Target],
-) -> anyhow::Result<Vec<crate::policy::resolve::Row>> {
+) -> anyhow::Result<Vec<mtls::policy::resolve::Row>> {
     let index = Index::new(snapshot);
     let mut rows = Vec::new();
     for target in targets {

@@ -3,14 +3,14 @@
 
 use serde::Serialize;
 
-use crate::check::{self, Finding, Severity};
 use crate::cli::{CheckArgs, FailOn, Output};
 use crate::cmd::{Session, parse_targets, print_stdout};
 use crate::error::{UsageError, Verdict};
-use crate::policy::resolve::Index;
-use crate::render;
-use crate::source::cluster::Scope;
-use crate::target::Target;
+use mtls::check::{self, Finding, Severity};
+use mtls::policy::resolve::Index;
+use mtls::render;
+use mtls::source::cluster::Scope;
+use mtls::target::Target;
 
 #[derive(Serialize)]
 struct FindingList<'a> {

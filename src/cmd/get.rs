@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::check;
 use crate::cli::{GetArgs, Output};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
-use crate::policy::resolve::{Index, RowMode};
-use crate::target::Target;
+use mtls::check;
+use mtls::policy::resolve::{Index, RowMode};
+use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     let mut targets = parse_targets(&args.targets)?;

@@ -5,12 +5,12 @@
 use crate::cli::MigrateArgs;
 use crate::cmd::{Session, parse_targets, print_stdout};
 use crate::error::{UsageError, Verdict};
-use crate::policy::migrate::migrate;
-use crate::policy::model::object_id;
-use crate::policy::plan::{Edit, EditKind};
-use crate::render;
-use crate::source::cluster::Scope;
-use crate::target::Target;
+use mtls::policy::migrate::migrate;
+use mtls::policy::model::object_id;
+use mtls::policy::plan::{Edit, EditKind};
+use mtls::render;
+use mtls::source::cluster::Scope;
+use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
     let targets = parse_targets(&args.targets)?;
@@ -31,7 +31,7 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     snapshot.legacy = true;
-    let index = crate::policy::resolve::Index::new(&snapshot);
+    let index = mtls::policy::resolve::Index::new(&snapshot);
     for target in &targets {
         index.rows_for(target)?;
     }
@@ -44,7 +44,7 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the cluster serves no PeerAuthentication API to migrate to: upgrade Istio to 1.5 or later first"))?
     };
-    let wanted = |svc: &crate::policy::Service| {
+    let wanted = |svc: &mtls::policy::Service| {
         targets.is_empty()
             || targets.iter().any(|t| match t {
                 Target::Namespace(ns) => &svc.id.namespace == ns,

@@ -17,12 +17,12 @@ use colored::Colorize;
 
 use crate::cli::{GlobalArgs, Output};
 use crate::error::UsageError;
-use crate::policy::Snapshot;
-use crate::policy::resolve::Row;
-use crate::render;
-use crate::source::cluster::{Cluster, ConnectOptions, Notice, Scope};
-use crate::source::manifests::{self, LoadOptions};
-use crate::target::Target;
+use mtls::policy::Snapshot;
+use mtls::policy::resolve::Row;
+use mtls::render;
+use mtls::source::cluster::{Cluster, ConnectOptions, Notice, Scope};
+use mtls::source::manifests::{self, LoadOptions};
+use mtls::target::Target;
 
 /// The global flags, checked and resolved, and the connection to the cluster
 /// once one is needed.
@@ -105,7 +105,7 @@ impl<'a> Session<'a> {
         if !self.offline() {
             let cluster = self.cluster()?;
             let root = self.args.root_namespace.as_deref();
-            let spinner = crate::progress::Spinner::start(cluster.status.clone(), !self.args.quiet);
+            let spinner = mtls::progress::Spinner::start(cluster.status.clone(), !self.args.quiet);
             let loaded = self.block_on(cluster.snapshot(scope, root, clients))?;
             drop(spinner);
             let loaded = loaded?;
@@ -144,7 +144,7 @@ impl<'a> Session<'a> {
         if let Some(root) = &self.args.root_namespace
             && !loaded.root_seen
         {
-            return Err(crate::source::root_not_found(
+            return Err(mtls::source::root_not_found(
                 root,
                 "the manifests hold no Namespace and no object in it",
             ));
