@@ -1474,8 +1474,8 @@ fn a_hostile_status_message_cannot_steer_the_terminal() {
         "{stderr:?}"
     );
     assert!(
-        stderr.contains("boom[2J[31m red (500 InternalError)"),
-        "{stderr}"
+        stderr.contains("boom\\u{1b}[2J\\u{1b}[31m red\\u{7} (500 InternalError)"),
+        "escaped, as every text from outside is: {stderr}"
     );
 }
 

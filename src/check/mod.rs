@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::mode::Mode;
-use crate::policy::model::{Labels, TargetPort, TlsMode, WorkloadOrigin};
+use crate::policy::model::{Labels, TargetPort, TlsMode, WorkloadOrigin, selects};
 use crate::policy::resolve::{Backing, Decision, Index, Level};
 use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
 use crate::target::Target;
@@ -267,9 +267,7 @@ fn service_rows_selecting(index: &Index<'_>, ns: &str, selector: &Labels) -> BTr
             Backing::Workloads(ws) => ws
                 .iter()
                 .any(|w| selected.iter().any(|s| s.id == w.id && s.kind == w.kind)),
-            Backing::Selector(labels) => {
-                !labels.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-            }
+            Backing::Selector(labels) => !labels.is_empty() && selects(selector, &labels),
         };
         if backs {
             rows.insert(svc.id.to_string());
@@ -409,11 +407,9 @@ fn unknown_port_keys(index: &Index<'_>) -> Vec<Finding> {
             .iter()
             .copied()
             .filter(|s| {
-                s.selector.as_ref().is_some_and(|sel| {
-                    selected
-                        .iter()
-                        .any(|w| sel.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
-                })
+                s.selector
+                    .as_ref()
+                    .is_some_and(|sel| selected.iter().any(|w| selects(sel, &w.labels)))
             })
             .collect();
         for svc in &services {
@@ -670,9 +666,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
                 for (subset, tls, labels) in routes {
                     let Some(tls) = tls else { continue };
                     for (w, decision, plane) in &servers {
-                        if labels
-                            .is_some_and(|l| !l.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
-                        {
+                        if labels.is_some_and(|l| !selects(l, &w.labels)) {
                             continue;
                         }
                         let code = match tls {

@@ -14,7 +14,9 @@ use crate::cmd::interrupt::Interrupt;
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
 use mtls::mode::Mode;
-use mtls::policy::plan::{Change, Edit, EditKind, PlanError, Step, apply_edit, plan_change};
+use mtls::policy::plan::{
+    Change, Edit, EditKind, PlanError, PolicyKind, Step, apply_edit, plan_change,
+};
 use mtls::policy::resolve::{Index, Level, RowMode};
 use mtls::policy::{ObjectRef, Snapshot};
 use mtls::render;
@@ -364,16 +366,14 @@ fn unknown_outcome(lost: Vec<(Edit, String)>, read: anyhow::Error) -> anyhow::Er
 
 /// The kubectl command that shows an edited object.
 fn kubectl_get(edit: &Edit) -> String {
-    match edit.object["kind"].as_str() {
-        Some("MeshPolicy") => format!("kubectl get meshpolicy {} -o yaml", edit.id.name),
-        Some("Policy") => format!(
-            "kubectl get policies.authentication.istio.io -n {} {} -o yaml",
-            edit.id.namespace, edit.id.name
-        ),
-        _ => format!(
-            "kubectl get peerauthentication -n {} {} -o yaml",
-            edit.id.namespace, edit.id.name
-        ),
+    let kind = edit.policy_kind();
+    let resource = match kind {
+        PolicyKind::Policy => "policies.authentication.istio.io",
+        other => other.singular(),
+    };
+    match edit.namespace() {
+        Some(ns) => format!("kubectl get {resource} -n {ns} {} -o yaml", edit.id.name),
+        None => format!("kubectl get {resource} {} -o yaml", edit.id.name),
     }
 }
 
@@ -399,16 +399,8 @@ fn backoff(attempt: u32) -> Duration {
 /// A failed write, as the user reads it: what could not be done to which
 /// object, why, and what to check.
 pub(crate) fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> anyhow::Error {
-    let verb = match edit.kind {
-        EditKind::Create => "create",
-        EditKind::Update => "update",
-        EditKind::Delete => "delete",
-    };
-    let (resource, namespace) = match edit.object["kind"].as_str() {
-        Some("MeshPolicy") => ("meshpolicies", None),
-        Some("Policy") => ("policies", Some(edit.id.namespace.as_str())),
-        _ => ("peerauthentications", Some(edit.id.namespace.as_str())),
-    };
+    let verb = edit.kind.verb();
+    let (resource, namespace) = (edit.policy_kind().resource(), edit.namespace());
     let api_version = edit.object["apiVersion"]
         .as_str()
         .unwrap_or(&cluster.api_version);

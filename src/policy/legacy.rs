@@ -15,7 +15,9 @@ use crate::policy::model::{
     Created, LEGACY_API_VERSION, LegacyKind, LegacyPolicy, LegacyPort, MANAGED_BY_LABEL,
     ServicePort,
 };
-use crate::policy::plan::{Change, Edit, EditKind, PlanError, Step, TargetLevel, target_level};
+use crate::policy::plan::{
+    Change, Edit, EditKind, PlanError, PolicyKind, Step, TargetLevel, target_level,
+};
 use crate::policy::resolve::{Composition, Decision, Index, Level, PolicyRef, RowMode};
 use crate::policy::{ObjectRef, Service, Snapshot};
 use crate::target::Target;
@@ -371,8 +373,8 @@ fn new_legacy_policy(
 
 /// Applies a legacy edit to a snapshot, as the server would.
 pub fn apply_legacy_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
-    let kind = match edit.object["kind"].as_str() {
-        Some("MeshPolicy") => LegacyKind::MeshPolicy,
+    let kind = match edit.policy_kind() {
+        PolicyKind::MeshPolicy => LegacyKind::MeshPolicy,
         _ => LegacyKind::Policy,
     };
     let at = snapshot

@@ -15,6 +15,13 @@ use crate::mode::Mode;
 
 pub type Labels = BTreeMap<String, String>;
 
+/// Whether a selector selects an object with these labels: every key and value
+/// of the selector is among them (a label subset, as Kubernetes' and Istio's
+/// selectors match). An empty selector selects everything.
+pub fn selects(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 pub const PEER_AUTHENTICATION: &str = "PeerAuthentication";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 

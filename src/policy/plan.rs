@@ -37,6 +37,15 @@ pub enum EditKind {
 }
 
 impl EditKind {
+    /// The API verb, as RBAC rules and messages name it.
+    pub fn verb(self) -> &'static str {
+        match self {
+            EditKind::Create => "create",
+            EditKind::Update => "update",
+            EditKind::Delete => "delete",
+        }
+    }
+
     pub fn past_tense(self) -> &'static str {
         match self {
             EditKind::Create => "created",
@@ -55,14 +64,64 @@ pub struct Edit {
     pub object: Value,
 }
 
+/// The kinds of object a change writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    PeerAuthentication,
+    /// authentication.istio.io/v1alpha1, namespaced.
+    Policy,
+    /// authentication.istio.io/v1alpha1, cluster-scoped.
+    MeshPolicy,
+}
+
+impl PolicyKind {
+    /// The resource, as API paths and RBAC rules name it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            PolicyKind::PeerAuthentication => "peerauthentications",
+            PolicyKind::Policy => "policies",
+            PolicyKind::MeshPolicy => "meshpolicies",
+        }
+    }
+
+    /// One object of the kind, as messages and kubectl name it.
+    pub fn singular(self) -> &'static str {
+        match self {
+            PolicyKind::PeerAuthentication => "peerauthentication",
+            PolicyKind::Policy => "policy",
+            PolicyKind::MeshPolicy => "meshpolicy",
+        }
+    }
+
+    pub fn namespaced(self) -> bool {
+        self != PolicyKind::MeshPolicy
+    }
+}
+
 impl Edit {
+    /// The kind of the edited object.
+    pub fn policy_kind(&self) -> PolicyKind {
+        match self.object["kind"].as_str() {
+            Some("MeshPolicy") => PolicyKind::MeshPolicy,
+            Some("Policy") => PolicyKind::Policy,
+            _ => PolicyKind::PeerAuthentication,
+        }
+    }
+
+    /// The namespace of the edited object; `None` for a cluster-scoped one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.policy_kind()
+            .namespaced()
+            .then_some(self.id.namespace.as_str())
+    }
+
     /// `kind NS/NAME` of the object, as messages name it (`meshpolicy NAME` for
     /// the cluster-scoped MeshPolicy).
     pub fn describe(&self) -> String {
-        match self.object["kind"].as_str() {
-            Some("MeshPolicy") => format!("meshpolicy {}", self.id.name),
-            Some("Policy") => format!("policy {}", self.id),
-            _ => format!("peerauthentication {}", self.id),
+        let kind = self.policy_kind().singular();
+        match self.namespace() {
+            Some(_) => format!("{kind} {}", self.id),
+            None => format!("{kind} {}", self.id.name),
         }
     }
 }
@@ -645,7 +704,7 @@ fn has_effect(object: &Value) -> bool {
 
 /// Applies an edit to a snapshot, as the server would.
 pub fn apply_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
-    if matches!(edit.object["kind"].as_str(), Some("MeshPolicy" | "Policy")) {
+    if edit.policy_kind() != PolicyKind::PeerAuthentication {
         return crate::policy::legacy::apply_legacy_edit(snapshot, edit);
     }
     let policy = match edit.kind {

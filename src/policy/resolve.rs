@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::mode::Mode;
 use crate::policy::model::LEGACY_API_VERSION;
-use crate::policy::model::{ServicePort, TargetPort};
+use crate::policy::model::{ServicePort, TargetPort, selects};
 use crate::policy::{
     Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service, Snapshot, Workload,
 };
@@ -209,7 +209,7 @@ impl<'a> WorkloadIndex<'a> {
         candidates
             .into_iter()
             .flatten()
-            .filter(|w| selector.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+            .filter(|w| selects(selector, &w.labels))
             .copied()
             .collect()
     }
@@ -297,7 +297,7 @@ impl<'a> Index<'a> {
                     .get(&(namespace, k.as_str(), v.as_str()))
             })
             .flatten()
-            .filter(|p| p.selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .filter(|p| selects(&p.selector, labels))
             .copied()
             .collect();
         workload.sort_by(|a, b| a.age_key().cmp(&b.age_key()));

@@ -15,7 +15,6 @@ use anyhow::bail;
 use http::{Method, Request};
 use serde_json::{Value, json};
 
-use crate::policy::ObjectRef;
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::plan::{Edit, EditKind};
 use crate::source::Api;
@@ -789,7 +788,7 @@ impl Cluster {
     /// Carries out one edit of a plan. `dry_run` asks the server to validate
     /// it without storing it (`dryRun=All`).
     pub async fn write(&self, edit: &Edit, dry_run: bool) -> Result<Value, ApiError> {
-        let ObjectRef { namespace, name } = &edit.id;
+        let name = &edit.id.name;
         let api_version = edit.object["apiVersion"]
             .as_str()
             .unwrap_or(&self.api_version)
@@ -797,11 +796,12 @@ impl Cluster {
         let (group, version) = api_version
             .split_once('/')
             .unwrap_or((SECURITY_GROUP, "v1"));
-        let collection = match edit.object["kind"].as_str() {
-            Some("MeshPolicy") => collection_path(group, version, "meshpolicies", None),
-            Some("Policy") => collection_path(group, version, "policies", Some(namespace)),
-            _ => collection_path(group, version, "peerauthentications", Some(namespace)),
-        };
+        let collection = collection_path(
+            group,
+            version,
+            edit.policy_kind().resource(),
+            edit.namespace(),
+        );
         let dry = if dry_run { "?dryRun=All" } else { "" };
         let mut object = edit.object.clone();
         object["apiVersion"] = json!(api_version);
@@ -969,12 +969,16 @@ impl Cluster {
             }
             return Ok(value);
         }
-        let message = value["message"].as_str().map(sanitize).unwrap_or_else(|| {
-            format!("the server answered {status} to {method} {path_and_query}")
-        });
+        // Text from the server is escaped where it is shown (render::printable).
+        let message = value["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!("the server answered {status} to {method} {path_and_query}")
+            });
         Err(ApiError::Status {
             code: status,
-            reason: value["reason"].as_str().map(sanitize).unwrap_or_default(),
+            reason: value["reason"].as_str().unwrap_or_default().to_string(),
             message,
         })
     }
@@ -1119,26 +1123,15 @@ fn collection_path(group: &str, version: &str, resource: &str, namespace: Option
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value: everything but RFC 3986's unreserved
+/// characters.
 fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Drops control characters from text a server sent, so that it cannot steer
-/// the terminal.
-fn sanitize(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .collect()
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(value, RESERVED).to_string()
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

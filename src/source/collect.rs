@@ -111,16 +111,7 @@ impl Collector {
             {
                 let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
                 match PeerAuthentication::from_object(value) {
-                    Ok(policy) => {
-                        let key = (policy.id.namespace.clone(), policy.id.name.clone());
-                        if let Some((_, first)) = self.policies.get(&key) {
-                            self.warnings.push(format!(
-                                "peerauthentication {} is defined twice ({first} and {place}); using the last",
-                                policy.id
-                            ));
-                        }
-                        self.policies.insert(key, (policy, place.to_string()));
-                    }
+                    Ok(policy) => self.keep_policy(policy, place.to_string()),
                     Err(reason) => {
                         self.warnings.push(format!(
                             "peerauthentication {} ({place}) is ignored, as Istio ignores it: {reason}",
@@ -188,6 +179,19 @@ impl Collector {
         Ok(())
     }
 
+    /// Keeps a PeerAuthentication read at `place`; a second one of the same
+    /// name replaces the first, as the last `kubectl apply` would, with a warning.
+    fn keep_policy(&mut self, policy: PeerAuthentication, place: String) {
+        let key = (policy.id.namespace.clone(), policy.id.name.clone());
+        if let Some((_, first)) = self.policies.get(&key) {
+            self.warnings.push(format!(
+                "peerauthentication {} is defined twice ({first} and {place}); using the last",
+                policy.id
+            ));
+        }
+        self.policies.insert(key, (policy, place));
+    }
+
     /// How many objects are kept.
     pub fn len(&self) -> usize {
         self.policies.len()
@@ -214,14 +218,8 @@ impl Collector {
             return Err(too_many(self.limit));
         }
         self.warnings.extend(other.warnings);
-        for (key, (policy, place)) in other.policies {
-            if let Some((_, first)) = self.policies.get(&key) {
-                self.warnings.push(format!(
-                    "peerauthentication {} is defined twice ({first} and {place}); using the last",
-                    policy.id
-                ));
-            }
-            self.policies.insert(key, (policy, place));
+        for (policy, place) in other.policies.into_values() {
+            self.keep_policy(policy, place);
         }
         self.skipped.extend(other.skipped);
         self.services.extend(other.services);
