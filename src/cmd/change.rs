@@ -254,9 +254,11 @@ fn plan_all(
 fn plan_error(target: &Target, error: PlanError) -> anyhow::Error {
     match error {
         PlanError::NotFound(e) => e.into(),
-        PlanError::Impossible(reason) => {
-            Verdict(format!("{target}: cannot be changed: {reason}")).into()
-        }
+        PlanError::Impossible(reason) => Verdict(format!(
+            "{target}: cannot be changed: {}",
+            render::plan::impossible(&reason)
+        ))
+        .into(),
     }
 }
 
@@ -267,7 +269,8 @@ fn refuse_blocked(steps: &[Step], force: bool) -> anyhow::Result<()> {
         .iter()
         .filter_map(|s| {
             let reason = s.blocked.as_ref()?;
-            (!force || s.edit.is_none()).then(|| format!("{}: refused: {reason}", s.target))
+            (!force || s.edit.is_none())
+                .then(|| format!("{}: refused: {}", s.target, render::plan::refusal(reason)))
         })
         .collect();
     if refused.is_empty() {
@@ -315,7 +318,12 @@ fn write_target(
         if let Some(reason) = &step.blocked
             && (!force || step.edit.is_none())
         {
-            return Err(Verdict(format!("{}: refused: {reason}", step.target)).into());
+            return Err(Verdict(format!(
+                "{}: refused: {}",
+                step.target,
+                render::plan::refusal(reason)
+            ))
+            .into());
         }
         let Some(edit) = &step.edit else {
             return Ok(step);
@@ -429,8 +437,9 @@ fn report(session: &Session<'_>, step: &Step, written: bool) {
     session.note(&confirmation(step, written));
     if let Some(reason) = &step.blocked {
         session.alert(&format!(
-            "{}: written because of --force, but it will not take effect: {reason}",
-            step.target
+            "{}: written because of --force, but it will not take effect: {}",
+            step.target,
+            render::plan::refusal(reason)
         ));
     }
     let weakened = step.weakened();

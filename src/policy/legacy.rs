@@ -16,7 +16,8 @@ use crate::policy::model::{
     ServicePort,
 };
 use crate::policy::plan::{
-    Change, Edit, EditKind, PlanError, PolicyKind, Step, TargetLevel, target_level,
+    Change, Edit, EditKind, Impossible, PlanError, PolicyKind, Refusal, Step, TargetLevel,
+    target_level,
 };
 use crate::policy::resolve::{Composition, Decision, Index, Level, PolicyRef, RowMode};
 use crate::policy::{ObjectRef, Service, Snapshot};
@@ -179,11 +180,9 @@ pub fn plan_legacy_change(
         && level == Level::Namespace
         && !p.targets.is_empty()
     {
-        return Err(PlanError::Impossible(format!(
-            "policy {} has targets, so it is no namespace-wide policy, and a namespace-wide policy must be \
-             named default",
-            p.id
-        )));
+        return Err(PlanError::Impossible(Impossible::LegacyDefaultHasTargets {
+            policy: format!("policy {}", p.id),
+        }));
     }
 
     let edit = match (current, change) {
@@ -220,12 +219,9 @@ pub fn plan_legacy_change(
                 .and_then(Value::as_array)
                 .is_some_and(|peers| peers.iter().any(|peer| peer.get("mtls").is_none()));
             if keeps("origins") || keeps("principalBinding") || other_peers {
-                return Err(PlanError::Impossible(format!(
-                    "{} also holds other authentication settings (origins, principalBinding or other peers); \
-                     on this API a level inherits only when its policy is gone, so remove its mtls peer by hand \
-                     or move those settings first",
-                    p.display()
-                )));
+                return Err(PlanError::Impossible(Impossible::LegacyOtherSettings {
+                    policy: p.display(),
+                }));
             }
             Some(Edit {
                 kind: EditKind::Delete,
@@ -237,7 +233,8 @@ pub fn plan_legacy_change(
 
     let mut after_snapshot = snapshot.clone();
     if let Some(e) = &edit {
-        apply_legacy_edit(&mut after_snapshot, e).map_err(PlanError::Impossible)?;
+        apply_legacy_edit(&mut after_snapshot, e)
+            .map_err(|e| PlanError::Impossible(Impossible::Inapplicable(e)))?;
     }
     let after_index = Index::new(&after_snapshot);
     let after = after_index.rows_for(target)?;
@@ -254,21 +251,28 @@ pub fn plan_legacy_change(
         let holds = match change {
             Change::Set(mode) => {
                 row.mode == RowMode::Single(mode)
-                    && source.is_some_and(|s| s.level == level && s.policy == ours.as_ref().map(ObjectRef::to_string))
+                    && source.is_some_and(|s| {
+                        s.level == level && s.policy == ours.as_ref().map(ObjectRef::to_string)
+                    })
             }
             Change::Unset => source.is_some_and(|s| s.level < level),
         };
         if holds {
             return None;
         }
+        let level = source.map(|s| s.level);
         Some(match source.and_then(|s| s.policy.clone()) {
-            Some(policy) if Some(&policy) != ours.as_ref().map(ObjectRef::to_string).as_ref() => format!(
-                "{policy} decides instead ({} from the {} level): on the legacy API the oldest service policy \
-                 that names the port or no port wins, and a PeerAuthentication that applies overrides them all",
-                row.mode.as_str(),
-                source.map_or("default", |s| s.level.as_str())
-            ),
-            _ => format!("the result would be {} from the {} level", row.mode.as_str(), source.map_or("default", |s| s.level.as_str())),
+            Some(policy) if Some(&policy) != ours.as_ref().map(ObjectRef::to_string).as_ref() => {
+                Refusal::LegacyOtherDecides {
+                    policy,
+                    mode: row.mode,
+                    level,
+                }
+            }
+            _ => Refusal::LegacyResult {
+                mode: row.mode,
+                level,
+            },
         })
     });
     Ok(Step {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::mode::Mode;
 use crate::policy::model::{
-    Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort, object_id,
+    Created, MANAGED_BY_LABEL, PEER_AUTHENTICATION, ServicePort, TargetPort, object_id,
 };
 use crate::policy::resolve::{
     Composition, Index, Level, LookupError, Row, RowMode, find_service_port,
@@ -149,7 +149,7 @@ pub struct Step {
     /// `None` when the level already is as asked: nothing to write.
     pub edit: Option<Edit>,
     /// Why the result would not take effect, naming what is in the way.
-    pub blocked: Option<String>,
+    pub blocked: Option<Refusal>,
     /// The target's rows before and after the change.
     pub before: Vec<Row>,
     pub after: Vec<Row>,
@@ -238,13 +238,71 @@ pub(crate) fn changed_elsewhere(
 }
 
 /// A change that cannot be planned at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
-    #[error(transparent)]
-    NotFound(#[from] LookupError),
+    NotFound(LookupError),
     /// Nothing could be written that would take effect, even with `--force`.
-    #[error("{0}")]
-    Impossible(String),
+    Impossible(Impossible),
+}
+
+impl From<LookupError> for PlanError {
+    fn from(e: LookupError) -> Self {
+        PlanError::NotFound(e)
+    }
+}
+
+/// Why nothing can be written for a target: the facts, which
+/// `render::plan` words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Impossible {
+    /// A Service without a selector: no workload policy can select its pods.
+    NoSelector { service: ObjectRef },
+    /// A named target port that no pod or pod template has: there is no
+    /// workload port to key `portLevelMtls` on.
+    UnresolvedPort {
+        service: ObjectRef,
+        port: u16,
+        target: TargetPort,
+    },
+    /// Legacy API: the namespace's `default` Policy has targets.
+    LegacyDefaultHasTargets { policy: String },
+    /// Legacy API: unsetting would delete a policy that holds other
+    /// authentication settings.
+    LegacyOtherSettings { policy: String },
+    /// The planned edit does not apply to the snapshot it was planned on.
+    Inapplicable(String),
+}
+
+/// Why a change that can be written would not take effect (`--force` writes
+/// it anyway): the facts, which `render::plan` words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A selector policy in the root namespace, which Istio ignores.
+    SelectorInRootNamespace { namespace: String, change: Change },
+    /// An older policy of the written level wins, and Istio ignores the
+    /// changed one whole; `workload` when the level is the workload's.
+    OlderPolicyWins {
+        winner: ObjectRef,
+        workload: bool,
+        result: Mode,
+        level: Level,
+    },
+    /// Another policy would still decide.
+    StillDecided {
+        policy: String,
+        level: Level,
+        mode: Mode,
+    },
+    /// No policy decides: Istio's default does.
+    IstiosDefault { mode: Mode },
+    /// Legacy API: another policy decides instead.
+    LegacyOtherDecides {
+        policy: String,
+        mode: RowMode,
+        level: Option<Level>,
+    },
+    /// Legacy API: the row would still end up otherwise.
+    LegacyResult { mode: RowMode, level: Option<Level> },
 }
 
 /// What a change to a target writes: the level, the namespace of the object,
@@ -340,11 +398,9 @@ pub fn plan_change(
         }
         Some(svc) => {
             let selector = svc.selector.as_ref().ok_or_else(|| {
-                PlanError::Impossible(format!(
-                    "service {} has no selector, so no workload policy can select its pods; \
-                     set the mode on namespace {} instead",
-                    svc.id, svc.id.namespace
-                ))
+                PlanError::Impossible(Impossible::NoSelector {
+                    service: svc.id.clone(),
+                })
             })?;
             workload_policy_for(snapshot, &svc.id.namespace, selector)
         }
@@ -357,7 +413,11 @@ pub fn plan_change(
                 .filter_map(|(_, tp)| tp)
                 .collect();
             if ports.is_empty() {
-                return Err(PlanError::Impossible(unresolved_port(svc, p)));
+                return Err(PlanError::Impossible(Impossible::UnresolvedPort {
+                    service: svc.id.clone(),
+                    port: p.port,
+                    target: p.target_port.clone(),
+                }));
             }
             ports
         }
@@ -410,7 +470,8 @@ pub fn plan_change(
         None => (&index, current.map(|p| p.id.clone())),
         Some(e) => {
             after_snapshot = snapshot.clone();
-            apply_edit(&mut after_snapshot, e).map_err(PlanError::Impossible)?;
+            apply_edit(&mut after_snapshot, e)
+                .map_err(|e| PlanError::Impossible(Impossible::Inapplicable(e)))?;
             after_index = Index::new(&after_snapshot);
             (&after_index, Some(e.id.clone()))
         }
@@ -457,21 +518,6 @@ fn workload_policy_for<'a>(
         .min_by(|a, b| a.age_key().cmp(&b.age_key()))
 }
 
-/// Why a Service port has no workload port to key `portLevelMtls` on. Only a
-/// named target port can fail to resolve.
-fn unresolved_port(svc: &Service, port: &ServicePort) -> String {
-    let target = match &port.target_port {
-        crate::policy::model::TargetPort::Name(name) => format!("the name {name:?}"),
-        crate::policy::model::TargetPort::Number(n) => n.to_string(),
-    };
-    format!(
-        "the target port of {}:{} is {target}, and no pod or pod template of the service \
-         has a container port of that name, so there is no workload port to set \
-         (portLevelMtls is keyed by container port number)",
-        svc.id, port.port
-    )
-}
-
 /// Checks that every workload behind the target ends up as asked; if not, says
 /// which policy or rule is in the way.
 fn verify(
@@ -482,7 +528,7 @@ fn verify(
     level: Level,
     mode: Option<Mode>,
     ours: Option<&ObjectRef>,
-) -> Option<String> {
+) -> Option<Refusal> {
     // Each workload's composition, and the port it resolves the target to.
     let workloads: Vec<(Composition<'_>, Option<u32>)> = match (service, port) {
         (None, _) => vec![(index.compose(namespace, &Default::default()), None)],
@@ -515,11 +561,10 @@ fn verify(
             continue;
         }
         if service.is_some() && namespace == root {
-            return Some(format!(
-                "{namespace} is the root namespace: Istio ignores policies with a selector there; \
-                 set the mesh-wide mode with `mtls {} mesh` instead",
-                mode.map_or("unset", verb_for)
-            ));
+            return Some(Refusal::SelectorInRootNamespace {
+                namespace: namespace.to_string(),
+                change: mode.map_or(Change::Unset, Change::Set),
+            });
         }
         // The policy Istio uses at the written level, if it is not ours.
         let level_winner = match level {
@@ -528,40 +573,25 @@ fn verify(
             _ => composition.workload.first(),
         };
         return Some(match (mode, level_winner) {
-            (Some(_), Some(winner)) if Some(&winner.id) != ours => {
-                let what = if matches!(level, Level::Workload | Level::Port) {
-                    "an older workload policy for the same pods"
-                } else {
-                    "an older policy of the same level"
-                };
-                format!(
-                    "peerauthentication {} is {what}, so Istio uses it and ignores the changed one whole \
-                     (the result would be {} from the {} level)",
-                    winner.id,
-                    decision.mode,
-                    decision.level.as_str()
-                )
-            }
+            (Some(_), Some(winner)) if Some(&winner.id) != ours => Refusal::OlderPolicyWins {
+                winner: winner.id.clone(),
+                workload: matches!(level, Level::Workload | Level::Port),
+                result: decision.mode,
+                level: decision.level,
+            },
             _ => match decision.policy {
-                Some(p) => format!(
-                    "peerauthentication {} would still decide at the {} level ({})",
-                    p.id(),
-                    decision.level.as_str(),
-                    decision.mode
-                ),
-                None => format!("the result would be {} from Istio's default", decision.mode),
+                Some(p) => Refusal::StillDecided {
+                    policy: p.id().to_string(),
+                    level: decision.level,
+                    mode: decision.mode,
+                },
+                None => Refusal::IstiosDefault {
+                    mode: decision.mode,
+                },
             },
         });
     }
     None
-}
-
-pub(crate) fn verb_for(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Strict => "require",
-        Mode::Permissive => "allow",
-        Mode::Disable => "disable",
-    }
 }
 
 fn new_policy(

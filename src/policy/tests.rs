@@ -4,9 +4,10 @@
 use serde_json::{Value, json};
 
 use crate::mode::Mode;
-use crate::policy::plan::{Change, EditKind, PlanError, plan_change};
+use crate::policy::model::TargetPort;
+use crate::policy::plan::{Change, EditKind, Impossible, PlanError, Refusal, plan_change};
 use crate::policy::resolve::{Index, Level, Row, RowMode};
-use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
+use crate::policy::{ObjectRef, PeerAuthentication, Service, Snapshot, Workload};
 use crate::target::Target;
 
 const ROOT: &str = "istio-system";
@@ -891,16 +892,22 @@ fn a_change_an_older_policy_would_shadow_is_blocked_and_names_it() {
     for mode in Mode::ALL {
         let step = plan(&s, "prod/api", Change::Set(mode)).expect("plans");
         assert!(step.edit.is_some());
-        let reason = step.blocked.expect("blocked");
-        assert!(
-            reason.starts_with("peerauthentication prod/api-v1 is an older workload policy"),
-            "{reason}"
+        let older = |reason: Option<Refusal>| match reason {
+            Some(Refusal::OlderPolicyWins {
+                winner, workload, ..
+            }) => Some((winner.to_string(), workload)),
+            _ => None,
+        };
+        assert_eq!(
+            older(step.blocked),
+            Some(("prod/api-v1".to_string(), true)),
+            "{mode}"
         );
         let step = plan(&s, "prod/api:80", Change::Set(mode)).expect("plans");
-        let reason = step.blocked.expect("blocked");
-        assert!(
-            reason.contains("peerauthentication prod/api-v1"),
-            "{reason}"
+        assert_eq!(
+            older(step.blocked),
+            Some(("prod/api-v1".to_string(), true)),
+            "{mode}"
         );
     }
 }
@@ -956,9 +963,14 @@ fn changes_that_cannot_be_expressed_are_impossible() {
     let mut s = api_world(vec![]);
     s.services[0].selector = None;
     let err = plan(&s, "prod/api", Change::Set(Mode::Strict)).expect_err("no selector");
-    assert!(
-        matches!(err, PlanError::Impossible(ref m) if m.contains("has no selector")),
-        "{err}"
+    assert_eq!(
+        err,
+        PlanError::Impossible(Impossible::NoSelector {
+            service: ObjectRef {
+                namespace: "prod".into(),
+                name: "api".into()
+            }
+        })
     );
 
     let s = snapshot(
@@ -968,8 +980,12 @@ fn changes_that_cannot_be_expressed_are_impossible() {
     );
     let err = plan(&s, "prod/api:80", Change::Set(Mode::Strict)).expect_err("unresolvable");
     assert!(
-        matches!(err, PlanError::Impossible(ref m) if m.contains("the name \"http\"")),
-        "{err}"
+        matches!(
+            err,
+            PlanError::Impossible(Impossible::UnresolvedPort { port: 80, target: TargetPort::Name(ref name), .. })
+                if name == "http"
+        ),
+        "{err:?}"
     );
 
     let s = api_world(vec![]);
@@ -988,11 +1004,13 @@ fn service_policies_in_the_root_namespace_are_refused() {
     );
     let reason = plan(&s, "istio-system/gw", Change::Set(Mode::Strict))
         .expect("plans")
-        .blocked
-        .expect("blocked");
-    assert!(
-        reason.starts_with("istio-system is the root namespace"),
-        "{reason}"
+        .blocked;
+    assert_eq!(
+        reason,
+        Some(Refusal::SelectorInRootNamespace {
+            namespace: ROOT.into(),
+            change: Change::Set(Mode::Strict)
+        })
     );
 }
 

@@ -1,6 +1,7 @@
 //! Formatting: tables, JSON and YAML. Renderers format values; they decide nothing.
 
 pub mod findings;
+pub mod plan;
 pub mod table;
 
 use serde::Serialize;
