@@ -411,7 +411,7 @@ pub(crate) fn explain_write(cluster: &Cluster, error: ApiError, edit: &Edit) -> 
     let (resource, namespace) = (edit.policy_kind().resource(), edit.namespace());
     let api_version = edit.object["apiVersion"]
         .as_str()
-        .unwrap_or(&cluster.api_version);
+        .unwrap_or(cluster.api.write_version());
     let group = api_version.split('/').next().unwrap_or_default();
     let what = format!("cannot {verb} {}", edit.describe());
     cluster

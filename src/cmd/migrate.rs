@@ -30,7 +30,7 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
         session.note("no legacy authentication.istio.io policies: nothing to migrate");
         return Ok(());
     }
-    snapshot.legacy = true;
+    snapshot.api = mtls::policy::IstioApi::Legacy;
     let index = mtls::policy::resolve::Index::new(&snapshot);
     for target in &targets {
         index.rows_for(target)?;

@@ -113,7 +113,7 @@ impl<'a> Index<'a> {
         let any_peer = !(composition.mesh.is_empty()
             && composition.namespace.is_empty()
             && composition.workload.is_empty());
-        if !(self.snapshot.legacy || self.snapshot.legacy_fallback) || any_peer {
+        if !self.snapshot.api.legacy_decides() || any_peer {
             peer(composition)
         } else {
             self.legacy_decision(namespace, service)
@@ -408,6 +408,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::policy::IstioApi;
 
     fn legacy(
         kind: LegacyKind,
@@ -426,7 +427,7 @@ mod tests {
 
     fn world(policies: Vec<LegacyPolicy>) -> Snapshot {
         let mut s = Snapshot::new("istio-system");
-        s.legacy = true;
+        s.api = IstioApi::Legacy;
         s.legacy_policies = policies;
         s.services = vec![
             Service::from_object(&json!({
@@ -689,8 +690,7 @@ spec: {selector: {app: web}, ports: [{port: 80}]}
             .snapshot
         };
         let s = load_with(Api::Auto);
-        assert!(!s.legacy && s.legacy_fallback);
-        assert_eq!(s.api_version, "security.istio.io/v1beta1");
+        assert_eq!(s.api, IstioApi::Mixed("security.istio.io/v1beta1".into()));
         // prod: no PeerAuthentication applies, the legacy Policy decides; dev:
         // the PeerAuthentication decides, and the legacy Policy is ignored.
         assert_eq!(
@@ -707,7 +707,7 @@ spec: {selector: {app: web}, ports: [{port: 80}]}
         );
         // Asked for v1 only, the legacy policies are left out.
         let s = load_with(Api::V1);
-        assert!(!s.legacy_fallback);
+        assert!(!s.api.legacy_decides());
         assert_eq!(
             decided(&s, "prod/api:80").0,
             RowMode::Single(Mode::Permissive)

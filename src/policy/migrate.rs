@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::mode::Mode;
 use crate::policy::model::{Created, LegacyKind, MANAGED_BY_LABEL, PEER_AUTHENTICATION};
 use crate::policy::resolve::{Index, RowMode};
-use crate::policy::{PeerAuthentication, Service, Snapshot};
+use crate::policy::{IstioApi, PeerAuthentication, Service, Snapshot};
 
 /// What a migration would write and how faithful it is.
 pub struct Migration {
@@ -143,7 +143,7 @@ pub fn migrate(
 
     // Verify: resolve the PeerAuthentications and compare every Service port.
     let mut migrated = snapshot.clone();
-    migrated.legacy = false;
+    migrated.api = IstioApi::PeerAuthentication(api_version.to_string());
     migrated.legacy_policies.clear();
     for object in &objects {
         if let Ok(mut pa) = PeerAuthentication::from_object(object.clone()) {
@@ -199,7 +199,7 @@ mod tests {
                 .expect("valid")
         };
         let mut s = Snapshot::new("istio-system");
-        s.legacy = true;
+        s.api = IstioApi::Legacy;
         s.legacy_policies = vec![
             legacy(
                 LegacyKind::MeshPolicy,

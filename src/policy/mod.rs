@@ -35,26 +35,59 @@ pub struct Snapshot {
     pub templates: Vec<Workload>,
     pub destination_rules: Vec<DestinationRule>,
     pub legacy_policies: Vec<LegacyPolicy>,
-    /// The PeerAuthentication apiVersion to use for objects this tool creates.
-    pub api_version: String,
-    /// Whether the legacy API (authentication.istio.io/v1alpha1) decides:
-    /// resolution follows docs/semantics.md §5, and changes write MeshPolicy
-    /// and Policy objects.
-    pub legacy: bool,
-    /// Whether legacy policies decide where no PeerAuthentication applies,
-    /// while changes write PeerAuthentications: Istio 1.5 serving both APIs,
-    /// read with `--api auto`.
-    pub legacy_fallback: bool,
+    /// Which API decides, and which a change writes.
+    pub api: IstioApi,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 pub const DEFAULT_API_VERSION: &str = "security.istio.io/v1";
 
+/// Which Istio API decides the modes, and which objects a change writes
+/// (docs/semantics.md §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IstioApi {
+    /// PeerAuthentications alone; changes write them at this apiVersion
+    /// (`security.istio.io/v1` or `v1beta1`).
+    PeerAuthentication(String),
+    /// The legacy API alone (Istio 1.4 and older): MeshPolicy and Policy
+    /// objects decide, and changes write them.
+    Legacy,
+    /// Istio 1.5: PeerAuthentications decide the workloads they apply to,
+    /// legacy policies the others; changes write PeerAuthentications at this
+    /// apiVersion.
+    Mixed(String),
+}
+
+impl Default for IstioApi {
+    fn default() -> Self {
+        IstioApi::PeerAuthentication(DEFAULT_API_VERSION.into())
+    }
+}
+
+impl IstioApi {
+    /// The apiVersion of the objects a change writes.
+    pub fn write_version(&self) -> &str {
+        match self {
+            IstioApi::PeerAuthentication(v) | IstioApi::Mixed(v) => v,
+            IstioApi::Legacy => model::LEGACY_API_VERSION,
+        }
+    }
+
+    /// Whether changes write legacy policies.
+    pub fn is_legacy(&self) -> bool {
+        *self == IstioApi::Legacy
+    }
+
+    /// Whether legacy policies decide anything.
+    pub fn legacy_decides(&self) -> bool {
+        !matches!(self, IstioApi::PeerAuthentication(_))
+    }
+}
+
 impl Snapshot {
     pub fn new(root_namespace: impl Into<String>) -> Snapshot {
         Snapshot {
             root_namespace: root_namespace.into(),
-            api_version: DEFAULT_API_VERSION.into(),
             ..Snapshot::default()
         }
     }

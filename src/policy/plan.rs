@@ -373,7 +373,7 @@ pub fn plan_change(
     target: &Target,
     change: Change,
 ) -> Result<Step, PlanError> {
-    if snapshot.legacy {
+    if snapshot.api.is_legacy() {
         return crate::policy::legacy::plan_legacy_change(snapshot, target, change);
     }
     let index = Index::new(snapshot);
@@ -627,7 +627,7 @@ fn new_policy(
         spec.insert("selector".into(), json!({ "matchLabels": selector }));
     }
     json!({
-        "apiVersion": snapshot.api_version,
+        "apiVersion": snapshot.api.write_version(),
         "kind": PEER_AUTHENTICATION,
         "metadata": {
             "name": name,

@@ -15,6 +15,7 @@ use anyhow::bail;
 use http::{Method, Request};
 use serde_json::{Value, json};
 
+use crate::policy::IstioApi;
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::plan::{Edit, EditKind};
 use crate::source::Api;
@@ -73,15 +74,10 @@ pub struct Cluster {
     server: String,
     verbose: bool,
     timeout: Duration,
-    /// The apiVersion of the policies `mtls` writes: a PeerAuthentication
-    /// version (e.g. `security.istio.io/v1`), or the legacy API.
-    pub api_version: String,
+    /// Which API decides and which a change writes.
+    pub api: IstioApi,
     /// The PeerAuthentication version to read; `None` when none is served.
     pub peer_version: Option<String>,
-    /// `--api auto` on a server that serves both PeerAuthentication and the
-    /// legacy API (Istio 1.5): legacy policies are read too, and decide the
-    /// workloads no PeerAuthentication applies to, as in Istio 1.5.
-    pub mixed: bool,
     /// The credential plugin, to name it in errors.
     plugin: Option<crate::source::plugin::Plugin>,
     /// What the user should hear about this cluster, said once: taken by the
@@ -228,13 +224,11 @@ impl Cluster {
             server,
             verbose: args.verbose,
             timeout,
-            api_version: String::new(),
-            mixed: false,
+            api: IstioApi::Legacy,
             plugin,
             notices: std::cell::RefCell::new(notices),
         };
-        (cluster.api_version, cluster.peer_version, cluster.mixed) =
-            cluster.discover(args.api).await?;
+        (cluster.api, cluster.peer_version) = cluster.discover(args.api).await?;
         Ok(cluster)
     }
 
@@ -262,14 +256,14 @@ impl Cluster {
 
     /// Which API to read and write: PeerAuthentication v1 if served, else
     /// v1beta1, else (Istio 1.5 and older) the legacy authentication.istio.io.
-    /// Returns the apiVersion to write, the PeerAuthentication version to read
-    /// (`None` when the server serves none), and whether legacy policies are
-    /// read beside PeerAuthentications (`--api auto` when both are served).
-    async fn discover(&self, api: Api) -> anyhow::Result<(String, Option<String>, bool)> {
+    /// Returns the API in use, and the PeerAuthentication version to read
+    /// (`None` when the server serves none).
+    async fn discover(&self, api: Api) -> anyhow::Result<(IstioApi, Option<String>)> {
         let peer = |v: &str| format!("{SECURITY_GROUP}/{v}");
+        let only = |v: &str| (IstioApi::PeerAuthentication(peer(v)), Some(peer(v)));
         match api {
-            Api::V1 => return Ok((peer("v1"), Some(peer("v1")), false)),
-            Api::V1beta1 => return Ok((peer("v1beta1"), Some(peer("v1beta1")), false)),
+            Api::V1 => return Ok(only("v1")),
+            Api::V1beta1 => return Ok(only("v1beta1")),
             Api::Legacy | Api::Auto => {}
         }
         let groups = self.served_groups().await?;
@@ -290,15 +284,19 @@ impl Cluster {
                         self.server
                     );
                 }
-                Ok((LEGACY_API_VERSION.to_string(), peer_version, false))
+                Ok((IstioApi::Legacy, peer_version))
             }
             (_, Some(version)) => {
                 // Both APIs served: Istio 1.5, or the legacy CRDs outliving an
                 // upgrade. Only the control plane's version tells.
-                let mixed = legacy_served && self.control_plane_is_1_5().await?;
-                Ok((version.clone(), Some(version), mixed))
+                let api = if legacy_served && self.control_plane_is_1_5().await? {
+                    IstioApi::Mixed(version.clone())
+                } else {
+                    IstioApi::PeerAuthentication(version.clone())
+                };
+                Ok((api, Some(version)))
             }
-            (_, None) if legacy_served => Ok((LEGACY_API_VERSION.to_string(), None, false)),
+            (_, None) if legacy_served => Ok((IstioApi::Legacy, None)),
             (_, None) if served.is_empty() => bail!(
                 "the API server at {} does not serve {SECURITY_GROUP} (PeerAuthentication): is Istio installed?",
                 self.server
@@ -388,7 +386,7 @@ impl Cluster {
                 collector.root_namespace()?
             }
         };
-        let legacy = self.api_version == LEGACY_API_VERSION || self.mixed;
+        let legacy = self.api.legacy_decides();
         let policy_namespaces: Vec<Option<String>> = match scope {
             Scope::All => vec![None],
             Scope::Mesh => vec![Some(root.clone())],
@@ -508,13 +506,9 @@ impl Cluster {
         }
         let mut loaded = collector.finish(&LoadOptions {
             root_namespace: Some(&root),
-            api: match self.api_version.as_str() {
-                LEGACY_API_VERSION => Api::Legacy,
-                v if v.ends_with("/v1beta1") => Api::V1beta1,
-                _ => Api::V1,
-            },
+            api: Api::Auto,
         })?;
-        loaded.snapshot.legacy_fallback = self.mixed && !loaded.snapshot.legacy_policies.is_empty();
+        loaded.snapshot.api = self.api.clone();
         Ok(loaded)
     }
 
@@ -791,7 +785,7 @@ impl Cluster {
         let name = &edit.id.name;
         let api_version = edit.object["apiVersion"]
             .as_str()
-            .unwrap_or(&self.api_version)
+            .unwrap_or(self.api.write_version())
             .to_string();
         let (group, version) = api_version
             .split_once('/')

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::policy::model::{LEGACY_API_VERSION, LegacyKind, Meta, TEMPLATE_KINDS};
+use crate::policy::model::{LegacyKind, Meta, TEMPLATE_KINDS};
 use crate::policy::resolve::WorkloadIndex;
 use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, DestinationRule, LegacyPolicy, Namespace, PeerAuthentication, Service,
-    SkippedPolicy, Snapshot, Workload,
+    DEFAULT_ROOT_NAMESPACE, DestinationRule, IstioApi, LegacyPolicy, Namespace, PeerAuthentication,
+    Service, SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -270,32 +270,33 @@ impl Collector {
                 .object_namespaces()
                 .any(|ns| ns == snapshot.root_namespace);
         snapshot.note_namespaces();
-        snapshot.api_version = match options.api {
-            Api::V1 => "security.istio.io/v1".into(),
-            Api::V1beta1 => "security.istio.io/v1beta1".into(),
-            Api::Legacy => LEGACY_API_VERSION.into(),
+        let legacy_policies = !snapshot.legacy_policies.is_empty();
+        snapshot.api = match options.api {
+            Api::V1 => IstioApi::PeerAuthentication("security.istio.io/v1".into()),
+            Api::V1beta1 => IstioApi::PeerAuthentication("security.istio.io/v1beta1".into()),
+            Api::Legacy => IstioApi::Legacy,
             // Only legacy policies: an Istio of 1.5 or older.
-            Api::Auto if snapshot.policies.is_empty() && !snapshot.legacy_policies.is_empty() => {
-                LEGACY_API_VERSION.into()
-            }
+            Api::Auto if snapshot.policies.is_empty() && legacy_policies => IstioApi::Legacy,
             Api::Auto => {
                 let all_beta = !snapshot.policies.is_empty()
                     && snapshot
                         .policies
                         .iter()
                         .all(|p| p.api_version == "security.istio.io/v1beta1");
-                if all_beta {
-                    "security.istio.io/v1beta1".into()
+                let version = if all_beta {
+                    "security.istio.io/v1beta1"
                 } else {
-                    "security.istio.io/v1".into()
+                    "security.istio.io/v1"
+                };
+                // Both APIs in the input: Istio 1.5, where legacy policies
+                // still decide the workloads no PeerAuthentication applies to.
+                if legacy_policies {
+                    IstioApi::Mixed(version.into())
+                } else {
+                    IstioApi::PeerAuthentication(version.into())
                 }
             }
         };
-        snapshot.legacy = snapshot.api_version == LEGACY_API_VERSION;
-        // Both APIs in the input: Istio 1.5, where legacy policies still decide
-        // the workloads no PeerAuthentication applies to.
-        snapshot.legacy_fallback =
-            options.api == Api::Auto && !snapshot.legacy && !snapshot.legacy_policies.is_empty();
         for policy in &snapshot.policies {
             for problem in &policy.problems {
                 warnings.push(format!(

@@ -454,7 +454,10 @@ mod tests {
         .expect("loads");
         assert_eq!(loaded.snapshot.services.len(), 1);
         assert_eq!(loaded.snapshot.policies.len(), 1);
-        assert_eq!(loaded.snapshot.api_version, "security.istio.io/v1beta1");
+        assert_eq!(
+            loaded.snapshot.api.write_version(),
+            "security.istio.io/v1beta1"
+        );
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         assert!(loaded.snapshot.namespaces.contains_key("ns"));
     }
