@@ -2,6 +2,7 @@
 //! over it, and the planning of changes. Nothing here does I/O; the cluster and the
 //! manifest loaders both produce a [`Snapshot`], and everything else reads one.
 
+pub mod change;
 pub mod legacy;
 pub mod migrate;
 pub mod model;

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::mode::Mode;
 use crate::policy::model::LEGACY_API_VERSION;
-use crate::policy::model::{ServicePort, TargetPort, selects};
+use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects};
 use crate::policy::{
     Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service, Snapshot, Workload,
 };
@@ -696,5 +696,110 @@ impl Row {
             inner,
             self.port.unwrap_or(0),
         )
+    }
+}
+
+// Resolution on the legacy API (docs/semantics.md §5, from 1.4's
+// `AuthenticationPolicyForWorkload`). No inheritance: the chosen policy decides
+// alone. For a Service port, the oldest Policy that targets the Service and is
+// either port-less or names the port (by number or name: legacy ports are
+// Service ports); else the namespace's Policy `default` without targets; else
+// the MeshPolicy `default`; else DISABLE. Istio 1.5 mixed mode: where any
+// PeerAuthentication applies to a workload, it decides instead.
+impl<'a> Index<'a> {
+    /// The legacy decision for a namespace (`service` None), a Service's
+    /// workload level (`port` None), or a Service port.
+    pub fn legacy_decision(
+        &self,
+        namespace: &str,
+        service: Option<(&Service, Option<&ServicePort>)>,
+    ) -> Decision<'a> {
+        let policies = &self.snapshot.legacy_policies;
+        let oldest = |candidates: Vec<&'a LegacyPolicy>| {
+            candidates
+                .into_iter()
+                .min_by(|a, b| (a.created, &a.id.name).cmp(&(b.created, &b.id.name)))
+        };
+        let decided = |policy: &'a LegacyPolicy, level| Decision {
+            mode: policy.mode,
+            level,
+            policy: Some(PolicyRef::Legacy(policy)),
+            shadowed: Vec::new(),
+        };
+        if let Some((svc, port)) = service {
+            // (policy, names the port)
+            let mut matching: Vec<(&'a LegacyPolicy, bool)> = Vec::new();
+            for p in policies
+                .iter()
+                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
+            {
+                for target in p.targets.iter().filter(|t| t.name == svc.id.name) {
+                    let names_port = port.is_some_and(|sp| {
+                        target.ports.iter().any(|tp| match tp {
+                            LegacyPort::Number(n) => *n == sp.port,
+                            LegacyPort::Name(name) => sp.name.as_deref() == Some(name.as_str()),
+                        })
+                    });
+                    if target.ports.is_empty() || names_port {
+                        matching.push((p, names_port));
+                    }
+                }
+            }
+            let winner = oldest(matching.iter().map(|(p, _)| *p).collect());
+            if let Some(winner) = winner {
+                let names_port = matching
+                    .iter()
+                    .any(|(p, named)| std::ptr::eq(*p, winner) && *named);
+                let level = if names_port {
+                    Level::Port
+                } else {
+                    Level::Workload
+                };
+                let mut decision = decided(winner, level);
+                decision.shadowed = Vec::new();
+                return decision;
+            }
+        }
+        let namespace_default = policies.iter().find(|p| {
+            p.kind == LegacyKind::Policy
+                && p.id.namespace == namespace
+                && p.id.name == "default"
+                && p.targets.is_empty()
+        });
+        if let Some(p) = namespace_default {
+            return decided(p, Level::Namespace);
+        }
+        if let Some(p) = policies
+            .iter()
+            .find(|p| p.kind == LegacyKind::MeshPolicy && p.id.name == "default")
+        {
+            return decided(p, Level::Mesh);
+        }
+        Decision {
+            mode: Mode::Disable,
+            level: Level::Default,
+            policy: None,
+            shadowed: Vec::new(),
+        }
+    }
+
+    /// On the legacy API (or beside it, in Istio 1.5), the decision Istio 1.5
+    /// makes for a workload: its PeerAuthentications if any applies, else the
+    /// legacy policies.
+    pub fn legacy_or_peer(
+        &self,
+        composition: &Composition<'a>,
+        peer: impl FnOnce(&Composition<'a>) -> Decision<'a>,
+        namespace: &str,
+        service: Option<(&Service, Option<&ServicePort>)>,
+    ) -> Decision<'a> {
+        let any_peer = !(composition.mesh.is_empty()
+            && composition.namespace.is_empty()
+            && composition.workload.is_empty());
+        if !self.snapshot.api.legacy_decides() || any_peer {
+            peer(composition)
+        } else {
+            self.legacy_decision(namespace, service)
+        }
     }
 }
