@@ -51,7 +51,7 @@ fn sources_of_command_line() -> Sources {
             kubeconfig: None,
             context: None,
             request_timeout: TIMEOUT,
-            verbose: false,
+            log: None,
             api: Api::Auto,
         },
     };

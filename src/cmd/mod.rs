@@ -207,13 +207,18 @@ impl<'a> Session<'a> {
     }
 }
 
+/// `-v`: one line on stderr for each request.
+fn log_request(line: &str) {
+    eprintln!("{line}");
+}
+
 /// How to reach the cluster, from the global flags.
 pub fn connect_options(args: &GlobalArgs) -> ConnectOptions {
     ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
-        verbose: args.verbose,
+        log: args.verbose.then_some(log_request as fn(&str)),
         api: args.api,
     }
 }

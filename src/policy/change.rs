@@ -309,6 +309,18 @@ pub(crate) struct TargetLevel<'s> {
     pub canonical: String,
 }
 
+/// The name for a new policy: `base`, else `base-mtls`, else `base-mtls-2`, ...
+/// — the first that `taken` says is free.
+pub(crate) fn free_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    std::iter::once(base.to_string())
+        .chain((1..).map(|i| match i {
+            1 => format!("{base}-mtls"),
+            i => format!("{base}-mtls-{i}"),
+        }))
+        .find(|name| !taken(name))
+        .unwrap_or_else(|| base.to_string())
+}
+
 /// Looks a target up. With `root` (PeerAuthentication), the mesh level lives in
 /// the root namespace, and a namespace target naming it is the mesh level;
 /// without (the legacy API), the mesh level has no namespace.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::mode::Mode;
 use crate::policy::change::{
     Change, Edit, EditKind, Impossible, PlanError, PolicyKind, Refusal, Step, TargetLevel,
-    changed_elsewhere, target_level,
+    changed_elsewhere, free_name, target_level,
 };
 use crate::policy::model::{
     Created, LEGACY_API_VERSION, LegacyKind, LegacyPolicy, LegacyPort, MANAGED_BY_LABEL,
@@ -240,16 +240,11 @@ fn new_legacy_policy(
             .iter()
             .any(|p| p.id.namespace == namespace && p.id.name == name)
     };
-    let name = std::iter::once(base.clone())
-        .chain((1..).map(|i| {
-            if i == 1 {
-                format!("{base}-mtls")
-            } else {
-                format!("{base}-mtls-{i}")
-            }
-        }))
-        .find(|n| service.is_none() || !taken(n))
-        .unwrap_or(base);
+    // The namespace's `default` and the MeshPolicy `default` have fixed names.
+    let name = match service {
+        Some(_) => free_name(&base, taken),
+        None => base,
+    };
     let kind = if namespace.is_empty() {
         "MeshPolicy"
     } else {

@@ -22,7 +22,7 @@ use crate::target::Target;
 pub use crate::policy::change::{
     Change, Drift, Edit, EditKind, Impossible, PlanError, PolicyKind, Refusal, Step,
 };
-use crate::policy::change::{TargetLevel, changed_elsewhere, target_level};
+use crate::policy::change::{TargetLevel, changed_elsewhere, free_name, target_level};
 
 /// Plans `change` on `target` against `snapshot`.
 pub fn plan_change(
@@ -269,16 +269,7 @@ fn new_policy(
             .chain(snapshot.skipped_policies.iter().map(|p| &p.id))
             .any(|id| id.namespace == namespace && id.name == name)
     };
-    let name = std::iter::once(base.clone())
-        .chain((1..).map(|i| {
-            if i == 1 {
-                format!("{base}-mtls")
-            } else {
-                format!("{base}-mtls-{i}")
-            }
-        }))
-        .find(|n| !taken(n))
-        .unwrap_or(base);
+    let name = free_name(&base, taken);
     let mut spec = Map::new();
     if let Some(selector) = service.and_then(|s| s.selector.as_ref()) {
         spec.insert("selector".into(), json!({ "matchLabels": selector }));

@@ -72,7 +72,7 @@ pub struct Cluster {
     /// What is being read now, for the spinner.
     pub status: crate::progress::Status,
     server: String,
-    verbose: bool,
+    log: Option<fn(&str)>,
     timeout: Duration,
     /// Which API decides and which a change writes.
     pub api: IstioApi,
@@ -135,8 +135,9 @@ pub struct ConnectOptions {
     pub context: Option<String>,
     /// For each request, and for a credential plugin.
     pub request_timeout: Duration,
-    /// Log each request on stderr.
-    pub verbose: bool,
+    /// Where each request is logged (method, path, status, time; `-v`), if
+    /// anywhere.
+    pub log: Option<fn(&str)>,
     pub api: Api,
 }
 
@@ -222,7 +223,7 @@ impl Cluster {
             status: Default::default(),
             peer_version: None,
             server,
-            verbose: args.verbose,
+            log: args.log,
             timeout,
             api: IstioApi::Legacy,
             plugin,
@@ -978,11 +979,11 @@ impl Cluster {
     }
 
     fn log(&self, method: &Method, path: &str, status: &str, started: Instant) {
-        if self.verbose {
-            eprintln!(
+        if let Some(log) = self.log {
+            log(&format!(
                 "{method} {path} {status} {}ms",
                 started.elapsed().as_millis()
-            );
+            ));
         }
     }
 
