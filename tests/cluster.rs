@@ -1706,6 +1706,36 @@ fn a_busy_server_is_asked_again_and_then_named_busy() {
 }
 
 #[test]
+fn a_write_turned_away_as_busy_is_not_taken_for_a_lost_answer() {
+    // 429 says the write was not served: asked again twice, then an error;
+    // never read back and written again as a write whose answer was lost.
+    let c = Cluster::demo();
+    c.server.inject(Fault::status(
+        "POST",
+        "/peerauthentications",
+        100,
+        429,
+        "TooManyRequests",
+        "busy",
+    ));
+    let (code, _, stderr) = c.run(&["require", "demo"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(
+            "error: cannot create peerauthentication demo/default\n  the API server at "
+        ) && !stderr.contains("no answer to the write"),
+        "{stderr}"
+    );
+    let posts = c
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 3);
+}
+
+#[test]
 fn a_resource_the_server_does_not_serve_is_named_with_the_next_step() {
     let c = Cluster::start(Config {
         disable: vec!["security.istio.io/v1".into()],

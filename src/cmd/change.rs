@@ -333,7 +333,7 @@ fn write_target(
             Err(e) if lost_race(&e, edit.kind) && attempt < MAX_ATTEMPTS => {
                 std::thread::sleep(backoff(attempt));
             }
-            Err(e @ ApiError::Transport(_)) => {
+            Err(e) if e.answer_lost() => {
                 if lost.len() + 1 >= MAX_LOST_ANSWERS {
                     return Err(explain_write(cluster, e, edit).context(format!(
                         "the API server answered none of {MAX_LOST_ANSWERS} writes of {}; read back, \

@@ -40,17 +40,56 @@ pub enum ApiError {
         reason: String,
         message: String,
     },
-    /// The request never got an answer: refused, reset, TLS failure, timeout.
-    #[error("{0}")]
-    Transport(String),
+    /// No usable answer: the request was refused, timed out, cut off, or the
+    /// answer was not one mtls can use.
+    #[error("{message}")]
+    Transport { kind: Transport, message: String },
+}
+
+/// Why a request got no usable answer. The cause itself is not kept in the
+/// error chain: kube-rs's errors may quote credentials (see `redact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// No answer within `--request-timeout`: the request may have been served.
+    Timeout,
+    /// The connection closed before the answer: the request may have been served.
+    Closed,
+    /// The server could not be reached: the request was not sent.
+    Unreachable,
+    /// The TLS handshake failed: the request was not sent.
+    Tls,
+    /// No credentials could be had: the request was not sent.
+    Auth,
+    /// Turned away as busy (429, 503, 504) on every attempt: not served.
+    Busy,
+    /// An answer mtls refuses: too large, not JSON, an endless list.
+    Unusable,
+    /// Any other failure of the connection: the request may have been served.
+    Other,
 }
 
 impl ApiError {
     pub fn code(&self) -> Option<u16> {
         match self {
             ApiError::Status { code, .. } => Some(*code),
-            ApiError::Transport(_) => None,
+            ApiError::Transport { .. } => None,
         }
+    }
+
+    /// Whether the request may have been served though no answer came: a
+    /// write that ended so must be read back, not assumed lost or done.
+    pub fn answer_lost(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Transport {
+                kind: Transport::Timeout | Transport::Closed | Transport::Other,
+                ..
+            }
+        )
+    }
+
+    fn transport(kind: Transport, message: String) -> ApiError {
+        ApiError::Transport { kind, message }
     }
 }
 
@@ -733,17 +772,23 @@ impl Cluster {
                 return Ok(());
             };
             if !tokens.insert(next.clone()) {
-                return Err(ApiError::Transport(format!(
-                    "the API server at {} sent the same continue token twice while listing {resource}; \
+                return Err(ApiError::transport(
+                    Transport::Unusable,
+                    format!(
+                        "the API server at {} sent the same continue token twice while listing {resource}; \
                      the list would never end",
-                    self.server
-                )));
+                        self.server
+                    ),
+                ));
             }
             if tokens.len() >= MAX_PAGES {
-                return Err(ApiError::Transport(format!(
-                    "the API server at {} sent more than {MAX_PAGES} pages of {resource}; mtls reads at most that many",
-                    self.server
-                )));
+                return Err(ApiError::transport(
+                    Transport::Unusable,
+                    format!(
+                        "the API server at {} sent more than {MAX_PAGES} pages of {resource}; mtls reads at most that many",
+                        self.server
+                    ),
+                ));
             }
         }
     }
@@ -875,11 +920,14 @@ impl Cluster {
                         503 => "is unavailable (503 Service Unavailable)",
                         _ => "timed out behind a gateway (504 Gateway Timeout)",
                     };
-                    return Err(ApiError::Transport(format!(
-                        "the API server at {} {what}, still after {BUSY_ATTEMPTS} attempts: {message}\n\
+                    return Err(ApiError::transport(
+                        Transport::Busy,
+                        format!(
+                            "the API server at {} {what}, still after {BUSY_ATTEMPTS} attempts: {message}\n\
                          try again later; `kubectl get --raw /readyz?verbose` shows the server's health",
-                        self.server
-                    )));
+                            self.server
+                        ),
+                    ));
                 }
                 answer => return answer,
             }
@@ -907,7 +955,12 @@ impl Cluster {
         }
         let request = request
             .body(kube::client::Body::from(body_bytes))
-            .map_err(|e| ApiError::Transport(format!("cannot build the request: {e}")))?;
+            .map_err(|e| {
+                ApiError::transport(
+                    Transport::Unusable,
+                    format!("cannot build the request: {e}"),
+                )
+            })?;
         let outcome = tokio::time::timeout(self.timeout, async {
             let response = self
                 .client
@@ -921,7 +974,7 @@ impl Cluster {
             let bytes = match http_body_util::BodyExt::collect(limited).await {
                 Ok(collected) => collected.to_bytes(),
                 Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Err(ApiError::Transport(format!(
+                    return Err(ApiError::transport(Transport::Unusable, format!(
                         "the API server at {} sent more than {} MiB for {path_and_query}; mtls reads at most that \
                          much per response",
                         self.server,
@@ -929,7 +982,7 @@ impl Cluster {
                     )));
                 }
                 Err(e) => {
-                    return Err(ApiError::Transport(format!(
+                    return Err(ApiError::transport(Transport::Closed, format!(
                         "cannot read the answer of the API server at {}: {e}",
                         self.server
                     )));
@@ -946,21 +999,27 @@ impl Cluster {
             }
             Err(_) => {
                 self.log(&method, path_and_query, "timeout", started);
-                return Err(ApiError::Transport(format!(
-                    "the API server at {} did not answer within {}s (--request-timeout)",
-                    self.server,
-                    self.timeout.as_secs()
-                )));
+                return Err(ApiError::transport(
+                    Transport::Timeout,
+                    format!(
+                        "the API server at {} did not answer within {}s (--request-timeout)",
+                        self.server,
+                        self.timeout.as_secs()
+                    ),
+                ));
             }
         };
         self.log(&method, path_and_query, &status.to_string(), started);
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             if value.is_null() && !bytes.is_empty() {
-                return Err(ApiError::Transport(format!(
-                    "the API server at {} answered {path_and_query} with something that is not JSON",
-                    self.server
-                )));
+                return Err(ApiError::transport(
+                    Transport::Unusable,
+                    format!(
+                        "the API server at {} answered {path_and_query} with something that is not JSON",
+                        self.server
+                    ),
+                ));
             }
             return Ok(value);
         }
@@ -990,41 +1049,59 @@ impl Cluster {
     fn transport_error(&self, error: &kube::Error) -> ApiError {
         // A credential plugin runs again when its token expires.
         if let Some(reason) = redact::message(error, self.plugin.as_ref()) {
-            return ApiError::Transport(format!(
-                "cannot authenticate to the API server at {}: {reason}",
-                self.server
-            ));
+            return ApiError::transport(
+                Transport::Auth,
+                format!(
+                    "cannot authenticate to the API server at {}: {reason}",
+                    self.server
+                ),
+            );
         }
         let chain = error_chain(error);
         let lower = chain.to_lowercase();
-        let what = if lower.contains("timed out") || lower.contains("timeout") {
-            format!(
-                "the API server at {} did not answer within {}s (--request-timeout)",
-                self.server,
-                self.timeout.as_secs()
+        let (kind, what) = if lower.contains("timed out") || lower.contains("timeout") {
+            (
+                Transport::Timeout,
+                format!(
+                    "the API server at {} did not answer within {}s (--request-timeout)",
+                    self.server,
+                    self.timeout.as_secs()
+                ),
             )
         } else if lower.contains("close_notify")
             || lower.contains("connection closed")
             || lower.contains("reset by peer")
         {
-            format!(
-                "the connection to the API server at {} closed before it answered",
-                self.server
+            (
+                Transport::Closed,
+                format!(
+                    "the connection to the API server at {} closed before it answered",
+                    self.server
+                ),
             )
         } else if lower.contains("certificate") || lower.contains("handshake") {
-            format!(
-                "the TLS handshake with the API server at {} failed: {chain}",
-                self.server
+            (
+                Transport::Tls,
+                format!(
+                    "the TLS handshake with the API server at {} failed: {chain}",
+                    self.server
+                ),
             )
         } else if lower.contains("refused") {
-            format!(
-                "cannot reach the API server at {}: connection refused",
-                self.server
+            (
+                Transport::Unreachable,
+                format!(
+                    "cannot reach the API server at {}: connection refused",
+                    self.server
+                ),
             )
         } else {
-            format!("cannot reach the API server at {}: {chain}", self.server)
+            (
+                Transport::Other,
+                format!("cannot reach the API server at {}: {chain}", self.server),
+            )
         };
-        ApiError::Transport(what)
+        ApiError::transport(kind, what)
     }
 
     /// Like [`Cluster::explain`] for a LIST, where a 404 means that the server
@@ -1101,7 +1178,7 @@ impl Cluster {
                     }
                 )
             }
-            ApiError::Transport(message) => anyhow::anyhow!(message),
+            ApiError::Transport { message, .. } => anyhow::anyhow!(message),
         }
     }
 }
