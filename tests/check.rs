@@ -1,7 +1,9 @@
 //! `mtls check` end to end: one fixture per finding that triggers it, and a
 //! near-identical one that must not; the exit codes; the JSON shape.
 
-use std::process::Command;
+mod common;
+
+use common::Mtls;
 
 use serde_json::{Value, json};
 
@@ -11,16 +13,7 @@ const CODES: [&str; 11] = [
 ];
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("mtls runs");
-    (
-        out.status.code().expect("an exit code"),
-        String::from_utf8(out.stdout).expect("UTF-8"),
-        String::from_utf8(out.stderr).expect("UTF-8"),
-    )
+    Mtls::new(args).run().into()
 }
 
 fn findings(fixture: &str, extra: &[&str]) -> (i32, Vec<Value>) {

@@ -1,28 +1,22 @@
 //! End-to-end tests: the built `mtls` binary on fixture manifests, checking
 //! stdout, stderr and the exit code as a user or a CI script sees them.
 
-use std::process::Output;
+mod common;
 
-use assert_cmd::Command;
+use common::Mtls;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 /// Runs mtls and asserts that it left the manifests it read (`-f`) as they
 /// were: offline, nothing is ever written.
-fn mtls(args: &[&str]) -> Output {
+fn mtls(args: &[&str]) -> common::Run {
     let inputs: Vec<&str> = args
         .windows(2)
         .filter(|w| matches!(w[0], "-f" | "--filename") && w[1] != "-")
         .map(|w| w[1])
         .collect();
     let before = contents(&inputs);
-    let out = Command::cargo_bin("mtls")
-        .expect("the mtls binary is built")
-        .args(args)
-        .env_remove("NO_COLOR")
-        .env("TERM", "xterm-256color")
-        .output()
-        .expect("mtls runs");
+    let out = Mtls::new(args).colors().run();
     assert!(
         contents(&inputs) == before,
         "mtls {args:?} changed its input files"
@@ -52,12 +46,7 @@ fn contents(paths: &[&str]) -> std::collections::BTreeMap<std::path::PathBuf, Ve
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = mtls(args);
-    (
-        out.status.code().expect("mtls exits with a code"),
-        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    )
+    mtls(args).into()
 }
 
 const EXAMPLES: &str = "examples/";
@@ -205,14 +194,11 @@ fn expect_exits_3_and_names_the_rows_that_differ() {
 #[test]
 fn manifests_can_come_from_stdin() {
     let input = std::fs::read_to_string("examples/payments/security.yaml").expect("example exists");
-    let out = Command::cargo_bin("mtls")
-        .expect("built")
-        .args(["get", "payments", "-f", "-", "-o", "json"])
-        .write_stdin(input)
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(0));
-    let value: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let out = Mtls::new(["get", "payments", "-f", "-", "-o", "json"])
+        .stdin(input)
+        .run();
+    assert_eq!(out.code, 0);
+    let value: Value = serde_json::from_str(&out.stdout).expect("valid JSON");
     assert_eq!(value["items"][0]["mode"], "PERMISSIVE");
     assert_eq!(value["items"][0]["source"]["policy"], "payments/default");
 }
@@ -677,14 +663,7 @@ fn big_mesh(dir: &std::path::Path, services: usize, duplicated: usize) -> String
 /// `mtls ... | head -1` does; the exit code and stderr.
 fn run_into_head(args: &[&str]) -> (i32, String) {
     use std::io::{BufRead, Read};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("mtls starts");
+    let mut child = Mtls::new(args).command().spawn().expect("mtls starts");
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
         .read_line(&mut first)
@@ -797,15 +776,11 @@ fn inputs_without_objects_are_an_error_not_all_clear() {
             );
         }
     }
-    let out = Command::cargo_bin("mtls")
-        .expect("built")
-        .args(["check", "-A", "-f", "-"])
-        .write_stdin("")
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(1), "empty stdin");
+    let out = Mtls::new(["check", "-A", "-f", "-"]).stdin("").run();
+    assert_eq!(out.code, 1, "empty stdin");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no Kubernetes objects found in <stdin>")
+        out.stderr
+            .contains("no Kubernetes objects found in <stdin>")
     );
 }
 

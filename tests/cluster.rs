@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use kube_loopback::{ADMIN, Config, Deny, Fault, FaultAction, Server, TOKEN_USER};
 use pretty_assertions::assert_eq;
+
+mod common;
+
+use common::Mtls;
 use serde_json::{Value, json};
 
 const PA: &str = "peerauthentications.security.istio.io";
@@ -72,16 +76,11 @@ impl Cluster {
         })
     }
 
+    /// `mtls ARGS` as the cluster's admin.
     fn command(&self, args: &[&str]) -> Process {
-        let mut command = Process::new(env!("CARGO_BIN_EXE_mtls"));
-        command
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig(ADMIN))
-            .env_remove("KUBECONFIG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        command
+        Mtls::new(args)
+            .kubeconfig(&self.kubeconfig(ADMIN))
+            .command()
     }
 
     /// Runs a command that must not change the server: a read, a dry run, a
@@ -188,15 +187,7 @@ impl Cluster {
 
 /// Runs `mtls ARGS --kubeconfig PATH`, whatever KUBECONFIG says.
 fn mtls_with(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    output(
-        Process::new(env!("CARGO_BIN_EXE_mtls"))
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .env_remove("KUBECONFIG")
-            .output()
-            .expect("mtls runs"),
-    )
+    Mtls::new(args).kubeconfig(kubeconfig).run().into()
 }
 
 /// Sends SIG`name` (`INT`, `TERM`) to a running mtls.
@@ -780,14 +771,13 @@ fn exec_credential_plugins_and_contexts_work_as_in_kubectl() {
     std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
     let run = |extra: &[&str]| {
         let before = c.state();
-        let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-            .args(["get", "demo/echo:8080"])
-            .args(extra)
-            .env("KUBECONFIG", &path)
-            .output()
-            .expect("runs");
+        let args: Vec<&str> = ["get", "demo/echo:8080"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let result = Mtls::new(args).env("KUBECONFIG", &path).run().into();
         c.assert_changed(&before, &[], "mtls get with an exec plugin");
-        let result = output(out);
         c.assert_no_secrets(&result);
         result
     };
@@ -1565,13 +1555,11 @@ fn a_password_in_the_server_url_is_never_shown() {
 fn kubeconfig_lists_skip_missing_files_as_kubectl_does() {
     let c = Cluster::demo();
     let run = |kubeconfig: &str| {
-        output(
-            Process::new(env!("CARGO_BIN_EXE_mtls"))
-                .args(["get", "mesh"])
+        <(i32, String, String)>::from(
+            Mtls::new(["get", "mesh"])
                 .env("KUBECONFIG", kubeconfig)
                 .env("HOME", c.dir.path())
-                .output()
-                .expect("mtls runs"),
+                .run(),
         )
     };
     let good = c.kubeconfig(ADMIN).display().to_string();
@@ -1620,12 +1608,9 @@ fn a_hanging_credential_plugin_is_stopped_after_the_request_timeout() {
     });
     let path = c.dir.path().join("hanging.yaml");
     std::fs::write(&path, serde_json::to_string(&config).expect("JSON")).expect("written");
-    let mut child = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "mesh", "--request-timeout", "1", "--kubeconfig"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut child = Mtls::new(["get", "mesh", "--request-timeout", "1"])
+        .kubeconfig(&path)
+        .command()
         .spawn()
         .expect("mtls starts");
     // Far more than the timeout, far less than the plugin's 25 s.
@@ -2018,13 +2003,9 @@ fn a_change_on_a_cluster_names_every_row_it_weakens_as_the_offline_plan_does() {
             .expect("JSON"),
     )
     .expect("written");
-    let offline = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["disable", "mesh", "-f"])
-        .arg(&dump)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("runs");
-    let offline_warnings: Vec<String> = String::from_utf8_lossy(&offline.stderr)
+    let offline = Mtls::new(["disable", "mesh", "-f"]).arg(&dump).run();
+    let offline_warnings: Vec<String> = offline
+        .stderr
         .lines()
         .filter(|l| l.starts_with("warning:"))
         .map(str::to_string)
@@ -2108,13 +2089,9 @@ spec:
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = dir.path().join("prod.yaml");
     std::fs::write(&manifest, original).expect("written");
-    let out = Process::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["require", "prod", "-f"])
-        .arg(&manifest)
-        .output()
-        .expect("mtls runs");
-    assert_eq!(out.status.code(), Some(0));
-    let plan = String::from_utf8(out.stdout).expect("UTF-8");
+    let out = Mtls::new(["require", "prod", "-f"]).arg(&manifest).run();
+    assert_eq!(out.code, 0);
+    let plan = out.stdout;
 
     // What kubectl makes of each, on a server of its own.
     let created = |yaml: &str| -> Value {

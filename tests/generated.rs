@@ -2,23 +2,19 @@
 //! generates: these tests fail when they drift. Regenerate them with
 //! `cargo run -- generate-docs .`.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn mtls(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(args)
-        .output()
-        .expect("mtls runs")
-}
+use std::path::Path;
+
+use common::Mtls;
 
 #[test]
 fn completion_scripts_match_mtls_completions() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
-        let out = mtls(&["completions", shell]);
-        assert!(out.status.success(), "{shell}");
+        let out = Mtls::new(["completions", shell]).run();
+        assert_eq!(out.code, 0, "{shell}");
         let committed =
-            std::fs::read(format!("completions/mtls.{shell}")).expect("committed script");
+            std::fs::read_to_string(format!("completions/mtls.{shell}")).expect("committed script");
         assert!(
             out.stdout == committed,
             "completions/mtls.{shell} drifted from `mtls completions {shell}`: run `cargo run -- generate-docs .`"
@@ -29,12 +25,8 @@ fn completion_scripts_match_mtls_completions() {
 #[test]
 fn man_pages_and_completions_match_the_cli_definition() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = mtls(&["generate-docs", dir.path().to_str().expect("utf-8 path")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Mtls::new(["generate-docs"]).arg(dir.path()).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let mut generated = Vec::new();
     for sub in ["docs/man", "completions"] {
         for entry in std::fs::read_dir(dir.path().join(sub)).expect("generated") {

@@ -5,6 +5,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Mtls;
 use kube_loopback::{ADMIN, Config, Fault, FaultAction, Server};
 
 const SEED: &str = "\
@@ -145,23 +148,16 @@ fn a_terminal_gets_colors_and_a_spinner() {
 fn a_pipe_gets_neither() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_server, kubeconfig) = slow_server(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "prod", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .env_remove("NO_COLOR")
-        .env("TERM", "xterm-256color")
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
+    let out = Mtls::new(["get", "prod"])
+        .kubeconfig(&kubeconfig)
+        .colors()
+        .run();
+    assert_eq!(out.code, 0);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out.stdout,
         "TARGET   MODE     SOURCE\nprod     STRICT   namespace prod/default\n"
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "",
-        "no spinner, no escape sequences"
-    );
+    assert_eq!(out.stderr, "", "no spinner, no escape sequences");
 }
 
 #[test]
@@ -300,14 +296,11 @@ fn an_interactive_credential_plugin_at_a_terminal_may_take_its_time() {
     );
 
     // Without a terminal, the same plugin is stopped at the timeout.
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls"))
-        .args(["get", "prod", "--request-timeout", "1", "--kubeconfig"])
-        .arg(&interactive)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = Mtls::new(["get", "prod", "--request-timeout", "1"])
+        .kubeconfig(&interactive)
+        .run();
+    let stderr = out.stderr;
+    assert_eq!(out.code, 1, "{stderr}");
     assert!(
         stderr.contains("did not answer within 1 s (--request-timeout)"),
         "{stderr}"

@@ -1,0 +1,115 @@
+//! The one way the end-to-end tests run `mtls`: the built binary with its
+//! arguments, in the environment of a user's shell that has no kubeconfig and
+//! no color — each test adds what it needs (a kubeconfig, manifests on stdin,
+//! colors, variables) — and its exit code, stdout and stderr as text.
+
+#![allow(dead_code)] // each test binary uses a part
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// `mtls` about to run.
+pub struct Mtls {
+    command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+/// How a run of `mtls` ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Mtls {
+    /// `mtls ARGS`, with `NO_COLOR`, no `KUBECONFIG` and no standard input.
+    pub fn new<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Mtls {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mtls"));
+        command
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        Mtls {
+            command,
+            stdin: None,
+        }
+    }
+
+    /// One more argument (a path, say).
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Mtls {
+        self.command.arg(arg);
+        self
+    }
+
+    /// With `--kubeconfig PATH`.
+    pub fn kubeconfig(mut self, path: &Path) -> Mtls {
+        self.command.arg("--kubeconfig").arg(path);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Mtls {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Colors allowed, as in a terminal that has them (they still appear only
+    /// where mtls writes to a terminal).
+    pub fn colors(mut self) -> Mtls {
+        self.command
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color");
+        self
+    }
+
+    /// `input` on standard input.
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Mtls {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// The command, for a test that spawns it and acts while it runs; its
+    /// output is piped.
+    pub fn command(mut self) -> Command {
+        self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.command
+    }
+
+    /// Runs mtls to its end.
+    pub fn run(mut self) -> Run {
+        use std::io::Write;
+        if self.stdin.is_some() {
+            self.command.stdin(Stdio::piped());
+        }
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mtls starts");
+        if let Some(input) = self.stdin.take() {
+            let mut pipe = child.stdin.take().expect("stdin piped");
+            // mtls may stop reading early (an error): a closed pipe is fine.
+            let _ = pipe.write_all(&input);
+        }
+        Run::from(child.wait_with_output().expect("mtls finishes"))
+    }
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().expect("mtls exits with a code"),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        }
+    }
+}
+
+impl From<Run> for (i32, String, String) {
+    fn from(run: Run) -> Self {
+        (run.code, run.stdout, run.stderr)
+    }
+}
