@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::mode::Mode;
-use crate::policy::model::{Labels, TargetPort, TlsMode, WorkloadOrigin, selects};
+use crate::policy::model::{Labels, ServicePort, TargetPort, TlsMode, WorkloadOrigin, selects};
 use crate::policy::resolve::{Backing, Decision, Index, Level};
 use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
 use crate::target::Target;
-use destination::DestinationIndex;
+use destination::{DestinationIndex, MergedRule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -601,6 +601,54 @@ fn legacy_policies(snapshot: &Snapshot) -> Vec<Finding> {
 /// MTLS001 and MTLS002: what clients send, by the DestinationRule each client
 /// namespace uses, against what the server port accepts.
 fn client_side(index: &Index<'_>) -> Vec<Finding> {
+    client_problems(index)
+        .into_iter()
+        .map(|(problem, group)| client_finding(problem, group))
+        .collect()
+}
+
+/// A client-side problem, as findings group them: the same rule sending the
+/// same TLS to the same Service (subset) with the same outcome.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ClientProblem {
+    code: &'static str,
+    /// The DestinationRule that decides, `NS/NAME`.
+    rule: String,
+    /// The Service called, `NS/NAME`.
+    service: String,
+    subset: Option<String>,
+    tls: TlsMode,
+}
+
+/// Who meets a [`ClientProblem`].
+#[derive(Default)]
+struct Affected {
+    clients: BTreeSet<String>,
+    pods: BTreeSet<String>,
+    ports: BTreeSet<u16>,
+    /// The server's mode and the policy that decides it, as the finding says.
+    server: String,
+}
+
+/// A server pod behind a Service port: what it decides for the port, and
+/// what enforces it.
+struct ServerPod<'a> {
+    workload: &'a Workload,
+    decision: Decision<'a>,
+    dataplane: Dataplane,
+}
+
+/// One route of a client's traffic to a port: the rule's own TLS setting, or
+/// a subset's that differs from it.
+struct Route<'r> {
+    subset: Option<&'r str>,
+    tls: Option<TlsMode>,
+    /// The subset's labels: the pods the route reaches.
+    labels: Option<&'r Labels>,
+}
+
+/// Every client-side problem of the mesh, with who meets it.
+fn client_problems(index: &Index<'_>) -> BTreeMap<ClientProblem, Affected> {
     let snapshot = index.snapshot;
     let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
     let special = rules.distinct_namespaces();
@@ -609,16 +657,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
         .keys()
         .cloned()
         .partition(|ns| special.contains(ns));
-    // (code, rule, service, subset, tls) -> what the finding says
-    type Key = (&'static str, String, String, Option<String>, TlsMode);
-    #[derive(Default)]
-    struct Group {
-        clients: BTreeSet<String>,
-        pods: BTreeSet<String>,
-        ports: BTreeSet<u16>,
-        server: String,
-    }
-    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+    let mut problems: BTreeMap<ClientProblem, Affected> = BTreeMap::new();
     for svc in &snapshot.services {
         let Backing::Workloads(workloads) = index.backing(svc) else {
             continue;
@@ -630,18 +669,7 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
             .unwrap_or_default();
         let used = rules.for_service(svc);
         for port in &svc.ports {
-            // Each workload's server mode for this port, and its dataplane.
-            let servers: Vec<(&Workload, Decision<'_>, Dataplane)> = workloads
-                .iter()
-                .map(|w| {
-                    let composition = index.compose(&svc.id.namespace, &w.labels);
-                    let decision = match w.find_port(&port.target_port, &port.protocol) {
-                        Some(p) => composition.port_decision(p),
-                        None => composition.workload_decision(),
-                    };
-                    (*w, decision, dataplane(w, &ns_labels))
-                })
-                .collect();
+            let servers = server_pods(index, svc, port, &workloads, &ns_labels);
             // Namespaces that see the same rules share one lookup, made for the
             // first of them: the cost is per Service, not per Service and namespace.
             let mut lookups: Vec<(&String, &[String])> =
@@ -654,116 +682,192 @@ fn client_side(index: &Index<'_>) -> Vec<Finding> {
                     continue;
                 };
                 let rule = merged.decider().to_string();
-                let default_tls = merged.traffic.and_then(|t| t.for_port(port.port));
-                let mut routes: Vec<(Option<&str>, Option<TlsMode>, Option<&Labels>)> =
-                    vec![(None, default_tls, None)];
-                for subset in &merged.subsets {
-                    let tls = subset.traffic.for_port(port.port).or(default_tls);
-                    if tls != default_tls {
-                        routes.push((Some(&subset.name), tls, Some(&subset.labels)));
-                    }
-                }
-                for (subset, tls, labels) in routes {
-                    let Some(tls) = tls else { continue };
-                    for (w, decision, plane) in &servers {
-                        if labels.is_some_and(|l| !selects(l, &w.labels)) {
+                for route in routes(merged, port.port) {
+                    let Some(tls) = route.tls else { continue };
+                    for server in &servers {
+                        if route
+                            .labels
+                            .is_some_and(|l| !selects(l, &server.workload.labels))
+                        {
                             continue;
                         }
-                        let code = match tls {
-                            TlsMode::Disable | TlsMode::Simple if decision.mode == Mode::Strict => {
-                                "MTLS001"
-                            }
-                            TlsMode::IstioMutual if *plane == Dataplane::None => "MTLS002",
-                            _ => continue,
+                        let Some(code) = client_problem_code(tls, server) else {
+                            continue;
                         };
-                        let server = match decision.policy {
-                            Some(p) => format!(
-                                "{} from {} policy {}",
-                                decision.mode,
-                                decision.level.as_str(),
-                                p.id()
-                            ),
-                            None => decision.mode.to_string(),
-                        };
-                        let group = groups
-                            .entry((
+                        let decision = &server.decision;
+                        let affected = problems
+                            .entry(ClientProblem {
                                 code,
-                                rule.clone(),
-                                svc.id.to_string(),
-                                subset.map(str::to_string),
+                                rule: rule.clone(),
+                                service: svc.id.to_string(),
+                                subset: route.subset.map(str::to_string),
                                 tls,
-                            ))
+                            })
                             .or_default();
-                        if group.server.is_empty() {
-                            group.server = server;
+                        if affected.server.is_empty() {
+                            affected.server = match decision.policy {
+                                Some(p) => format!(
+                                    "{} from {} policy {}",
+                                    decision.mode,
+                                    decision.level.as_str(),
+                                    p.id()
+                                ),
+                                None => decision.mode.to_string(),
+                            };
                         }
-                        group.clients.insert(client_ns.clone());
-                        group.clients.extend(alike.iter().cloned());
-                        group.pods.insert(w.id.name.clone());
-                        group.ports.insert(port.port);
+                        affected.clients.insert(client_ns.clone());
+                        affected.clients.extend(alike.iter().cloned());
+                        affected.pods.insert(server.workload.id.name.clone());
+                        affected.ports.insert(port.port);
                     }
                 }
             }
         }
     }
-    groups
-        .into_iter()
-        .map(|((code, rule, service, subset, tls), group)| {
-            let clients: Vec<String> = group.clients.into_iter().collect();
-            let pods: Vec<String> = group.pods.into_iter().collect();
-            let server = group.server;
-            let ports: Vec<String> = group.ports.iter().map(u16::to_string).collect();
-            let rows: BTreeSet<String> = group.ports.iter().map(|p| format!("{service}:{p}")).collect();
-            // One port: `ns/svc:port`; several: `ns/svc` and the list.
-            let (target, fix_target) = match ports.as_slice() {
-                [one] => (format!("{service}:{one}"), format!("{service}:{one}")),
-                _ => (format!("{service} (ports {})", list(&ports)), service.clone()),
+    problems
+}
+
+/// Each pod behind a Service port, with its decision for the port and its
+/// dataplane.
+fn server_pods<'a>(
+    index: &Index<'a>,
+    svc: &Service,
+    port: &ServicePort,
+    workloads: &[&'a Workload],
+    namespace_labels: &Labels,
+) -> Vec<ServerPod<'a>> {
+    workloads
+        .iter()
+        .map(|w| {
+            let composition = index.compose(&svc.id.namespace, &w.labels);
+            let decision = match w.find_port(&port.target_port, &port.protocol) {
+                Some(p) => composition.port_decision(p),
+                None => composition.workload_decision(),
             };
-            let via = match &subset {
-                Some(s) => format!("destinationrule {rule} (subset {s})"),
-                None => format!("destinationrule {rule}"),
-            };
-            let from = format!("calls from {} {} to {target}", if clients.len() == 1 { "namespace" } else { "namespaces" }, list(&clients));
-            let (severity, message, hint) = if code == "MTLS001" {
-                let sends = if tls == TlsMode::Disable { "plaintext (tls mode DISABLE)" } else { "one-way TLS (tls mode SIMPLE)" };
-                (
-                    Severity::Error,
-                    format!(
-                        "{from} will fail (503, \"upstream connect error\"): {via} sends {sends}, but the port accepts \
-                         only mTLS ({server}) on {}",
-                        plural(pods.len(), "workload", "workloads")
-                    ),
-                    format!(
-                        "set the tls mode to ISTIO_MUTUAL in destinationrule {rule} (or remove its tls settings and let \
-                         auto mTLS choose), or `mtls allow {fix_target}` if plaintext must be accepted"
-                    ),
-                )
-            } else {
-                (
-                    Severity::Error,
-                    format!(
-                        "{from} will fail: {via} sends Istio mTLS (ISTIO_MUTUAL), but {} ({}) {} no sidecar to \
-                         terminate it",
-                        plural(pods.len(), "workload", "workloads"),
-                        list(&pods),
-                        if pods.len() == 1 { "has" } else { "have" }
-                    ),
-                    format!(
-                        "inject the sidecar into the workloads behind {fix_target}, or remove the tls settings of \
-                         destinationrule {rule} so that auto mTLS sends plaintext to workloads without one"
-                    ),
-                )
-            };
-            let namespace = rule.split('/').next().unwrap_or_default().to_string();
-            Finding {
-                severity,
-                code,
-                object: format!("destinationrule {rule}"),
-                message,
-                hint,
-                rows,
-                namespace,
+            ServerPod {
+                workload: w,
+                decision,
+                dataplane: dataplane(w, namespace_labels),
             }
         })
         .collect()
+}
+
+/// The routes of a client's traffic to a port under a rule: its own TLS
+/// setting, and each subset whose setting differs.
+fn routes<'r>(merged: &'r MergedRule<'r>, port: u16) -> Vec<Route<'r>> {
+    let default_tls = merged.traffic.and_then(|t| t.for_port(port));
+    let mut routes = vec![Route {
+        subset: None,
+        tls: default_tls,
+        labels: None,
+    }];
+    for subset in &merged.subsets {
+        let tls = subset.traffic.for_port(port).or(default_tls);
+        if tls != default_tls {
+            routes.push(Route {
+                subset: Some(&subset.name),
+                tls,
+                labels: Some(&subset.labels),
+            });
+        }
+    }
+    routes
+}
+
+/// MTLS001: plaintext or one-way TLS to a STRICT port; MTLS002: Istio mTLS
+/// to a pod with no sidecar to end it.
+fn client_problem_code(tls: TlsMode, server: &ServerPod<'_>) -> Option<&'static str> {
+    match tls {
+        TlsMode::Disable | TlsMode::Simple if server.decision.mode == Mode::Strict => {
+            Some("MTLS001")
+        }
+        TlsMode::IstioMutual if server.dataplane == Dataplane::None => Some("MTLS002"),
+        _ => None,
+    }
+}
+
+/// The finding for a client-side problem.
+fn client_finding(problem: ClientProblem, affected: Affected) -> Finding {
+    let ClientProblem {
+        code,
+        rule,
+        service,
+        subset,
+        tls,
+    } = problem;
+    let clients: Vec<String> = affected.clients.into_iter().collect();
+    let pods: Vec<String> = affected.pods.into_iter().collect();
+    let server = affected.server;
+    let ports: Vec<String> = affected.ports.iter().map(u16::to_string).collect();
+    let rows: BTreeSet<String> = affected
+        .ports
+        .iter()
+        .map(|p| format!("{service}:{p}"))
+        .collect();
+    // One port: `ns/svc:port`; several: `ns/svc` and the list.
+    let (target, fix_target) = match ports.as_slice() {
+        [one] => (format!("{service}:{one}"), format!("{service}:{one}")),
+        _ => (
+            format!("{service} (ports {})", list(&ports)),
+            service.clone(),
+        ),
+    };
+    let via = match &subset {
+        Some(s) => format!("destinationrule {rule} (subset {s})"),
+        None => format!("destinationrule {rule}"),
+    };
+    let from = format!(
+        "calls from {} {} to {target}",
+        if clients.len() == 1 {
+            "namespace"
+        } else {
+            "namespaces"
+        },
+        list(&clients)
+    );
+    let (severity, message, hint) = if code == "MTLS001" {
+        let sends = if tls == TlsMode::Disable {
+            "plaintext (tls mode DISABLE)"
+        } else {
+            "one-way TLS (tls mode SIMPLE)"
+        };
+        (
+            Severity::Error,
+            format!(
+                "{from} will fail (503, \"upstream connect error\"): {via} sends {sends}, but the port accepts \
+                 only mTLS ({server}) on {}",
+                plural(pods.len(), "workload", "workloads")
+            ),
+            format!(
+                "set the tls mode to ISTIO_MUTUAL in destinationrule {rule} (or remove its tls settings and let \
+                 auto mTLS choose), or `mtls allow {fix_target}` if plaintext must be accepted"
+            ),
+        )
+    } else {
+        (
+            Severity::Error,
+            format!(
+                "{from} will fail: {via} sends Istio mTLS (ISTIO_MUTUAL), but {} ({}) {} no sidecar to \
+                 terminate it",
+                plural(pods.len(), "workload", "workloads"),
+                list(&pods),
+                if pods.len() == 1 { "has" } else { "have" }
+            ),
+            format!(
+                "inject the sidecar into the workloads behind {fix_target}, or remove the tls settings of \
+                 destinationrule {rule} so that auto mTLS sends plaintext to workloads without one"
+            ),
+        )
+    };
+    let namespace = rule.split('/').next().unwrap_or_default().to_string();
+    Finding {
+        severity,
+        code,
+        object: format!("destinationrule {rule}"),
+        message,
+        hint,
+        rows,
+        namespace,
+    }
 }
