@@ -400,7 +400,30 @@ impl Cluster {
         clients: bool,
     ) -> anyhow::Result<Loaded> {
         let mut collector = Collector::default();
-        let root = match root_namespace {
+        let root = self
+            .read_root_namespace(&mut collector, root_namespace)
+            .await?;
+        let legacy = self.read_policies(&mut collector, scope, &root).await?;
+        self.read_scope(&mut collector, scope).await?;
+        if clients {
+            self.read_client_side(&mut collector, legacy).await?;
+        }
+        let mut loaded = collector.finish(&LoadOptions {
+            root_namespace: Some(&root),
+            api: Api::Auto,
+        })?;
+        loaded.snapshot.api = self.api.clone();
+        Ok(loaded)
+    }
+
+    /// The root namespace: `--root-namespace`, which must exist, else the
+    /// mesh config's (read into `collector`), else Istio's default.
+    async fn read_root_namespace(
+        &self,
+        collector: &mut Collector,
+        root_namespace: Option<&str>,
+    ) -> anyhow::Result<String> {
+        Ok(match root_namespace {
             Some(root) => {
                 // Named by the user: it must exist, or the mesh level would
                 // silently be another. Where the user may not read
@@ -425,23 +448,34 @@ impl Cluster {
                 }
                 collector.root_namespace()?
             }
-        };
+        })
+    }
+
+    /// The policies that decide `scope`: PeerAuthentications of its namespace
+    /// and the root namespace, and legacy policies where they decide. Returns
+    /// whether legacy policies were read.
+    async fn read_policies(
+        &self,
+        collector: &mut Collector,
+        scope: &Scope,
+        root: &str,
+    ) -> anyhow::Result<bool> {
         let legacy = self.api.legacy_decides();
         let policy_namespaces: Vec<Option<String>> = match scope {
             Scope::All => vec![None],
-            Scope::Mesh => vec![Some(root.clone())],
-            Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } if ns == &root => {
-                vec![Some(root.clone())]
+            Scope::Mesh => vec![Some(root.to_string())],
+            Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } if ns == root => {
+                vec![Some(root.to_string())]
             }
             Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } => {
-                vec![Some(ns.clone()), Some(root.clone())]
+                vec![Some(ns.clone()), Some(root.to_string())]
             }
         };
         if let Some((group, version)) = self.peer_version.as_deref().and_then(|v| v.split_once('/'))
         {
             for ns in &policy_namespaces {
                 self.read_into(
-                    &mut collector,
+                    collector,
                     (group, version, "peerauthentications"),
                     ns.as_deref(),
                     None,
@@ -452,7 +486,7 @@ impl Cluster {
         if legacy {
             // The legacy API has no root namespace: the MeshPolicy is cluster-scoped.
             self.read_into(
-                &mut collector,
+                collector,
                 (LEGACY_GROUP, "v1alpha1", "meshpolicies"),
                 None,
                 None,
@@ -466,22 +500,22 @@ impl Cluster {
                 }
             };
             for ns in namespaces {
-                self.read_into(
-                    &mut collector,
-                    (LEGACY_GROUP, "v1alpha1", "policies"),
-                    ns,
-                    None,
-                )
-                .await?;
+                self.read_into(collector, (LEGACY_GROUP, "v1alpha1", "policies"), ns, None)
+                    .await?;
             }
         }
+        Ok(legacy)
+    }
 
+    /// The objects `scope` needs besides policies: namespaces, Services and
+    /// their workloads.
+    async fn read_scope(&self, collector: &mut Collector, scope: &Scope) -> anyhow::Result<()> {
         match scope {
             Scope::Mesh => {}
             Scope::All => {
-                self.read_into(&mut collector, ("", "v1", "namespaces"), None, None)
+                self.read_into(collector, ("", "v1", "namespaces"), None, None)
                     .await?;
-                self.read_workloads(&mut collector, None).await?;
+                self.read_workloads(collector, None).await?;
             }
             Scope::Namespace(ns) => {
                 let namespace = match self
@@ -492,8 +526,8 @@ impl Cluster {
                     Err(ApiError::Status { code: 404, .. }) => bail!("namespace {ns:?} not found"),
                     Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
                 };
-                self.collect(&mut collector, vec![namespace], "namespaces")?;
-                self.read_workloads(&mut collector, Some(ns)).await?;
+                self.collect(collector, vec![namespace], "namespaces")?;
+                self.read_workloads(collector, Some(ns)).await?;
             }
             Scope::Service { namespace, name } => {
                 let service = match self
@@ -534,22 +568,14 @@ impl Cluster {
                             .collect::<Vec<_>>()
                             .join(",")
                     });
-                self.collect(&mut collector, vec![service], "services")?;
+                self.collect(collector, vec![service], "services")?;
                 if let Some(selector) = selector {
-                    self.read_workloads_of_service(&mut collector, namespace, &selector)
+                    self.read_workloads_of_service(collector, namespace, &selector)
                         .await?;
                 }
             }
         }
-        if clients {
-            self.read_client_side(&mut collector, legacy).await?;
-        }
-        let mut loaded = collector.finish(&LoadOptions {
-            root_namespace: Some(&root),
-            api: Api::Auto,
-        })?;
-        loaded.snapshot.api = self.api.clone();
-        Ok(loaded)
+        Ok(())
     }
 
     /// DestinationRules (the newest served networking.istio.io version) and, where
