@@ -2,9 +2,12 @@
 //! replace the legacy policies, after proving that every Service port keeps its
 //! mode; exit 3 listing what cannot be kept.
 
+use serde_json::Value;
+
 use crate::cli::MigrateArgs;
 use crate::cmd::{Session, parse_targets, print_stdout};
 use crate::error::{UsageError, Verdict};
+use mtls::policy::Snapshot;
 use mtls::policy::migrate::migrate;
 use mtls::policy::model::object_id;
 use mtls::policy::plan::{Edit, EditKind};
@@ -85,52 +88,59 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
         .into());
     }
     if args.apply {
-        let cluster = session.cluster()?;
-        let edits: Vec<Edit> = migration
-            .objects
-            .iter()
-            .map(|object| {
-                let id = object_id(object);
-                match snapshot.policy(&id) {
-                    Some(current) => {
-                        let mut updated = current.object.clone();
-                        updated["spec"] = object["spec"].clone();
-                        Edit {
-                            kind: EditKind::Update,
-                            id,
-                            object: updated,
-                        }
-                    }
-                    None => Edit {
-                        kind: EditKind::Create,
-                        id,
-                        object: object.clone(),
-                    },
-                }
-            })
-            .collect();
-        for (written, edit) in edits.iter().enumerate() {
-            let result = session.block_on(cluster.write(edit, false))?;
-            if let Err(e) = result {
-                let names = |edits: &[Edit]| match edits {
-                    [] => "none".to_string(),
-                    _ => edits
-                        .iter()
-                        .map(Edit::describe)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                return Err(crate::cmd::change::explain_write(cluster, e, edit)
-                    .context(format!(
-                        "the migration stopped after {written} of {} PeerAuthentications: written: {}; not written: {}",
-                        edits.len(),
-                        names(&edits[..written]),
-                        names(&edits[written..])
-                    )));
-            }
-            session.note(&format!("{} {}", edit.describe(), edit.kind.past_tense()));
-        }
-        session.note("the legacy policies still exist: check with `mtls get -A`, then delete them");
+        apply(session, &snapshot, &migration.objects)?;
     }
+    Ok(())
+}
+
+/// Writes the migration's PeerAuthentications, in order: a policy of the same
+/// name is updated, else created. A failed write stops, naming what was
+/// written and what was not.
+fn apply(session: &Session<'_>, snapshot: &Snapshot, objects: &[Value]) -> anyhow::Result<()> {
+    let cluster = session.cluster()?;
+    let edits: Vec<Edit> = objects
+        .iter()
+        .map(|object| {
+            let id = object_id(object);
+            match snapshot.policy(&id) {
+                Some(current) => {
+                    let mut updated = current.object.clone();
+                    updated["spec"] = object["spec"].clone();
+                    Edit {
+                        kind: EditKind::Update,
+                        id,
+                        object: updated,
+                    }
+                }
+                None => Edit {
+                    kind: EditKind::Create,
+                    id,
+                    object: object.clone(),
+                },
+            }
+        })
+        .collect();
+    for (written, edit) in edits.iter().enumerate() {
+        let result = session.block_on(cluster.write(edit, false))?;
+        if let Err(e) = result {
+            let names = |edits: &[Edit]| match edits {
+                [] => "none".to_string(),
+                _ => edits
+                    .iter()
+                    .map(Edit::describe)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            return Err(crate::cmd::change::explain_write(cluster, e, edit)
+                .context(format!(
+                    "the migration stopped after {written} of {} PeerAuthentications: written: {}; not written: {}",
+                    edits.len(),
+                    names(&edits[..written]),
+                    names(&edits[written..])
+                )));
+        }
+        session.note(&format!("{} {}", edit.describe(), edit.kind.past_tense()));
+    }
+    session.note("the legacy policies still exist: check with `mtls get -A`, then delete them");
     Ok(())
 }
