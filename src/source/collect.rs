@@ -109,20 +109,7 @@ impl Collector {
                     "security.istio.io/v1" | "security.istio.io/v1beta1"
                 ) =>
             {
-                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
-                match PeerAuthentication::from_object(value) {
-                    Ok(policy) => self.keep_policy(policy, place.to_string()),
-                    Err(reason) => {
-                        self.warnings.push(format!(
-                            "peerauthentication {} ({place}) is ignored, as Istio ignores it: {reason}",
-                            meta.id
-                        ));
-                        self.skipped.push(SkippedPolicy {
-                            id: meta.id,
-                            reason,
-                        });
-                    }
-                }
+                self.add_peer_authentication(value, place)?;
             }
             ("networking.istio.io", "DestinationRule") => {
                 self.destination_rules
@@ -134,15 +121,7 @@ impl Collector {
                 } else {
                     LegacyKind::Policy
                 };
-                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
-                match LegacyPolicy::from_object(kind, value) {
-                    Ok(policy) => self.legacy_policies.push(policy),
-                    Err(reason) => self.warnings.push(format!(
-                        "{} {} ({place}) is ignored, as Istio ignores it: {reason}",
-                        kind.as_str().to_lowercase(),
-                        meta.id
-                    )),
-                }
+                self.add_legacy_policy(kind, value, place)?;
             }
             ("", "Service") => {
                 let service = Service::from_object(&value).map_err(anyhow::Error::msg)?;
@@ -175,6 +154,50 @@ impl Collector {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A PeerAuthentication; one Istio cannot decode is skipped, as Istio
+    /// skips it, with a warning (docs/semantics.md §3).
+    fn add_peer_authentication(
+        &mut self,
+        value: Value,
+        place: &dyn std::fmt::Display,
+    ) -> anyhow::Result<()> {
+        let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
+        match PeerAuthentication::from_object(value) {
+            Ok(policy) => self.keep_policy(policy, place.to_string()),
+            Err(reason) => {
+                self.warnings.push(format!(
+                    "peerauthentication {} ({place}) is ignored, as Istio ignores it: {reason}",
+                    meta.id
+                ));
+                self.skipped.push(SkippedPolicy {
+                    id: meta.id,
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A MeshPolicy or Policy of the legacy API; one Istio cannot decode is
+    /// skipped with a warning.
+    fn add_legacy_policy(
+        &mut self,
+        kind: LegacyKind,
+        value: Value,
+        place: &dyn std::fmt::Display,
+    ) -> anyhow::Result<()> {
+        let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
+        match LegacyPolicy::from_object(kind, value) {
+            Ok(policy) => self.legacy_policies.push(policy),
+            Err(reason) => self.warnings.push(format!(
+                "{} {} ({place}) is ignored, as Istio ignores it: {reason}",
+                kind.as_str().to_lowercase(),
+                meta.id
+            )),
         }
         Ok(())
     }
