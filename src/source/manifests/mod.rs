@@ -433,6 +433,16 @@ fn json_reason(e: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A parse error names the file and where in it: what the parser says of
+    /// the cause is its own wording, and may change with it.
+    fn assert_parse_error(err: &anyhow::Error, place: &str) {
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(place) && text.len() > place.len(),
+            "{text:?} should start with {place:?} and give a reason"
+        );
+    }
+
     fn load_text(text: &str) -> anyhow::Result<Loaded> {
         let input = Input::text("test.yaml", text);
         load(
@@ -487,10 +497,7 @@ mod tests {
             "invalid manifest test.yaml: document 1 at line 1: metadata.labels: x: expected a string, found a list"
         );
         let err = load_text("a: [1, 2\n").err().expect("fails");
-        assert_eq!(
-            format!("{err:#}"),
-            "invalid manifest test.yaml: line 1, column 4: unclosed bracket '['"
-        );
+        assert_parse_error(&err, "invalid manifest test.yaml: line 1, column 4: ");
     }
 
     #[test]
@@ -583,10 +590,7 @@ mod tests {
         )
         .err()
         .expect("fails");
-        assert_eq!(
-            format!("{err:#}"),
-            "invalid manifest test.yaml: line 6, column 7: unclosed bracket '['"
-        );
+        assert_parse_error(&err, "invalid manifest test.yaml: line 6, column 7: ");
     }
 
     #[test]
@@ -603,10 +607,7 @@ mod tests {
         assert!(loaded.snapshot.namespaces.contains_key("a"));
         let input = Input::text("bad.json", "{\"apiVersion\": \"v1\",\n \"kind\": }");
         let err = load(&[input], &options).err().expect("fails");
-        assert_eq!(
-            format!("{err:#}"),
-            "invalid manifest bad.json: line 2, column 10: expected value"
-        );
+        assert_parse_error(&err, "invalid manifest bad.json: line 2, column 10: ");
     }
 
     #[test]
