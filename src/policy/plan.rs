@@ -82,44 +82,15 @@ pub fn plan_change(
     };
 
     // Change the object, or decide there is nothing to change.
-    let mut object = match current {
+    let object = match current {
         Some(p) => p.object.clone(),
         None => new_policy(snapshot, &namespace, service, level),
     };
-    let before_object = object.clone();
     let mode = match change {
         Change::Set(m) => Some(m),
         Change::Unset => None,
     };
-    if level == Level::Port {
-        for p in &ports {
-            set_port_mode(&mut object, *p, mode);
-        }
-    } else {
-        set_mode(&mut object, mode);
-    }
-    let edit = match current {
-        _ if object == before_object && current.is_some() => None,
-        None if mode.is_none() => None,
-        None => Some(Edit {
-            kind: EditKind::Create,
-            id: object_id(&object),
-            object,
-        }),
-        // A policy left without a setting is deleted, unless it is the one
-        // Istio uses at its level over newer ones: then deleting it would hand
-        // the level to them, so it stays, empty.
-        Some(p) if !has_effect(&object) && !shadows_others(snapshot, p, &object) => Some(Edit {
-            kind: EditKind::Delete,
-            id: p.id.clone(),
-            object: p.object.clone(),
-        }),
-        Some(p) => Some(Edit {
-            kind: EditKind::Update,
-            id: p.id.clone(),
-            object,
-        }),
-    };
+    let edit = edit_for(snapshot, current, object, level, &ports, mode);
 
     let mut after_snapshot;
     let after_index;
@@ -157,6 +128,49 @@ pub fn plan_change(
         after,
         elsewhere,
     })
+}
+
+/// The write that gives `object` — the policy Istio uses at the level
+/// (`current`), or a new one — the asked mode at the level (on each of
+/// `ports` for the port level); `None` when nothing changes.
+fn edit_for(
+    snapshot: &Snapshot,
+    current: Option<&PeerAuthentication>,
+    mut object: Value,
+    level: Level,
+    ports: &BTreeSet<u32>,
+    mode: Option<Mode>,
+) -> Option<Edit> {
+    let before_object = object.clone();
+    if level == Level::Port {
+        for p in ports {
+            set_port_mode(&mut object, *p, mode);
+        }
+    } else {
+        set_mode(&mut object, mode);
+    }
+    match current {
+        _ if object == before_object && current.is_some() => None,
+        None if mode.is_none() => None,
+        None => Some(Edit {
+            kind: EditKind::Create,
+            id: object_id(&object),
+            object,
+        }),
+        // A policy left without a setting is deleted, unless it is the one
+        // Istio uses at its level over newer ones: then deleting it would hand
+        // the level to them, so it stays, empty.
+        Some(p) if !has_effect(&object) && !shadows_others(snapshot, p, &object) => Some(Edit {
+            kind: EditKind::Delete,
+            id: p.id.clone(),
+            object: p.object.clone(),
+        }),
+        Some(p) => Some(Edit {
+            kind: EditKind::Update,
+            id: p.id.clone(),
+            object,
+        }),
+    }
 }
 
 /// The workload policy a Service's changes go to: the oldest whose
