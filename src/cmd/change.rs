@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::cli::ChangeArgs;
 use crate::cmd::interrupt::Interrupt;
-use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
+use crate::cmd::{Session, listed, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
 use mtls::mode::Mode;
 use mtls::policy::plan::{
@@ -170,24 +170,12 @@ fn stopped(
     targets: &[Target],
     read_back: Option<anyhow::Error>,
 ) -> anyhow::Error {
-    let names = |steps: &[String]| {
-        if steps.is_empty() {
-            "none".to_string()
-        } else {
-            steps.join(", ")
-        }
-    };
-    let written: Vec<String> = done.iter().map(|s| s.target.clone()).collect();
-    let not_written: Vec<String> = targets[done.len()..]
-        .iter()
-        .map(Target::to_string)
-        .collect();
     let mut text = format!(
         "the change stopped after {} of {} targets: written: {}; not written: {}",
         done.len(),
         targets.len(),
-        names(&written),
-        names(&not_written)
+        listed(done.iter().map(|s| s.target.clone())),
+        listed(targets[done.len()..].iter().map(Target::to_string))
     );
     for cause in failure.chain() {
         text.push('\n');
@@ -304,14 +292,16 @@ fn write_target(
     mut fresh: Option<Snapshot>,
 ) -> anyhow::Result<Step> {
     let mut attempt = 0;
-    let mut lost: Vec<(Edit, String)> = Vec::new();
+    // How many writes went unanswered, and the last of them.
+    let mut lost = 0;
+    let mut last_lost: Option<(Edit, String)> = None;
     loop {
         attempt += 1;
         let snapshot = match fresh.take() {
             Some(s) => s,
             None => match session.snapshot(scope) {
                 Ok(s) => s,
-                Err(e) => return Err(unknown_outcome(lost, e)),
+                Err(e) => return Err(unknown_outcome(last_lost, e)),
             },
         };
         let step = plan_change(&snapshot, target, change).map_err(|e| plan_error(target, e))?;
@@ -334,7 +324,8 @@ fn write_target(
                 std::thread::sleep(backoff(attempt));
             }
             Err(e) if e.answer_lost() => {
-                if lost.len() + 1 >= MAX_LOST_ANSWERS {
+                lost += 1;
+                if lost >= MAX_LOST_ANSWERS {
                     return Err(explain_write(cluster, e, edit).context(format!(
                         "the API server answered none of {MAX_LOST_ANSWERS} writes of {}; read back, \
                          the change was not in place, but a late write may still land: check with \
@@ -348,7 +339,7 @@ fn write_target(
                     step.target,
                     edit.describe()
                 ));
-                lost.push((edit.clone(), e.to_string()));
+                last_lost = Some((edit.clone(), e.to_string()));
             }
             Err(e) => return Err(explain_write(cluster, e, edit)),
         }
@@ -360,13 +351,13 @@ const MAX_LOST_ANSWERS: usize = 3;
 
 /// A write's answer was lost and the object cannot be read back: whether the
 /// change is in place cannot be known.
-fn unknown_outcome(lost: Vec<(Edit, String)>, read: anyhow::Error) -> anyhow::Error {
-    match lost.last() {
+fn unknown_outcome(lost: Option<(Edit, String)>, read: anyhow::Error) -> anyhow::Error {
+    match lost {
         Some((edit, e)) => read.context(format!(
             "no answer to the write of {} ({e}), and it cannot be read back: whether the change \
              is in place cannot be known; check with `{}`, then run the command again",
             edit.describe(),
-            kubectl_get(edit)
+            kubectl_get(&edit)
         )),
         None => read,
     }

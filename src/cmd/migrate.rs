@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::cli::MigrateArgs;
-use crate::cmd::{Session, parse_targets, print_stdout};
+use crate::cmd::{Session, listed, parse_targets, print_stdout};
 use crate::error::{UsageError, Verdict};
 use mtls::policy::Snapshot;
 use mtls::policy::migrate::migrate;
@@ -123,20 +123,12 @@ fn apply(session: &Session<'_>, snapshot: &Snapshot, objects: &[Value]) -> anyho
     for (written, edit) in edits.iter().enumerate() {
         let result = session.block_on(cluster.write(edit, false))?;
         if let Err(e) = result {
-            let names = |edits: &[Edit]| match edits {
-                [] => "none".to_string(),
-                _ => edits
-                    .iter()
-                    .map(Edit::describe)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            };
             return Err(crate::cmd::change::explain_write(cluster, e, edit)
                 .context(format!(
                     "the migration stopped after {written} of {} PeerAuthentications: written: {}; not written: {}",
                     edits.len(),
-                    names(&edits[..written]),
-                    names(&edits[written..])
+                    listed(edits[..written].iter().map(Edit::describe)),
+                    listed(edits[written..].iter().map(Edit::describe))
                 )));
         }
         session.note(&format!("{} {}", edit.describe(), edit.kind.past_tense()));

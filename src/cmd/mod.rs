@@ -212,6 +212,17 @@ fn log_request(line: &str) {
     eprintln!("{line}");
 }
 
+/// Names joined with commas, or `none`: what a report of a change that
+/// stopped part way says was written, and what was not.
+pub fn listed(names: impl IntoIterator<Item = String>) -> String {
+    let names: Vec<String> = names.into_iter().collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// How to reach the cluster, from the global flags.
 pub fn connect_options(args: &GlobalArgs) -> ConnectOptions {
     ConnectOptions {
