@@ -13,7 +13,7 @@ use crate::policy::model::{
     Created, LEGACY_API_VERSION, LegacyKind, LegacyPolicy, LegacyPort, MANAGED_BY_LABEL,
     ServicePort,
 };
-use crate::policy::resolve::{Index, Level, RowMode};
+use crate::policy::resolve::{Index, Level, Row, RowMode};
 use crate::policy::{ObjectRef, Service, Snapshot};
 use crate::target::Target;
 
@@ -36,42 +36,7 @@ pub fn plan_legacy_change(
     } = target_level(&index, target, None)?;
     let before = index.rows_for(target)?;
 
-    let policies = &snapshot.legacy_policies;
-    // The policy of exactly this level, and whether it is ours alone to change.
-    let current: Option<&LegacyPolicy> = match (service, port) {
-        (None, _) if level == Level::Mesh => policies
-            .iter()
-            .find(|p| p.kind == LegacyKind::MeshPolicy && p.id.name == "default"),
-        (None, _) => policies.iter().find(|p| {
-            p.kind == LegacyKind::Policy && p.id.namespace == namespace && p.id.name == "default"
-        }),
-        (Some(svc), None) => oldest_of(
-            policies
-                .iter()
-                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
-                .filter(|p| {
-                    p.targets.len() == 1
-                        && p.targets[0].name == svc.id.name
-                        && p.targets[0].ports.is_empty()
-                })
-                .collect(),
-        ),
-        (Some(svc), Some(sp)) => oldest_of(
-            policies
-                .iter()
-                .filter(|p| p.kind == LegacyKind::Policy && p.id.namespace == namespace)
-                .filter(|p| {
-                    p.targets.len() == 1
-                        && p.targets[0].name == svc.id.name
-                        && p.targets[0].ports.len() == 1
-                        && match &p.targets[0].ports[0] {
-                            LegacyPort::Number(n) => *n == sp.port,
-                            LegacyPort::Name(name) => sp.name.as_deref() == Some(name.as_str()),
-                        }
-                })
-                .collect(),
-        ),
-    };
+    let current = policy_of_level(&snapshot.legacy_policies, level, &namespace, service, port);
     if let Some(p) = current
         && level == Level::Namespace
         && !p.targets.is_empty()
@@ -80,7 +45,6 @@ pub fn plan_legacy_change(
             policy: format!("policy {}", p.id),
         }));
     }
-
     let edit = match (current, change) {
         (Some(p), Change::Set(mode)) if p.mode == mode => None,
         (Some(p), Change::Set(mode)) => {
@@ -102,29 +66,7 @@ pub fn plan_legacy_change(
             })
         }
         (None, Change::Unset) => None,
-        (Some(p), Change::Unset) => {
-            // Without inheritance, a level inherits only when its policy is gone;
-            // deleting it must not lose authentication settings.
-            let spec = p.object.get("spec");
-            let keeps = |key: &str| {
-                spec.and_then(|s| s.get(key))
-                    .is_some_and(|v| !v.is_null() && v != &json!([]))
-            };
-            let other_peers = spec
-                .and_then(|s| s.get("peers"))
-                .and_then(Value::as_array)
-                .is_some_and(|peers| peers.iter().any(|peer| peer.get("mtls").is_none()));
-            if keeps("origins") || keeps("principalBinding") || other_peers {
-                return Err(PlanError::Impossible(Impossible::LegacyOtherSettings {
-                    policy: p.display(),
-                }));
-            }
-            Some(Edit {
-                kind: EditKind::Delete,
-                id: p.id.clone(),
-                object: p.object.clone(),
-            })
-        }
+        (Some(p), Change::Unset) => Some(deletion(p)?),
     };
 
     let mut after_snapshot = snapshot.clone();
@@ -142,35 +84,9 @@ pub fn plan_legacy_change(
         .as_ref()
         .map(|e| e.id.clone())
         .or_else(|| current.map(|p| p.id.clone()));
-    let blocked = after.first().and_then(|row| {
-        let source = row.source.as_ref();
-        let holds = match change {
-            Change::Set(mode) => {
-                row.mode == RowMode::Single(mode)
-                    && source.is_some_and(|s| {
-                        s.level == level && s.policy == ours.as_ref().map(ObjectRef::to_string)
-                    })
-            }
-            Change::Unset => source.is_some_and(|s| s.level < level),
-        };
-        if holds {
-            return None;
-        }
-        let level = source.map(|s| s.level);
-        Some(match source.and_then(|s| s.policy.clone()) {
-            Some(policy) if Some(&policy) != ours.as_ref().map(ObjectRef::to_string).as_ref() => {
-                Refusal::LegacyOtherDecides {
-                    policy,
-                    mode: row.mode,
-                    level,
-                }
-            }
-            _ => Refusal::LegacyResult {
-                mode: row.mode,
-                level,
-            },
-        })
-    });
+    let blocked = after
+        .first()
+        .and_then(|row| refusal(row, change, level, ours.as_ref()));
     Ok(Step {
         target: canonical,
         change,
@@ -180,6 +96,105 @@ pub fn plan_legacy_change(
         before,
         after,
         elsewhere,
+    })
+}
+
+/// The policy of exactly this level, the one a change edits: the MeshPolicy
+/// `default`, the namespace's Policy `default`, or the oldest Policy targeting
+/// just the Service (port-less) or just the Service port.
+fn policy_of_level<'a>(
+    policies: &'a [LegacyPolicy],
+    level: Level,
+    namespace: &str,
+    service: Option<&Service>,
+    port: Option<&ServicePort>,
+) -> Option<&'a LegacyPolicy> {
+    let in_namespace =
+        |p: &&LegacyPolicy| p.kind == LegacyKind::Policy && p.id.namespace == namespace;
+    let only_target =
+        |p: &&LegacyPolicy, svc: &Service| p.targets.len() == 1 && p.targets[0].name == svc.id.name;
+    match (service, port) {
+        (None, _) if level == Level::Mesh => policies
+            .iter()
+            .find(|p| p.kind == LegacyKind::MeshPolicy && p.id.name == "default"),
+        (None, _) => policies
+            .iter()
+            .filter(in_namespace)
+            .find(|p| p.id.name == "default"),
+        (Some(svc), None) => oldest_of(
+            policies
+                .iter()
+                .filter(in_namespace)
+                .filter(|p| only_target(p, svc) && p.targets[0].ports.is_empty())
+                .collect(),
+        ),
+        (Some(svc), Some(sp)) => oldest_of(
+            policies
+                .iter()
+                .filter(in_namespace)
+                .filter(|p| {
+                    only_target(p, svc)
+                        && p.targets[0].ports.len() == 1
+                        && match &p.targets[0].ports[0] {
+                            LegacyPort::Number(n) => *n == sp.port,
+                            LegacyPort::Name(name) => sp.name.as_deref() == Some(name.as_str()),
+                        }
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Deleting a level's policy, the only way a legacy level inherits: refused
+/// when the policy holds authentication settings the deletion would lose.
+fn deletion(policy: &LegacyPolicy) -> Result<Edit, PlanError> {
+    let spec = policy.object.get("spec");
+    let keeps = |key: &str| {
+        spec.and_then(|s| s.get(key))
+            .is_some_and(|v| !v.is_null() && v != &json!([]))
+    };
+    let other_peers = spec
+        .and_then(|s| s.get("peers"))
+        .and_then(Value::as_array)
+        .is_some_and(|peers| peers.iter().any(|peer| peer.get("mtls").is_none()));
+    if keeps("origins") || keeps("principalBinding") || other_peers {
+        return Err(PlanError::Impossible(Impossible::LegacyOtherSettings {
+            policy: policy.display(),
+        }));
+    }
+    Ok(Edit {
+        kind: EditKind::Delete,
+        id: policy.id.clone(),
+        object: policy.object.clone(),
+    })
+}
+
+/// Why the planned state does not hold the change, if it does not: another
+/// policy decides the row, or ours does with another result.
+fn refusal(row: &Row, change: Change, level: Level, ours: Option<&ObjectRef>) -> Option<Refusal> {
+    let source = row.source.as_ref();
+    let ours = ours.map(ObjectRef::to_string);
+    let holds = match change {
+        Change::Set(mode) => {
+            row.mode == RowMode::Single(mode)
+                && source.is_some_and(|s| s.level == level && s.policy == ours)
+        }
+        Change::Unset => source.is_some_and(|s| s.level < level),
+    };
+    if holds {
+        return None;
+    }
+    let level = source.map(|s| s.level);
+    Some(match source.and_then(|s| s.policy.clone()) {
+        Some(policy) if Some(&policy) != ours.as_ref() => Refusal::LegacyOtherDecides {
+            policy,
+            mode: row.mode,
+            level,
+        },
+        _ => Refusal::LegacyResult {
+            mode: row.mode,
+            level,
+        },
     })
 }
 

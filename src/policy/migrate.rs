@@ -35,117 +35,163 @@ pub fn migrate(
     api_version: &str,
     wanted: &dyn Fn(&Service) -> bool,
 ) -> Migration {
-    let legacy_index = Index::new(snapshot);
+    let legacy = Index::new(snapshot);
     let services: Vec<&Service> = snapshot.services.iter().filter(|s| wanted(s)).collect();
-    let mut objects = Vec::new();
-    let mut problems = Vec::new();
-    let policy = |namespace: &str, name: &str, spec: Map<String, Value>| {
+    let draft = Draft { api_version };
+    let mut migration = Migration {
+        objects: Vec::new(),
+        kept: 0,
+        problems: Vec::new(),
+    };
+
+    // The mesh: the MeshPolicy's mode, or legacy's DISABLE.
+    let mesh_mode = match legacy.mesh_row().mode {
+        RowMode::Single(m) => m,
+        RowMode::Mixed => Mode::Disable,
+    };
+    migration
+        .objects
+        .push(draft.policy(&snapshot.root_namespace, "default", mode_spec(mesh_mode)));
+    namespace_policies(snapshot, &legacy, &services, &draft, &mut migration);
+    for svc in &services {
+        workload_policy(snapshot, &legacy, svc, &draft, &mut migration);
+    }
+    verify(snapshot, &legacy, &services, api_version, &mut migration);
+    migration
+}
+
+/// The PeerAuthentications a migration writes, all of one API version.
+struct Draft<'a> {
+    api_version: &'a str,
+}
+
+impl Draft<'_> {
+    fn policy(&self, namespace: &str, name: &str, spec: Map<String, Value>) -> Value {
         json!({
-            "apiVersion": api_version,
+            "apiVersion": self.api_version,
             "kind": PEER_AUTHENTICATION,
             "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: "mtls"}},
             "spec": spec,
         })
-    };
-    let mode_spec = |mode: Mode| {
-        let mut spec = Map::new();
-        spec.insert("mtls".into(), json!({"mode": mode.as_str()}));
-        spec
-    };
+    }
+}
 
-    // The mesh: the MeshPolicy's mode, or legacy's DISABLE.
-    let mesh_mode = match legacy_index.mesh_row().mode {
-        RowMode::Single(m) => m,
-        RowMode::Mixed => Mode::Disable,
-    };
-    objects.push(policy(
-        &snapshot.root_namespace,
-        "default",
-        mode_spec(mesh_mode),
-    ));
+fn mode_spec(mode: Mode) -> Map<String, Value> {
+    let mut spec = Map::new();
+    spec.insert("mtls".into(), json!({"mode": mode.as_str()}));
+    spec
+}
 
-    // Namespaces: a namespace `default` Policy becomes an explicit namespace mode.
+/// Namespaces: a namespace `default` Policy becomes an explicit namespace mode.
+fn namespace_policies(
+    snapshot: &Snapshot,
+    legacy: &Index,
+    services: &[&Service],
+    draft: &Draft,
+    migration: &mut Migration,
+) {
     let mut namespaces: Vec<&str> = services.iter().map(|s| s.id.namespace.as_str()).collect();
     namespaces.sort_unstable();
     namespaces.dedup();
-    for ns in &namespaces {
+    for ns in namespaces {
         let has_default = snapshot.legacy_policies.iter().any(|p| {
             p.kind == LegacyKind::Policy
-                && p.id.namespace == *ns
+                && p.id.namespace == ns
                 && p.id.name == "default"
                 && p.targets.is_empty()
         });
-        if has_default && *ns != snapshot.root_namespace {
-            if let RowMode::Single(mode) = legacy_index.namespace_row(ns).mode {
-                objects.push(policy(ns, "default", mode_spec(mode)));
+        if has_default && ns != snapshot.root_namespace {
+            if let RowMode::Single(mode) = legacy.namespace_row(ns).mode {
+                migration
+                    .objects
+                    .push(draft.policy(ns, "default", mode_spec(mode)));
             }
         } else if has_default {
-            problems.push(format!(
+            migration.problems.push(format!(
                 "policy {ns}/default: {ns} is the root namespace, where a namespace-wide PeerAuthentication is the \
                  mesh-wide one; its mode cannot be kept for this namespace alone"
             ));
         }
     }
+}
 
-    // Services that legacy Service policies target: a workload policy.
-    for svc in &services {
-        let targeted = snapshot.legacy_policies.iter().any(|p| {
-            p.kind == LegacyKind::Policy
-                && p.id.namespace == svc.id.namespace
-                && p.targets.iter().any(|t| t.name == svc.id.name)
-        });
-        if !targeted {
-            continue;
-        }
-        let Some(selector) = &svc.selector else {
-            problems.push(format!(
-                "service {}: legacy policies target it, but it has no selector, so no PeerAuthentication can select \
-                 its workloads",
-                svc.id
-            ));
-            continue;
-        };
-        let RowMode::Single(workload_mode) = legacy_index.service_row(svc).mode else {
-            continue;
-        };
-        let mut ports: BTreeMap<String, Value> = BTreeMap::new();
-        for port in &svc.ports {
-            let RowMode::Single(want) = legacy_index.port_row(svc, port).mode else {
-                continue;
-            };
-            if want == workload_mode {
-                continue;
-            }
-            let targets: Vec<u32> = legacy_index
-                .port_targets(svc, port)
-                .into_iter()
-                .filter_map(|(_, tp)| tp)
-                .collect();
-            if targets.is_empty() {
-                problems.push(format!(
-                    "service {}:{}: its target port is named and no pod or pod template resolves it, so there is no \
-                     workload port to key portLevelMtls by",
-                    svc.id, port.port
-                ));
-            }
-            for tp in targets {
-                ports.insert(tp.to_string(), json!({"mode": want.as_str()}));
-            }
-        }
-        let mut spec = Map::new();
-        spec.insert("selector".into(), json!({"matchLabels": selector}));
-        spec.insert("mtls".into(), json!({"mode": workload_mode.as_str()}));
-        if !ports.is_empty() {
-            spec.insert("portLevelMtls".into(), json!(ports));
-        }
-        objects.push(policy(&svc.id.namespace, &svc.id.name, spec));
+/// A Service that legacy Service policies target: a workload policy on its
+/// selector, with port overrides keyed by target port where a port's mode
+/// differs from the Service's.
+fn workload_policy(
+    snapshot: &Snapshot,
+    legacy: &Index,
+    svc: &Service,
+    draft: &Draft,
+    migration: &mut Migration,
+) {
+    let targeted = snapshot.legacy_policies.iter().any(|p| {
+        p.kind == LegacyKind::Policy
+            && p.id.namespace == svc.id.namespace
+            && p.targets.iter().any(|t| t.name == svc.id.name)
+    });
+    if !targeted {
+        return;
     }
+    let Some(selector) = &svc.selector else {
+        migration.problems.push(format!(
+            "service {}: legacy policies target it, but it has no selector, so no PeerAuthentication can select \
+             its workloads",
+            svc.id
+        ));
+        return;
+    };
+    let RowMode::Single(workload_mode) = legacy.service_row(svc).mode else {
+        return;
+    };
+    let mut ports: BTreeMap<String, Value> = BTreeMap::new();
+    for port in &svc.ports {
+        let RowMode::Single(want) = legacy.port_row(svc, port).mode else {
+            continue;
+        };
+        if want == workload_mode {
+            continue;
+        }
+        let targets: Vec<u32> = legacy
+            .port_targets(svc, port)
+            .into_iter()
+            .filter_map(|(_, tp)| tp)
+            .collect();
+        if targets.is_empty() {
+            migration.problems.push(format!(
+                "service {}:{}: its target port is named and no pod or pod template resolves it, so there is no \
+                 workload port to key portLevelMtls by",
+                svc.id, port.port
+            ));
+        }
+        for tp in targets {
+            ports.insert(tp.to_string(), json!({"mode": want.as_str()}));
+        }
+    }
+    let mut spec = Map::new();
+    spec.insert("selector".into(), json!({"matchLabels": selector}));
+    spec.extend(mode_spec(workload_mode));
+    if !ports.is_empty() {
+        spec.insert("portLevelMtls".into(), json!(ports));
+    }
+    migration
+        .objects
+        .push(draft.policy(&svc.id.namespace, &svc.id.name, spec));
+}
 
-    // Verify: resolve the PeerAuthentications and compare every Service port.
+/// Resolves the PeerAuthentications in place of the legacy policies and
+/// compares every Service port: each is kept, or a problem says why not.
+fn verify(
+    snapshot: &Snapshot,
+    legacy: &Index,
+    services: &[&Service],
+    api_version: &str,
+    migration: &mut Migration,
+) {
     let mut migrated = snapshot.clone();
     migrated.api = IstioApi::PeerAuthentication(api_version.to_string());
     migrated.legacy_policies.clear();
-    for object in &objects {
+    for object in &migration.objects {
         if let Ok(mut pa) = PeerAuthentication::from_object(object.clone()) {
             pa.created = Created::Pending;
             let id = pa.id.clone();
@@ -153,31 +199,25 @@ pub fn migrate(
         }
     }
     let migrated_index = Index::new(&migrated);
-    let mut kept = 0;
-    for svc in &services {
+    for svc in services {
         for port in &svc.ports {
-            let before = legacy_index.port_row(svc, port);
+            let before = legacy.port_row(svc, port);
             let after = migrated_index.port_row(svc, port);
             if before.mode == after.mode {
-                kept += 1;
-            } else {
-                let why = match after.source.and_then(|s| s.policy) {
-                    Some(policy) => format!("peerauthentication {policy} decides it instead"),
-                    None => "the pods behind it resolve differently".to_string(),
-                };
-                problems.push(format!(
-                    "{}: {} on the legacy API, {} after the migration: {why}",
-                    before.target,
-                    before.mode.as_str(),
-                    after.mode.as_str()
-                ));
+                migration.kept += 1;
+                continue;
             }
+            let why = match after.source.and_then(|s| s.policy) {
+                Some(policy) => format!("peerauthentication {policy} decides it instead"),
+                None => "the pods behind it resolve differently".to_string(),
+            };
+            migration.problems.push(format!(
+                "{}: {} on the legacy API, {} after the migration: {why}",
+                before.target,
+                before.mode.as_str(),
+                after.mode.as_str()
+            ));
         }
-    }
-    Migration {
-        objects,
-        kept,
-        problems,
     }
 }
 
