@@ -643,44 +643,10 @@ impl State {
                 Err(r) => return r,
             }
         } else {
-            let mut patched = self.present(&current, route);
-            let content_type = req.content_type.split(';').next().unwrap_or("").trim();
-            match content_type {
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                    let patch: Value = match serde_json::from_slice(&req.body) {
-                        Ok(p) => p,
-                        Err(e) => return bad_request(format!("error decoding patch: {e}")),
-                    };
-                    json_patch::merge(&mut patched, &patch);
-                }
-                "application/json-patch+json" => {
-                    let patch: json_patch::Patch = match serde_json::from_slice(&req.body) {
-                        Ok(p) => p,
-                        Err(e) => return bad_request(format!("error decoding patch: {e}")),
-                    };
-                    if let Err(e) = json_patch::patch(&mut patched, &patch) {
-                        return status(
-                            422,
-                            "Invalid",
-                            format!(
-                                "the server rejected our request due to an error in our request: {e}"
-                            ),
-                            None,
-                        );
-                    }
-                }
-                other => {
-                    return status(
-                        415,
-                        "UnsupportedMediaType",
-                        format!(
-                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
-                        ),
-                        None,
-                    );
-                }
+            match patched(self.present(&current, route), req) {
+                Ok(o) => o,
+                Err(r) => return r,
             }
-            patched
         };
         let sent_rv = object["metadata"]["resourceVersion"]
             .as_str()
@@ -701,28 +667,7 @@ impl State {
         if let Some(problems) = validate(rt, &name, &object) {
             return problems;
         }
-        // Server-owned fields come from the stored object.
-        for field in [
-            "uid",
-            "creationTimestamp",
-            "namespace",
-            "name",
-            "generation",
-        ] {
-            match current["metadata"].get(field) {
-                Some(v) => object["metadata"][field] = v.clone(),
-                None => {
-                    if let Value::Object(m) = &mut object["metadata"] {
-                        m.remove(field);
-                    }
-                }
-            }
-        }
-        if object.get("spec") != current.get("spec")
-            && let Some(g) = current["metadata"]["generation"].as_u64()
-        {
-            object["metadata"]["generation"] = json!(g + 1);
-        }
+        keep_server_fields(&mut object, &current);
         object["apiVersion"] = json!(rt.api_version(&route.version));
         object["kind"] = json!(rt.kind);
         if Self::dry_run(req) {
@@ -1051,6 +996,69 @@ fn age(created: &str) -> String {
         s if s < 7200 => format!("{}m", s / 60),
         s if s < 172_800 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86_400),
+    }
+}
+
+/// A patch applied to the stored object, as the content type says: JSON merge
+/// patch (strategic merge treated alike: these objects have no patch
+/// strategies), or JSON patch; any other type is 415.
+fn patched(mut object: Value, req: &Request) -> Result<Value, Response> {
+    let content_type = req.content_type.split(';').next().unwrap_or("").trim();
+    match content_type {
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            let patch: Value = serde_json::from_slice(&req.body)
+                .map_err(|e| bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::merge(&mut object, &patch);
+        }
+        "application/json-patch+json" => {
+            let patch: json_patch::Patch = serde_json::from_slice(&req.body)
+                .map_err(|e| bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut object, &patch).map_err(|e| {
+                status(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                    None,
+                )
+            })?;
+        }
+        other => {
+            return Err(status(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(object)
+}
+
+/// Server-owned metadata comes from the stored object, whatever the client
+/// sent; the generation moves on when the spec changed.
+fn keep_server_fields(object: &mut Value, current: &Value) {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "name",
+        "generation",
+    ] {
+        match current["metadata"].get(field) {
+            Some(v) => object["metadata"][field] = v.clone(),
+            None => {
+                if let Value::Object(m) = &mut object["metadata"] {
+                    m.remove(field);
+                }
+            }
+        }
+    }
+    if object.get("spec") != current.get("spec")
+        && let Some(g) = current["metadata"]["generation"].as_u64()
+    {
+        object["metadata"]["generation"] = json!(g + 1);
     }
 }
 

@@ -423,19 +423,7 @@ async fn answer(
     let authorization = header("authorization");
     let query = parse_query(req.uri().query().unwrap_or(""));
 
-    let user = match (peer_cert, authorization.strip_prefix("Bearer ")) {
-        (Some(der), _) => shared
-            .certs
-            .iter()
-            .find(|c| c.cert_der == der)
-            .map(|c| c.user.clone()),
-        (None, Some(token)) => shared
-            .tokens
-            .iter()
-            .find(|(t, _)| t == token.trim())
-            .map(|(_, u)| u.clone()),
-        (None, None) => None,
-    };
+    let user = authenticate(shared, peer_cert, &authorization);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => return Err(Dropped),
@@ -460,15 +448,7 @@ async fn answer(
                 .map_err(|_| Dropped);
         }
         (Some(FaultAction::Json(body)), _) => api::Response { status: 200, body },
-        (Some(FaultAction::EndlessPages), _) => {
-            static PAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let page = PAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            api::Response {
-                status: 200,
-                body: json!({"apiVersion": "v1", "kind": "List", "items": [],
-                             "metadata": {"resourceVersion": "1", "continue": format!("page-{page}")}}),
-            }
-        }
+        (Some(FaultAction::EndlessPages), _) => endless_page(),
         (
             Some(FaultAction::Status {
                 code,
@@ -510,6 +490,36 @@ async fn answer(
         .header("cache-control", "no-cache, private")
         .body(Full::new(Bytes::from(body)).boxed())
         .map_err(|_| Dropped)
+}
+
+/// The user a request authenticates as: its client certificate's, else its
+/// bearer token's; `None` is anonymous, which this server refuses.
+fn authenticate(shared: &Shared, peer_cert: Option<&[u8]>, authorization: &str) -> Option<String> {
+    match (peer_cert, authorization.strip_prefix("Bearer ")) {
+        (Some(der), _) => shared
+            .certs
+            .iter()
+            .find(|c| c.cert_der == der)
+            .map(|c| c.user.clone()),
+        (None, Some(token)) => shared
+            .tokens
+            .iter()
+            .find(|(t, _)| t == token.trim())
+            .map(|(_, u)| u.clone()),
+        (None, None) => None,
+    }
+}
+
+/// One page of a list that always has another: an empty page whose continue
+/// token is new each time.
+fn endless_page() -> api::Response {
+    static PAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let page = PAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    api::Response {
+        status: 200,
+        body: json!({"apiVersion": "v1", "kind": "List", "items": [],
+                     "metadata": {"resourceVersion": "1", "continue": format!("page-{page}")}}),
+    }
 }
 
 /// A response body that never ends: the start of a list, then filler items,

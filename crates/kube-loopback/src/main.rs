@@ -27,54 +27,8 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("{arg} needs a value\n{USAGE}"))
         };
         match arg.as_str() {
-            "--seed" => {
-                let path = PathBuf::from(value()?);
-                for file in yaml_files(&path)? {
-                    let text = std::fs::read_to_string(&file)
-                        .with_context(|| format!("reading {}", file.display()))?;
-                    for object in kube_loopback::parse_objects(&text)
-                        .with_context(|| file.display().to_string())?
-                    {
-                        if kube_loopback::knows(&object) {
-                            config.seed.push(object);
-                        } else {
-                            eprintln!(
-                                "{}: skipping {} {}: this server does not serve that kind",
-                                file.display(),
-                                object["kind"].as_str().unwrap_or("?"),
-                                object["metadata"]["name"].as_str().unwrap_or("?")
-                            );
-                        }
-                    }
-                }
-            }
-            "--generate" => {
-                let spec = value()?;
-                let numbers: Vec<usize> = spec
-                    .split(',')
-                    .map(|n| n.trim().parse())
-                    .collect::<Result<_, _>>()
-                    .with_context(|| {
-                        format!("--generate {spec}: expected NAMESPACES,SERVICES,PODS[,SEED]")
-                    })?;
-                let [
-                    namespaces,
-                    services_per_namespace,
-                    pods_per_service,
-                    rest @ ..,
-                ] = numbers.as_slice()
-                else {
-                    bail!("--generate {spec}: expected NAMESPACES,SERVICES,PODS[,SEED]");
-                };
-                config
-                    .seed
-                    .extend(kube_loopback::generate_mesh(kube_loopback::MeshSize {
-                        namespaces: *namespaces,
-                        services_per_namespace: *services_per_namespace,
-                        pods_per_service: *pods_per_service,
-                        seed: rest.first().copied().unwrap_or(1) as u64,
-                    }));
-            }
+            "--seed" => config.seed.extend(seed(Path::new(&value()?))?),
+            "--generate" => config.seed.extend(generate(&value()?)?),
             "--log" => log = Some(PathBuf::from(value()?)),
             "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
             "--user" => user = value()?,
@@ -93,28 +47,84 @@ fn main() -> anyhow::Result<()> {
         eprintln!("kubeconfig for {user} written to {}", path.display());
     }
     println!("{}", server.url());
-    // With --log, the request log is appended to a file every 100 ms: method,
-    // path, status, response bytes, milliseconds.
     loop {
         std::thread::sleep(std::time::Duration::from_millis(100));
         if let Some(path) = &log {
-            let records = server.take_requests();
-            if !records.is_empty() {
-                use std::io::Write;
-                let mut file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                for r in records {
-                    writeln!(
-                        file,
-                        "{} {} {} {} {}",
-                        r.method, r.uri, r.status, r.bytes, r.millis
-                    )?;
-                }
+            append_log(&server, path)?;
+        }
+    }
+}
+
+/// The objects of the YAML or JSON files at `path` (a file, or a directory
+/// walked in name order) that this server serves; others are skipped, saying so.
+fn seed(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut objects = Vec::new();
+    for file in yaml_files(path)? {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        for object in
+            kube_loopback::parse_objects(&text).with_context(|| file.display().to_string())?
+        {
+            if kube_loopback::knows(&object) {
+                objects.push(object);
+            } else {
+                eprintln!(
+                    "{}: skipping {} {}: this server does not serve that kind",
+                    file.display(),
+                    object["kind"].as_str().unwrap_or("?"),
+                    object["metadata"]["name"].as_str().unwrap_or("?")
+                );
             }
         }
     }
+    Ok(objects)
+}
+
+/// A generated mesh from `NAMESPACES,SERVICES,PODS[,SEED]`.
+fn generate(spec: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let expected = || format!("--generate {spec}: expected NAMESPACES,SERVICES,PODS[,SEED]");
+    let numbers: Vec<usize> = spec
+        .split(',')
+        .map(|n| n.trim().parse())
+        .collect::<Result<_, _>>()
+        .with_context(expected)?;
+    let [
+        namespaces,
+        services_per_namespace,
+        pods_per_service,
+        rest @ ..,
+    ] = numbers.as_slice()
+    else {
+        bail!(expected());
+    };
+    Ok(kube_loopback::generate_mesh(kube_loopback::MeshSize {
+        namespaces: *namespaces,
+        services_per_namespace: *services_per_namespace,
+        pods_per_service: *pods_per_service,
+        seed: rest.first().copied().unwrap_or(1) as u64,
+    }))
+}
+
+/// Appends the requests served since the last call to the log at `path`:
+/// method, path, status, response bytes, milliseconds.
+fn append_log(server: &Server, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let records = server.take_requests();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    for r in records {
+        writeln!(
+            file,
+            "{} {} {} {} {}",
+            r.method, r.uri, r.status, r.bytes, r.millis
+        )?;
+    }
+    Ok(())
 }
 
 fn yaml_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
