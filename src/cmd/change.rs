@@ -21,6 +21,7 @@ use mtls::policy::resolve::{Index, Level, RowMode};
 use mtls::policy::{ObjectRef, Snapshot};
 use mtls::render;
 use mtls::source::cluster::{ApiError, Cluster, Scope};
+use mtls::source::connection::Connection;
 use mtls::target::Target;
 
 /// How often one target's write is redone after losing a race to another
@@ -39,11 +40,11 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
     if session.offline() || args.dry_run {
         let edits = final_edits(&steps);
         if !session.offline() {
-            let cluster = session.cluster()?;
+            let connection = session.connection()?;
             for edit in &edits {
-                session
-                    .block_on(cluster.write(edit, true))?
-                    .map_err(|e| explain_write(cluster, e, edit))?;
+                connection
+                    .write(edit, true)
+                    .map_err(|e| explain_write(connection.cluster(), e, edit))?;
             }
         }
         for step in &steps {
@@ -61,7 +62,7 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
     }
 
     confirm_weakening(&steps, args.yes)?;
-    let cluster = session.cluster()?;
+    let connection = session.connection()?;
     let stop = Interrupt::install();
     let mut done: Vec<Step> = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
@@ -73,7 +74,7 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         }
         match write_target(
             session,
-            cluster,
+            connection,
             &scope,
             target,
             change,
@@ -284,7 +285,7 @@ fn refuse_blocked(steps: &[Step], force: bool) -> anyhow::Result<()> {
 /// land, and the new one cannot both take effect.
 fn write_target(
     session: &Session<'_>,
-    cluster: &Cluster,
+    connection: &Connection,
     scope: &Scope,
     target: &Target,
     change: Change,
@@ -318,7 +319,7 @@ fn write_target(
         let Some(edit) = &step.edit else {
             return Ok(step);
         };
-        match session.block_on(cluster.write(edit, false))? {
+        match connection.write(edit, false) {
             Ok(_) => return Ok(step),
             Err(e) if lost_race(&e, edit.kind) && attempt < MAX_ATTEMPTS => {
                 std::thread::sleep(backoff(attempt));
@@ -326,7 +327,7 @@ fn write_target(
             Err(e) if e.answer_lost() => {
                 lost += 1;
                 if lost >= MAX_LOST_ANSWERS {
-                    return Err(explain_write(cluster, e, edit).context(format!(
+                    return Err(explain_write(connection.cluster(), e, edit).context(format!(
                         "the API server answered none of {MAX_LOST_ANSWERS} writes of {}; read back, \
                          the change was not in place, but a late write may still land: check with \
                          `{}`, then run the command again",
@@ -341,7 +342,7 @@ fn write_target(
                 ));
                 last_lost = Some((edit.clone(), e.to_string()));
             }
-            Err(e) => return Err(explain_write(cluster, e, edit)),
+            Err(e) => return Err(explain_write(connection.cluster(), e, edit)),
         }
     }
 }

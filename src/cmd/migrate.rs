@@ -42,7 +42,8 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
         "security.istio.io/v1beta1".to_string()
     } else {
         session
-            .cluster()?
+            .connection()?
+            .cluster()
             .peer_version
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the cluster serves no PeerAuthentication API to migrate to: upgrade Istio to 1.5 or later first"))?
@@ -97,7 +98,7 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
 /// name is updated, else created. A failed write stops, naming what was
 /// written and what was not.
 fn apply(session: &Session<'_>, snapshot: &Snapshot, objects: &[Value]) -> anyhow::Result<()> {
-    let cluster = session.cluster()?;
+    let connection = session.connection()?;
     let edits: Vec<Edit> = objects
         .iter()
         .map(|object| {
@@ -121,9 +122,9 @@ fn apply(session: &Session<'_>, snapshot: &Snapshot, objects: &[Value]) -> anyho
         })
         .collect();
     for (written, edit) in edits.iter().enumerate() {
-        let result = session.block_on(cluster.write(edit, false))?;
+        let result = connection.write(edit, false);
         if let Err(e) = result {
-            return Err(crate::cmd::change::explain_write(cluster, e, edit)
+            return Err(crate::cmd::change::explain_write(connection.cluster(), e, edit)
                 .context(format!(
                     "the migration stopped after {written} of {} PeerAuthentications: written: {}; not written: {}",
                     edits.len(),

@@ -12,7 +12,6 @@ use std::cell::{Cell, OnceCell};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use colored::Colorize;
 
 use crate::cli::{GlobalArgs, Output};
@@ -20,20 +19,20 @@ use crate::error::UsageError;
 use mtls::policy::Snapshot;
 use mtls::policy::resolve::Row;
 use mtls::render;
-use mtls::source::cluster::{Cluster, ConnectOptions, Notice, Scope};
+use mtls::source::cluster::{ConnectOptions, Notice, Scope};
+use mtls::source::connection::Connection;
 use mtls::source::manifests::{self, LoadOptions};
 use mtls::target::Target;
 
-/// The global flags, checked and resolved, and the connection to the cluster
-/// once one is needed.
+/// The global flags, checked and resolved, the output streams, and the
+/// connection to the cluster once one is needed.
 pub struct Session<'a> {
     pub args: &'a GlobalArgs,
     /// Colors on stdout: a terminal, TERM not dumb, no --no-color, no NO_COLOR.
     pub color: bool,
     /// stdout is a terminal: tables fit its width.
     pub terminal: bool,
-    runtime: OnceCell<tokio::runtime::Runtime>,
-    cluster: OnceCell<Cluster>,
+    connection: OnceCell<Connection>,
     /// Warnings about the objects are printed on the first read only.
     warned: Cell<bool>,
 }
@@ -48,40 +47,24 @@ impl<'a> Session<'a> {
             args,
             color: allowed && std::io::stdout().is_terminal(),
             terminal: std::io::stdout().is_terminal(),
-            runtime: OnceCell::new(),
-            cluster: OnceCell::new(),
+            connection: OnceCell::new(),
             warned: Cell::new(false),
         }
     }
 
-    /// Runs a future of the cluster client to completion.
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> anyhow::Result<F::Output> {
-        let runtime = match self.runtime.get() {
-            Some(rt) => rt,
-            None => {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the async runtime")?;
-                self.runtime.get_or_init(|| rt)
-            }
-        };
-        Ok(runtime.block_on(future))
-    }
-
     /// The cluster, connected on first use.
-    pub fn cluster(&self) -> anyhow::Result<&Cluster> {
-        if let Some(cluster) = self.cluster.get() {
-            return Ok(cluster);
+    pub fn connection(&self) -> anyhow::Result<&Connection> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection);
         }
-        let cluster = self.block_on(Cluster::connect(&connect_options(self.args)))??;
-        for notice in cluster.notices.take() {
+        let connection = Connection::open(&connect_options(self.args))?;
+        for notice in connection.cluster().notices.take() {
             match notice {
                 Notice::Warning(text) => self.warn(&text),
                 Notice::Security(text) => self.alert(&text),
             }
         }
-        Ok(self.cluster.get_or_init(|| cluster))
+        Ok(self.connection.get_or_init(|| connection))
     }
 
     /// Offline: objects come from `-f` manifests.
@@ -103,10 +86,13 @@ impl<'a> Session<'a> {
 
     fn read(&self, scope: &Scope, clients: bool) -> anyhow::Result<Snapshot> {
         if !self.offline() {
-            let cluster = self.cluster()?;
+            let connection = self.connection()?;
             let root = self.args.root_namespace.as_deref();
-            let spinner = mtls::progress::Spinner::start(cluster.status.clone(), !self.args.quiet);
-            let loaded = self.block_on(cluster.snapshot(scope, root, clients))?;
+            let spinner = mtls::progress::Spinner::start(
+                connection.cluster().status.clone(),
+                !self.args.quiet,
+            );
+            let loaded = connection.snapshot(scope, root, clients);
             drop(spinner);
             let loaded = loaded?;
             if !self.warned.replace(true) {

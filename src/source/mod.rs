@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod collect;
+pub mod connection;
 pub mod manifests;
 pub mod plugin;
 #[cfg(test)]
