@@ -5,6 +5,8 @@
 # The end-to-end tests drive mtls in a real terminal with tmux, and check the
 # loopback API server against kubectl. tmux comes from Debian's packages and is
 # installed here when it is missing; kubectl is part of the machine image.
+# Every feature is built: `docs` holds the generator the drift tests compare
+# the committed man pages and completions against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +30,4 @@ command -v kubectl >/dev/null || {
   exit 1
 }
 
-exec cargo test --workspace --locked "$@"
+exec cargo test --workspace --locked --all-features "$@"

@@ -70,7 +70,7 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub request_timeout: u64,
 
-    /// Never color the output (also NO_COLOR)
+    /// Never color the output (also NO_COLOR; CLICOLOR_FORCE=1 colors a pipe)
     #[arg(long, global = true)]
     pub no_color: bool,
 
@@ -153,7 +153,8 @@ Examples:
     },
 
     /// Write the man pages and completion scripts that are committed under
-    /// docs/man and completions/ (for maintainers)
+    /// docs/man and completions/ (for maintainers: built with `--features docs`)
+    #[cfg(feature = "docs")]
     #[command(hide = true, name = "generate-docs")]
     GenerateDocs {
         /// The directory that gets docs/man/ and completions/

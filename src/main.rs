@@ -73,6 +73,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Check(args) => cmd::check::run(&session, args),
         Command::Migrate(args) => cmd::migrate::run(&session, args),
         Command::Completions { shell } => cmd::print_stdout(&completion_script(*shell)?),
+        #[cfg(feature = "docs")]
         Command::GenerateDocs { dir } => generate_docs(dir),
     }
 }
@@ -90,6 +91,7 @@ fn completion_script(shell: cli::Shell) -> anyhow::Result<String> {
 
 /// Writes `docs/man/*.1` (one page for `mtls`, one per subcommand) and
 /// `completions/mtls.SHELL` below `dir`.
+#[cfg(feature = "docs")]
 fn generate_docs(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     let man = dir.join("docs/man");

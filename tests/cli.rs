@@ -964,3 +964,25 @@ fn quiet_never_hides_a_security_warning() {
         "nothing weakened, nothing said"
     );
 }
+
+/// Colors follow the conventions other tools do: CLICOLOR_FORCE colors a pipe
+/// too (a CI log that renders them), and NO_COLOR or --no-color still win.
+#[test]
+fn clicolor_force_colors_a_pipe_and_no_color_still_wins() {
+    let get = || Mtls::new(["get", "bookinfo", "-f", EXAMPLES]).colors();
+    let esc = |run: &common::Run| run.stdout.contains('\x1b');
+
+    let plain = get().run();
+    assert!(!esc(&plain), "a pipe gets no colors: {:?}", plain.stdout);
+
+    let forced = get().env("CLICOLOR_FORCE", "1").run();
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(esc(&forced), "CLICOLOR_FORCE colors a pipe: {:?}", forced.stdout);
+    assert!(forced.stdout.contains("STRICT"));
+
+    let flag = get().arg("--no-color").env("CLICOLOR_FORCE", "1").run();
+    assert!(!esc(&flag), "--no-color wins: {:?}", flag.stdout);
+
+    let env = get().env("CLICOLOR_FORCE", "1").env("NO_COLOR", "1").run();
+    assert!(!esc(&env), "NO_COLOR wins: {:?}", env.stdout);
+}

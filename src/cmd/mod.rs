@@ -28,7 +28,8 @@ use mtls::target::Target;
 /// connection to the cluster once one is needed.
 pub struct Session<'a> {
     pub args: &'a GlobalArgs,
-    /// Colors on stdout: a terminal, TERM not dumb, no --no-color, no NO_COLOR.
+    /// Colors on stdout: no --no-color, and the environment allows them
+    /// (NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, a terminal).
     pub color: bool,
     /// stdout is a terminal: tables fit its width.
     pub terminal: bool,
@@ -39,13 +40,14 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(args: &'a GlobalArgs) -> Session<'a> {
-        let allowed = !args.no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::env::var("TERM").map_or(true, |t| t != "dumb");
-        colored::control::set_override(allowed && std::io::stderr().is_terminal());
+        // anstream decides as clap does: NO_COLOR, CLICOLOR_FORCE, CLICOLOR,
+        // TERM=dumb, and whether the stream is a terminal.
+        use anstream::{AutoStream, ColorChoice};
+        let allowed = |choice: ColorChoice| !args.no_color && choice != ColorChoice::Never;
+        colored::control::set_override(allowed(AutoStream::choice(&std::io::stderr())));
         Session {
             args,
-            color: allowed && std::io::stdout().is_terminal(),
+            color: allowed(AutoStream::choice(&std::io::stdout())),
             terminal: std::io::stdout().is_terminal(),
             connection: OnceCell::new(),
             warned: Cell::new(false),

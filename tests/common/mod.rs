@@ -30,6 +30,8 @@ impl Mtls {
         command
             .args(args)
             .env("NO_COLOR", "1")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null());
         Mtls {
