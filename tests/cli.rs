@@ -977,7 +977,11 @@ fn clicolor_force_colors_a_pipe_and_no_color_still_wins() {
 
     let forced = get().env("CLICOLOR_FORCE", "1").run();
     assert_eq!(forced.code, 0, "{}", forced.stderr);
-    assert!(esc(&forced), "CLICOLOR_FORCE colors a pipe: {:?}", forced.stdout);
+    assert!(
+        esc(&forced),
+        "CLICOLOR_FORCE colors a pipe: {:?}",
+        forced.stdout
+    );
     assert!(forced.stdout.contains("STRICT"));
 
     let flag = get().arg("--no-color").env("CLICOLOR_FORCE", "1").run();

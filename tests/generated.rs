@@ -58,4 +58,3 @@ fn man_pages_and_completions_match_the_cli_definition() {
     );
     assert!(generated.iter().any(|p| p.ends_with("mtls-check.1")));
 }
-
