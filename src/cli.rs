@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
 
-use mtls::mode::Mode;
+use mtls::mode::Enforced;
 use mtls::source::Api;
 
 /// Show and control Istio mutual TLS.
@@ -192,20 +192,23 @@ pub struct GetArgs {
     #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
 
-    /// Exit 3 unless every listed row has this mode (any case: strict, STRICT)
-    #[arg(long, value_name = "MODE", value_parser = mode_parser(), ignore_case = true)]
-    pub expect: Option<Mode>,
+    /// Exit 3 unless every listed row enforces this mode (any case: strict,
+    /// STRICT). Rows are judged by what their pods enforce, not only declare:
+    /// a STRICT port of pods without a sidecar is NONE. Rows without pods are
+    /// judged by their declared mode; rows only gateways serve are not judged
+    #[arg(long, value_name = "MODE", value_parser = enforced_parser(), ignore_case = true)]
+    pub expect: Option<Enforced>,
 
-    /// Exit 3 when a listed row is weaker than this mode (STRICT > PERMISSIVE >
-    /// DISABLE); a MIXED row counts as its weakest pod
+    /// Exit 3 when a listed row enforces less than this mode (STRICT >
+    /// PERMISSIVE > DISABLE > NONE); a MIXED row counts as its weakest pod
     #[arg(
         long,
         value_name = "MODE",
-        value_parser = mode_parser(),
+        value_parser = enforced_parser(),
         ignore_case = true,
         conflicts_with = "expect"
     )]
-    pub expect_at_least: Option<Mode>,
+    pub expect_at_least: Option<Enforced>,
 }
 
 #[derive(Debug, Args)]
@@ -280,18 +283,19 @@ pub enum FailOn {
 
 /// A mode on the command line: one of the names, in any case (with
 /// `ignore_case`); help and completions list them.
-fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+fn enforced_parser() -> impl clap::builder::TypedValueParser<Value = Enforced> {
     use clap::builder::{PossibleValue, TypedValueParser};
-    let values = [Mode::Disable, Mode::Permissive, Mode::Strict].map(|mode| {
+    let values = Enforced::ALL.map(|mode| {
         PossibleValue::new(mode.as_str()).help(match mode {
-            Mode::Disable => "Plaintext only: the sidecar accepts no mTLS",
-            Mode::Permissive => "mTLS and plaintext are both accepted",
-            Mode::Strict => "Only mTLS is accepted",
+            Enforced::Strict => "Only mTLS is accepted",
+            Enforced::Permissive => "mTLS and plaintext are both accepted",
+            Enforced::Disable => "Plaintext only: the sidecar accepts no mTLS",
+            Enforced::None => "Nothing enforces mTLS: no proxy, a port not captured, UDP",
         })
     });
     clap::builder::PossibleValuesParser::new(values).try_map(|name: String| {
         name.to_ascii_uppercase()
-            .parse::<Mode>()
+            .parse::<Enforced>()
             .map_err(|e| e.to_string())
     })
 }

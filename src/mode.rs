@@ -79,6 +79,69 @@ impl serde::Serialize for Mode {
     }
 }
 
+/// The mode traffic meets at a workload port: what its proxy enforces, or
+/// `None` when nothing does (no proxy, a port the proxy does not capture, UDP).
+/// Ordered by strength: NONE < DISABLE < PERMISSIVE < STRICT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Enforced {
+    /// Nothing enforces mTLS: plaintext reaches the application.
+    None,
+    Disable,
+    Permissive,
+    Strict,
+}
+
+impl Enforced {
+    pub const ALL: [Enforced; 4] = [
+        Enforced::Strict,
+        Enforced::Permissive,
+        Enforced::Disable,
+        Enforced::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforced::None => "NONE",
+            Enforced::Disable => "DISABLE",
+            Enforced::Permissive => "PERMISSIVE",
+            Enforced::Strict => "STRICT",
+        }
+    }
+}
+
+impl From<Mode> for Enforced {
+    fn from(mode: Mode) -> Enforced {
+        match mode {
+            Mode::Disable => Enforced::Disable,
+            Mode::Permissive => Enforced::Permissive,
+            Mode::Strict => Enforced::Strict,
+        }
+    }
+}
+
+impl fmt::Display for Enforced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Enforced {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "NONE" => Ok(Enforced::None),
+            other => other.parse::<Mode>().map(Enforced::from),
+        }
+    }
+}
+
+impl serde::Serialize for Enforced {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +162,27 @@ mod tests {
                 Mode::parse_policy_mode(bad),
                 Err(UnknownMode(bad.to_string()))
             );
+        }
+    }
+
+    #[test]
+    fn enforced_orders_none_below_every_mode_and_round_trips() {
+        let mut sorted = Enforced::ALL;
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                Enforced::None,
+                Enforced::Disable,
+                Enforced::Permissive,
+                Enforced::Strict
+            ]
+        );
+        for e in Enforced::ALL {
+            assert_eq!(e.as_str().parse::<Enforced>(), Ok(e));
+        }
+        for mode in Mode::ALL {
+            assert_eq!(Enforced::from(mode).as_str(), mode.as_str());
         }
     }
 

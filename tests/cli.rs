@@ -75,7 +75,7 @@ payments/ledger:443         DISABLE      port payments/ledger
 }
 
 #[test]
-fn get_wide_adds_level_policy_target_port_workloads_shadowed_and_findings() {
+fn get_wide_adds_enforced_dataplane_level_policy_target_port_workloads_shadowed_and_findings() {
     let (code, stdout, _) = run(&[
         "get",
         "bookinfo/reviews",
@@ -89,12 +89,12 @@ fn get_wide_adds_level_policy_target_port_workloads_shadowed_and_findings() {
     assert_eq!(
         stdout,
         "\
-TARGET                  MODE      LEVEL       POLICY             TARGET PORT   WORKLOADS   SHADOWED                        CHECK
-bookinfo/reviews        STRICT    namespace   bookinfo/default   -             3           bookinfo/migration-permissive   -
-bookinfo/reviews:9080   STRICT    namespace   bookinfo/default   9080          3           bookinfo/migration-permissive   -
-payments/ledger         STRICT    workload    payments/ledger    -             1           -                               -
-payments/ledger:80      STRICT    workload    payments/ledger    8080          1           -                               -
-payments/ledger:443     DISABLE   port        payments/ledger    8443          1           -                               -
+TARGET                  MODE      ENFORCED   DATAPLANE   LEVEL       POLICY             TARGET PORT   WORKLOADS   SHADOWED                        CHECK
+bookinfo/reviews        STRICT    STRICT     sidecar     namespace   bookinfo/default   -             3           bookinfo/migration-permissive   -
+bookinfo/reviews:9080   STRICT    STRICT     sidecar     namespace   bookinfo/default   9080          3           bookinfo/migration-permissive   -
+payments/ledger         STRICT    STRICT     sidecar     workload    payments/ledger    -             1           -                               -
+payments/ledger:80      STRICT    STRICT     sidecar     workload    payments/ledger    8080          1           -                               -
+payments/ledger:443     DISABLE   DISABLE    sidecar     port        payments/ledger    8443          1           -                               -
 "
     );
 }
@@ -116,6 +116,8 @@ fn get_json_answers_with_the_mode_the_target_port_and_the_deciding_policy() {
             "portName": "https",
             "targetPort": 8443,
             "mode": "DISABLE",
+            "dataplane": "sidecar",
+            "enforced": "DISABLE",
             "source": {"level": "port", "policy": "payments/ledger", "apiVersion": "security.istio.io/v1"},
             "shadowed": [],
             "workloads": 1,

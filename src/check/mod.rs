@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::mode::Mode;
-use crate::policy::model::{Labels, ServicePort, TargetPort, TlsMode, WorkloadOrigin, selects};
+use crate::policy::dataplane::{Dataplane, dataplane};
+use crate::policy::model::{Labels, ServicePort, TargetPort, TlsMode, selects};
 use crate::policy::resolve::{Backing, Decision, Index, Level};
 use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
 use crate::target::Target;
@@ -50,51 +51,6 @@ pub struct Finding {
     pub rows: BTreeSet<String>,
     #[serde(skip)]
     pub namespace: String,
-}
-
-/// Whether a workload runs a proxy that enforces PeerAuthentication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dataplane {
-    Sidecar,
-    /// Served by ztunnel (`istio.io/dataplane-mode=ambient`).
-    Ambient,
-    None,
-}
-
-/// A pod's dataplane (docs/semantics.md §4); for a pod template, whether the
-/// injector would give its pods a sidecar.
-pub fn dataplane(workload: &Workload, namespace_labels: &Labels) -> Dataplane {
-    let label = |k: &str| workload.labels.get(k).map(String::as_str);
-    let annotation = |k: &str| workload.annotations.get(k).map(String::as_str);
-    let ns = |k: &str| namespace_labels.get(k).map(String::as_str);
-    let has_sidecar = match workload.origin {
-        WorkloadOrigin::Pod => {
-            annotation("sidecar.istio.io/status").is_some()
-                || workload.container_names.iter().any(|c| c == "istio-proxy")
-                || label("security.istio.io/tlsMode") == Some("istio")
-        }
-        WorkloadOrigin::Template => {
-            let opted_out = label("sidecar.istio.io/inject") == Some("false")
-                || annotation("sidecar.istio.io/inject") == Some("false");
-            let namespace_on = ns("istio-injection") == Some("enabled")
-                || (ns("istio.io/rev").is_some() && ns("istio-injection") != Some("disabled"));
-            workload.container_names.iter().any(|c| c == "istio-proxy")
-                || (!opted_out
-                    && (namespace_on || label("sidecar.istio.io/inject") == Some("true")))
-        }
-    };
-    if has_sidecar {
-        return Dataplane::Sidecar;
-    }
-    let ambient = match label("istio.io/dataplane-mode") {
-        Some(mode) => mode == "ambient",
-        None => ns("istio.io/dataplane-mode") == Some("ambient"),
-    };
-    if ambient {
-        Dataplane::Ambient
-    } else {
-        Dataplane::None
-    }
 }
 
 fn pa_object(p: &PeerAuthentication) -> String {

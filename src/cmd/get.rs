@@ -6,7 +6,8 @@ use crate::cli::{GetArgs, Output};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
-use mtls::policy::resolve::{Index, RowMode};
+use mtls::policy::resolve::{Index, Row, RowEnforced};
+use mtls::render::table::enforced_text as judged_text;
 use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
@@ -53,36 +54,44 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     }
     print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
 
+    // Rows are judged by what their pods enforce; rows only gateways serve
+    // are not judged (PeerAuthentication does not apply to them).
+    let judged: Vec<(&Row, RowEnforced)> =
+        rows.iter().filter_map(|r| Some((r, r.judged()?))).collect();
     if let Some(expect) = args.expect {
-        let off: Vec<String> = rows
+        let off: Vec<String> = judged
             .iter()
-            .filter(|r| r.mode != RowMode::Single(expect))
-            .map(|r| format!("{} ({})", r.target, r.mode.as_str()))
+            .filter(|(_, e)| *e != RowEnforced::Single(expect))
+            .map(|(r, _)| format!("{} ({})", r.target, judged_text(r)))
             .collect();
         if !off.is_empty() {
             return Err(Verdict(format!(
                 "expected {expect} everywhere, but {} of {} rows differ: {}",
                 off.len(),
-                rows.len(),
+                judged.len(),
                 off.join(", ")
             ))
             .into());
         }
     }
     if let Some(least) = args.expect_at_least {
-        let weaker: Vec<String> = rows
+        let weaker: Vec<String> = judged
             .iter()
-            .filter(|r| r.weakest().strength() < least.strength())
-            .map(|r| match r.mode {
-                RowMode::Mixed => format!("{} (MIXED, {} at weakest)", r.target, r.weakest()),
-                RowMode::Single(mode) => format!("{} ({mode})", r.target),
+            .filter(|(r, _)| r.weakest_judged().is_some_and(|w| w < least))
+            .map(|(r, e)| match e {
+                RowEnforced::Mixed => format!(
+                    "{} (MIXED, {} at weakest)",
+                    r.target,
+                    r.weakest_judged().map_or("?", |w| w.as_str())
+                ),
+                RowEnforced::Single(_) => format!("{} ({})", r.target, judged_text(r)),
             })
             .collect();
         if !weaker.is_empty() {
             return Err(Verdict(format!(
                 "expected {least} or stronger everywhere, but {} of {} rows {} weaker: {}",
                 weaker.len(),
-                rows.len(),
+                judged.len(),
                 if weaker.len() == 1 { "is" } else { "are" },
                 weaker.join(", ")
             ))

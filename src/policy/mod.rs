@@ -3,6 +3,7 @@
 //! manifest loaders both produce a [`Snapshot`], and everything else reads one.
 
 pub mod change;
+pub mod dataplane;
 pub mod legacy;
 pub mod migrate;
 pub mod model;

@@ -319,12 +319,19 @@ pub struct Workload {
     pub kind: String,
     pub origin: WorkloadOrigin,
     pub labels: Labels,
-    /// The `sidecar.istio.io/*` annotations.
+    /// Istio's annotations (`sidecar.istio.io/*`, `traffic.sidecar.istio.io/*`,
+    /// `inject.istio.io/*`, `ambient.istio.io/*`); pods carry many others.
     pub annotations: Labels,
     /// Container ports in the order `FindPort` searches them: containers, then
     /// native-sidecar init containers (`restartPolicy: Always`).
     pub ports: Vec<ContainerPort>,
     pub container_names: Vec<String>,
+    /// `spec.hostNetwork`: no sidecar is injected, no ambient capture.
+    pub host_network: bool,
+    /// Its `istio-proxy` container runs `proxy router`: a gateway, not a sidecar.
+    pub router: bool,
+    /// `spec.nodeName`, for the topology labels istiod adds from the node.
+    pub node: Option<String>,
 }
 
 /// Kinds whose `spec.template` is a pod template.
@@ -378,15 +385,18 @@ impl Workload {
             None | Some(Value::Null) => Labels::new(),
             Some(v) => string_map(v).map_err(|e| format!("labels: {e}"))?,
         };
-        // Only the sidecar's annotations matter; pods carry many others.
         let annotations = match md.and_then(|m| m.get("annotations")) {
             None | Some(Value::Null) => Labels::new(),
             Some(v) => string_map(v)
                 .map_err(|e| format!("annotations: {e}"))?
                 .into_iter()
-                .filter(|(k, _)| k.starts_with("sidecar.istio.io/"))
+                .filter(|(k, _)| {
+                    k.split_once('/')
+                        .is_some_and(|(domain, _)| domain.ends_with("istio.io"))
+                })
                 .collect(),
         };
+        let mut router = false;
         let mut ports = Vec::new();
         let mut container_names = Vec::new();
         for field in ["containers", "initContainers"] {
@@ -402,6 +412,11 @@ impl Workload {
                 }
                 if let Some(name) = c.get("name").and_then(Value::as_str) {
                     container_names.push(name.to_string());
+                    // The gateway template starts the proxy as `proxy router`.
+                    router |= name == "istio-proxy"
+                        && c.get("args")
+                            .and_then(Value::as_array)
+                            .is_some_and(|args| args.iter().any(|a| a == "router"));
                 }
                 for (j, p) in array_at(Some(c), "ports")
                     .map_err(|e| format!("{path}.{field}[{i}].{e}"))?
@@ -425,6 +440,15 @@ impl Workload {
             annotations,
             ports,
             container_names,
+            host_network: pod_spec
+                .and_then(|s| s.get("hostNetwork"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            router,
+            node: pod_spec
+                .and_then(|s| s.get("nodeName"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 

@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::mode::Mode;
+use crate::mode::{Enforced, Mode};
+use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects};
 use crate::policy::{
@@ -137,6 +138,24 @@ impl<'a> Composition<'a> {
             };
         }
         self.workload_decision()
+    }
+}
+
+/// The workloads that serve one Service port: each with the workload port it
+/// resolves to, or only the Service's selector when no workload is known.
+#[derive(Debug, Clone)]
+pub enum Endpoints<'a> {
+    Workloads(Vec<(&'a Workload, Option<u32>)>),
+    Selector(Labels),
+}
+
+impl Endpoints<'_> {
+    /// The `workloads` count of a port row.
+    pub fn count(&self) -> usize {
+        match self {
+            Endpoints::Workloads(w) => w.len(),
+            Endpoints::Selector(_) => 0,
+        }
     }
 }
 
@@ -345,17 +364,12 @@ impl<'a> Index<'a> {
         service: &Service,
         port: &ServicePort,
     ) -> Vec<(Labels, Option<u32>)> {
-        match self.backing(service) {
-            Backing::Workloads(ws) => ws
-                .iter()
-                .map(|w| {
-                    (
-                        w.labels.clone(),
-                        w.find_port(&port.target_port, &port.protocol),
-                    )
-                })
+        match self.endpoints(service, port) {
+            Endpoints::Workloads(ws) => ws
+                .into_iter()
+                .map(|(w, tp)| (w.labels.clone(), tp))
                 .collect(),
-            Backing::Selector(labels) => {
+            Endpoints::Selector(labels) => {
                 let tp = match &port.target_port {
                     TargetPort::Number(n) => Some(*n),
                     TargetPort::Name(_) => None,
@@ -363,6 +377,41 @@ impl<'a> Index<'a> {
                 vec![(labels, tp)]
             }
         }
+    }
+
+    /// The workloads that serve a Service port, each with the workload port
+    /// it resolves the target port to. A pod without a container port of a
+    /// named target port (name and protocol) is no endpoint of it
+    /// (docs/semantics.md §4); when no workload has one, all of them stand
+    /// in, unresolved, and the row has their workload-level mode.
+    pub fn endpoints(&self, service: &Service, port: &ServicePort) -> Endpoints<'a> {
+        let workloads = match self.backing(service) {
+            Backing::Workloads(ws) => ws,
+            Backing::Selector(labels) => return Endpoints::Selector(labels),
+        };
+        let resolved: Vec<(&'a Workload, Option<u32>)> = workloads
+            .iter()
+            .map(|w| (*w, w.find_port(&port.target_port, &port.protocol)))
+            .collect();
+        if resolved.iter().any(|(_, tp)| tp.is_some()) {
+            Endpoints::Workloads(
+                resolved
+                    .into_iter()
+                    .filter(|(_, tp)| tp.is_some())
+                    .collect(),
+            )
+        } else {
+            Endpoints::Workloads(resolved)
+        }
+    }
+
+    /// The labels of a namespace (ambient mode and injection are labels).
+    fn namespace_labels(&self, namespace: &str) -> &'a Labels {
+        static NONE: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+        self.snapshot
+            .namespaces
+            .get(namespace)
+            .map_or_else(|| NONE.get_or_init(Labels::new), |n| &n.labels)
     }
 
     pub fn mesh_row(&self) -> Row {
@@ -390,42 +439,69 @@ impl<'a> Index<'a> {
 
     pub fn service_row(&self, service: &Service) -> Row {
         let ns = &service.id.namespace;
-        let decisions = self
-            .workload_labels(service)
-            .iter()
-            .map(|labels| {
-                let composition = self.compose(ns, labels);
-                self.legacy_or_peer(
-                    &composition,
-                    Composition::workload_decision,
-                    ns,
-                    Some((service, None)),
-                )
-            })
-            .collect();
+        let ns_labels = self.namespace_labels(ns);
+        let backing = self.backing(service);
+        let served: Vec<(Option<&Workload>, Labels)> = match &backing {
+            Backing::Workloads(ws) => ws.iter().map(|w| (Some(*w), w.labels.clone())).collect(),
+            Backing::Selector(labels) => vec![(None, labels.clone())],
+        };
+        let mut decisions = Vec::new();
+        let mut enforcement = Vec::new();
+        for (workload, labels) in &served {
+            let composition = self.compose(ns, labels);
+            let decision = self.legacy_or_peer(
+                &composition,
+                Composition::workload_decision,
+                ns,
+                Some((service, None)),
+            );
+            if let Some(w) = workload {
+                let plane = dataplane(w, ns_labels);
+                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, None)));
+            }
+            decisions.push(decision);
+        }
         let mut row = Row::new(format!("{ns}/{}", service.id.name), Scope::Service);
         row.namespace = Some(ns.clone());
         row.service = Some(service.id.name.clone());
-        row.workloads = Some(self.backing(service).count());
-        row.decided(decisions)
+        row.workloads = Some(backing.count());
+        row.decided(decisions).served(&enforcement)
     }
 
     pub fn port_row(&self, service: &Service, port: &ServicePort) -> Row {
-        let backing = self.backing(service);
         let ns = &service.id.namespace;
-        let targets = self.port_targets(service, port);
-        let decisions = targets
-            .iter()
-            .map(|(labels, tp)| {
-                let composition = self.compose(ns, labels);
-                let peer = |c: &Composition<'a>| match tp {
-                    Some(p) => c.port_decision(*p),
-                    None => c.workload_decision(),
+        let ns_labels = self.namespace_labels(ns);
+        let endpoints = self.endpoints(service, port);
+        let served: Vec<(Option<&Workload>, Labels, Option<u32>)> = match &endpoints {
+            Endpoints::Workloads(ws) => ws
+                .iter()
+                .map(|(w, tp)| (Some(*w), w.labels.clone(), *tp))
+                .collect(),
+            Endpoints::Selector(labels) => {
+                let tp = match &port.target_port {
+                    TargetPort::Number(n) => Some(*n),
+                    TargetPort::Name(_) => None,
                 };
-                self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))))
-            })
-            .collect();
-        let distinct: BTreeSet<Option<u32>> = targets.iter().map(|(_, tp)| *tp).collect();
+                vec![(None, labels.clone(), tp)]
+            }
+        };
+        let mut decisions = Vec::new();
+        let mut enforcement = Vec::new();
+        for (workload, labels, tp) in &served {
+            let composition = self.compose(ns, labels);
+            let peer = |c: &Composition<'a>| match tp {
+                Some(p) => c.port_decision(*p),
+                None => c.workload_decision(),
+            };
+            let decision = self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))));
+            if let Some(w) = workload {
+                let plane = dataplane(w, ns_labels);
+                let at = tp.map(|p| (p, port.protocol.as_str()));
+                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
+            }
+            decisions.push(decision);
+        }
+        let distinct: BTreeSet<Option<u32>> = served.iter().map(|(_, _, tp)| *tp).collect();
         let mut row = Row::new(
             format!("{ns}/{}:{}", service.id.name, port.port),
             Scope::Port,
@@ -438,8 +514,8 @@ impl<'a> Index<'a> {
             [Some(p)] => Some(*p),
             _ => None,
         };
-        row.workloads = Some(backing.count());
-        row.decided(decisions)
+        row.workloads = Some(endpoints.count());
+        row.decided(decisions).served(&enforcement)
     }
 
     /// The rows `get` prints for one target, or why the target does not exist.
@@ -584,6 +660,50 @@ impl Serialize for RowMode {
     }
 }
 
+/// What serves a row's pods: one dataplane, or `mixed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowDataplane {
+    Single(Dataplane),
+    Mixed,
+}
+
+impl RowDataplane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowDataplane::Single(d) => d.as_str(),
+            RowDataplane::Mixed => "mixed",
+        }
+    }
+}
+
+impl Serialize for RowDataplane {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The mode a row's pods meet: one, or `MIXED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowEnforced {
+    Single(Enforced),
+    Mixed,
+}
+
+impl RowEnforced {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowEnforced::Single(e) => e.as_str(),
+            RowEnforced::Mixed => "MIXED",
+        }
+    }
+}
+
+impl Serialize for RowEnforced {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Which policy decides a row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -610,6 +730,18 @@ pub struct Row {
     /// For `MIXED` rows: how many pods have each mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modes: Option<BTreeMap<Mode, usize>>,
+    /// What serves the pods behind the row; `None` where no pod is known
+    /// (mesh and namespace rows, a Service without pods or templates).
+    pub dataplane: Option<RowDataplane>,
+    /// The mode traffic meets (docs/semantics.md §4); `None` where no pod is
+    /// known, and where only gateways serve the row.
+    pub enforced: Option<RowEnforced>,
+    /// For a `MIXED` enforced mode: how many pods meet each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforced_modes: Option<BTreeMap<Enforced, usize>>,
+    /// Why the enforced mode is not the declared one, when all pods agree.
+    #[serde(skip)]
+    pub bypass: Option<Bypass>,
     pub source: Option<Source>,
     pub shadowed: Vec<String>,
     pub workloads: Option<usize>,
@@ -642,9 +774,71 @@ impl Row {
             target_port: None,
             mode: RowMode::Single(Mode::Permissive),
             modes: None,
+            dataplane: None,
+            enforced: None,
+            enforced_modes: None,
+            bypass: None,
             source: None,
             shadowed: Vec::new(),
             workloads: None,
+        }
+    }
+
+    /// Fills dataplane and enforced from what serves each pod behind the row
+    /// (`None`: a gateway).
+    fn served(mut self, pods: &[(Dataplane, Option<Enforcement>)]) -> Row {
+        let planes: BTreeSet<Dataplane> = pods.iter().map(|(plane, _)| *plane).collect();
+        self.dataplane = match planes.len() {
+            0 => None,
+            1 => planes.first().map(|p| RowDataplane::Single(*p)),
+            _ => Some(RowDataplane::Mixed),
+        };
+        let enforced: Vec<Enforcement> = pods.iter().filter_map(|(_, e)| *e).collect();
+        let modes: BTreeSet<Enforced> = enforced.iter().map(|e| e.enforced).collect();
+        match modes.len() {
+            0 => {}
+            1 => {
+                self.enforced = modes.first().map(|e| RowEnforced::Single(*e));
+                let reasons: BTreeSet<Option<Bypass>> = enforced.iter().map(|e| e.bypass).collect();
+                if reasons.len() == 1 {
+                    self.bypass = reasons.into_iter().next().flatten();
+                }
+            }
+            _ => {
+                let mut counts = BTreeMap::new();
+                for e in &enforced {
+                    *counts.entry(e.enforced).or_insert(0) += 1;
+                }
+                self.enforced = Some(RowEnforced::Mixed);
+                self.enforced_modes = Some(counts);
+            }
+        }
+        self
+    }
+
+    /// What `--expect` judges: the enforced mode where pods are known, the
+    /// declared one where none are (mesh and namespace rows, Services without
+    /// pods); `None` for rows only gateways serve, where PeerAuthentication
+    /// does not apply.
+    pub fn judged(&self) -> Option<RowEnforced> {
+        match (&self.enforced, &self.dataplane) {
+            (Some(e), _) => Some(*e),
+            (None, Some(_)) => None,
+            (None, None) => Some(match self.mode {
+                RowMode::Single(m) => RowEnforced::Single(m.into()),
+                RowMode::Mixed => RowEnforced::Mixed,
+            }),
+        }
+    }
+
+    /// The weakest mode a pod behind the row meets, as `judged` sees it.
+    pub fn weakest_judged(&self) -> Option<Enforced> {
+        match self.judged()? {
+            RowEnforced::Single(e) => Some(e),
+            RowEnforced::Mixed if self.enforced.is_some() => {
+                self.enforced_modes.as_ref()?.keys().next().copied()
+            }
+            RowEnforced::Mixed => Some(self.weakest().into()),
         }
     }
 

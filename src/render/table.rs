@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use comfy_table::{Cell, Color, Table, presets};
 
-use crate::mode::Mode;
-use crate::policy::resolve::{Row, RowMode};
+use crate::mode::{Enforced, Mode};
+use crate::policy::resolve::{Row, RowEnforced, RowMode};
 
 /// How a table is drawn.
 pub struct Style {
-    /// The wide view: level, policy, target port, workloads, shadowed, findings.
+    /// The wide view: enforced mode, dataplane, level, policy, target port,
+    /// workloads, shadowed, findings.
     pub wide: bool,
     /// Modes in color.
     pub color: bool,
@@ -38,6 +39,8 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
         &[
             "TARGET",
             "MODE",
+            "ENFORCED",
+            "DATAPLANE",
             "LEVEL",
             "POLICY",
             "TARGET PORT",
@@ -50,8 +53,12 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
     };
     table.set_header(header.iter().map(Cell::new));
     for row in rows {
-        let mode = mode_cell(row.mode, color);
         if wide {
+            let mode = mode_cell(row.mode.as_str(), Some(row.mode), color);
+            let enforced = match row.enforced {
+                Some(e) => mode_cell(e.as_str(), Some(judged_mode(e)), color),
+                None => Cell::new("-"),
+            };
             let (level, policy) = match (&row.source, &row.modes) {
                 (Some(s), _) => (
                     s.level.as_str().to_string(),
@@ -63,6 +70,8 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
             table.add_row(vec![
                 Cell::new(super::printable(&row.target)),
                 mode,
+                enforced,
+                Cell::new(row.dataplane.map_or("-", |d| d.as_str())),
                 Cell::new(level),
                 Cell::new(super::printable(&policy)),
                 Cell::new(opt(row.target_port)),
@@ -78,9 +87,10 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                 }),
             ]);
         } else {
+            let judged = row.judged().map(judged_mode);
             table.add_row(vec![
                 Cell::new(super::printable(&row.target)),
-                mode,
+                mode_cell(&enforced_text(row), judged, color),
                 Cell::new(super::printable(&source(row))),
             ]);
         }
@@ -100,17 +110,45 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
     text
 }
 
-fn mode_cell(mode: RowMode, color: bool) -> Cell {
-    let cell = Cell::new(mode.as_str());
-    if !color {
+/// A mode cell, colored by the mode traffic meets: green for STRICT, yellow
+/// for PERMISSIVE, red for DISABLE and for nothing enforced.
+fn mode_cell(text: &str, mode: Option<RowMode>, color: bool) -> Cell {
+    let cell = Cell::new(text);
+    let Some(mode) = mode.filter(|_| color) else {
         return cell;
-    }
+    };
     cell.fg(match mode {
         RowMode::Single(Mode::Strict) => Color::Green,
         RowMode::Single(Mode::Permissive) => Color::Yellow,
         RowMode::Single(Mode::Disable) => Color::Red,
         RowMode::Mixed => Color::Magenta,
     })
+}
+
+/// The color class of an enforced mode: NONE is as red as DISABLE.
+fn judged_mode(enforced: RowEnforced) -> RowMode {
+    match enforced {
+        RowEnforced::Single(Enforced::Strict) => RowMode::Single(Mode::Strict),
+        RowEnforced::Single(Enforced::Permissive) => RowMode::Single(Mode::Permissive),
+        RowEnforced::Single(Enforced::Disable | Enforced::None) => RowMode::Single(Mode::Disable),
+        RowEnforced::Mixed => RowMode::Mixed,
+    }
+}
+
+/// The mode of a row as users meet it: the declared mode, or when the pods
+/// enforce another, both with the reason (`STRICT → NONE (no sidecar)`).
+pub fn enforced_text(row: &Row) -> String {
+    let declared = row.mode.as_str();
+    let Some(enforced) = row.enforced else {
+        return declared.to_string();
+    };
+    if enforced.as_str() == declared {
+        return declared.to_string();
+    }
+    match row.bypass {
+        Some(why) => format!("{declared} → {} ({})", enforced.as_str(), why.as_str()),
+        None => format!("{declared} → {}", enforced.as_str()),
+    }
 }
 
 /// `level NS/NAME`, `default`, or for MIXED rows how many pods have each mode.
