@@ -7,7 +7,7 @@ use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
 use mtls::policy::resolve::{Index, Row, RowEnforced};
-use mtls::render::table::enforced_text as judged_text;
+use mtls::render::table::judged_text;
 use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {

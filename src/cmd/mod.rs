@@ -269,9 +269,11 @@ pub fn scope_of(targets: &[Target], all: bool) -> Scope {
 }
 
 /// Sorts rows as the contract says and drops repeats (targets may overlap).
+/// One port number may be two rows, TCP and UDP: the port name, unique in a
+/// Service, keeps them apart.
 pub fn sort_rows(mut rows: Vec<Row>) -> Vec<Row> {
-    rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    rows.dedup_by(|a, b| a.target == b.target && a.scope == b.scope);
+    rows.sort_by(|a, b| (a.sort_key(), &a.port_name).cmp(&(b.sort_key(), &b.port_name)));
+    rows.dedup_by(|a, b| a.target == b.target && a.scope == b.scope && a.port_name == b.port_name);
     rows
 }
 

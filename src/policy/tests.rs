@@ -597,6 +597,33 @@ fn named_target_ports_resolve_per_pod_and_disagreeing_pods_make_a_mixed_row() {
 }
 
 #[test]
+fn rule_a_pod_without_the_named_target_port_is_no_endpoint_of_it() {
+    let s = snapshot(
+        vec![policy(
+            "prod",
+            "api",
+            None,
+            WL,
+            Some(Mode::Strict),
+            &[(8080, Some(Mode::Disable))],
+        )],
+        vec![service("prod", "api", &[(80, json!("http"))])],
+        vec![
+            pod("prod", "api-a", &[("app", "api")], &[("http", 8080)]),
+            pod("prod", "api-b", &[("app", "api")], &[("admin", 9000)]),
+        ],
+    );
+    let r = row(&s, "prod/api:80");
+    assert_eq!(
+        (r.mode, r.target_port, r.workloads),
+        (single(Mode::Disable), Some(8080), Some(1)),
+        "api-b serves no port named http: only api-a decides the row"
+    );
+    // The Service as a whole is still both pods.
+    assert_eq!(row(&s, "prod/api").workloads, Some(2));
+}
+
+#[test]
 fn pods_agreeing_on_the_mode_show_the_first_pods_source() {
     let s = snapshot(
         vec![

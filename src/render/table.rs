@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use comfy_table::{Cell, Color, Table, presets};
 
 use crate::mode::{Enforced, Mode};
-use crate::policy::resolve::{Row, RowEnforced, RowMode};
+use crate::policy::dataplane::Dataplane;
+use crate::policy::resolve::{Row, RowDataplane, RowEnforced, RowMode};
 
 /// How a table is drawn.
 pub struct Style {
@@ -136,19 +137,52 @@ fn judged_mode(enforced: RowEnforced) -> RowMode {
 }
 
 /// The mode of a row as users meet it: the declared mode, or when the pods
-/// enforce another, both with the reason (`STRICT → NONE (no sidecar)`).
+/// enforce another, both with the reason (`STRICT → NONE (no sidecar)`,
+/// `STRICT → MIXED (pods: 1 STRICT, 1 NONE)`, `STRICT → n/a (gateway)`).
 pub fn enforced_text(row: &Row) -> String {
     let declared = row.mode.as_str();
-    let Some(enforced) = row.enforced else {
+    match (row.enforced, row.dataplane) {
+        (None, Some(RowDataplane::Single(Dataplane::Gateway))) => {
+            format!("{declared} → n/a (gateway)")
+        }
+        (Some(e), _) if e.as_str() == declared => declared.to_string(),
+        (Some(RowEnforced::Mixed), _) => match &row.enforced_modes {
+            Some(counts) => format!("{declared} → MIXED ({})", pod_counts(counts)),
+            None => format!("{declared} → MIXED"),
+        },
+        (Some(e), _) => match row.bypass {
+            Some(why) => format!("{declared} → {} ({})", e.as_str(), why.as_str()),
+            None => format!("{declared} → {}", e.as_str()),
+        },
+        (None, _) => declared.to_string(),
+    }
+}
+
+/// How one row fails a verdict: the mode its pods meet, and where that is not
+/// the declared one, the declared one and why (`NONE, declared STRICT: no
+/// sidecar`).
+pub fn judged_text(row: &Row) -> String {
+    let declared = row.mode.as_str();
+    let Some(enforced) = row.enforced.filter(|e| e.as_str() != declared) else {
         return declared.to_string();
     };
-    if enforced.as_str() == declared {
-        return declared.to_string();
+    match (enforced, row.bypass, &row.enforced_modes) {
+        (RowEnforced::Mixed, _, Some(counts)) => {
+            format!("MIXED, declared {declared}: {}", pod_counts(counts))
+        }
+        (e, Some(why), _) => format!("{}, declared {declared}: {}", e.as_str(), why.as_str()),
+        (e, None, _) => format!("{}, declared {declared}", e.as_str()),
     }
-    match row.bypass {
-        Some(why) => format!("{declared} → {} ({})", enforced.as_str(), why.as_str()),
-        None => format!("{declared} → {}", enforced.as_str()),
-    }
+}
+
+/// `pods: 1 STRICT, 1 NONE`, strongest first.
+fn pod_counts(counts: &BTreeMap<Enforced, usize>) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .rev()
+        .map(|(mode, n)| format!("{n} {mode}"))
+        .collect();
+    format!("pods: {}", parts.join(", "))
 }
 
 /// `level NS/NAME`, `default`, or for MIXED rows how many pods have each mode.

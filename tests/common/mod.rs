@@ -46,6 +46,12 @@ impl Mtls {
         self
     }
 
+    /// More arguments.
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Mtls {
+        self.command.args(args);
+        self
+    }
+
     /// With `--kubeconfig PATH`.
     pub fn kubeconfig(mut self, path: &Path) -> Mtls {
         self.command.arg("--kubeconfig").arg(path);
