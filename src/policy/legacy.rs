@@ -426,6 +426,65 @@ mod tests {
         );
     }
 
+    /// Istio 1.5 (1.5.10 `authenticationPolicyForWorkload`): a Service policy
+    /// naming the port beats a port-less one whatever their age, and no policy
+    /// in either API is PERMISSIVE, not DISABLE.
+    #[test]
+    fn istio_1_5_prefers_the_port_naming_policy_and_defaults_to_permissive() {
+        let mut s = world(vec![
+            legacy(
+                LegacyKind::Policy,
+                "prod",
+                "api-all",
+                T0,
+                json!({"targets": [{"name": "api"}], "peers": [{"mtls": {}}]}),
+            ),
+            legacy(
+                LegacyKind::Policy,
+                "prod",
+                "api-http",
+                T1,
+                json!({"targets": [{"name": "api", "ports": [{"number": 80}]}]}),
+            ),
+        ]);
+        s.api = IstioApi::Mixed("security.istio.io/v1beta1".into());
+        assert_eq!(
+            decided(&s, "prod/api:80"),
+            (
+                RowMode::Single(Mode::Disable),
+                Level::Port,
+                Some("prod/api-http".into())
+            ),
+            "the younger port-naming policy wins on 1.5"
+        );
+        assert_eq!(
+            decided(&s, "prod/api:9090"),
+            (
+                RowMode::Single(Mode::Strict),
+                Level::Workload,
+                Some("prod/api-all".into())
+            )
+        );
+
+        s.legacy_policies.clear();
+        let rows = Index::new(&s)
+            .rows_for(&"prod/api:80".parse::<Target>().expect("target"))
+            .expect("rows");
+        let row = rows.first().expect("a row");
+        assert_eq!(row.mode, RowMode::Single(Mode::Permissive));
+        assert_eq!(row.source.as_ref().map(|s| s.level), Some(Level::Default));
+
+        s.api = IstioApi::Legacy;
+        let rows = Index::new(&s)
+            .rows_for(&"prod/api:80".parse::<Target>().expect("target"))
+            .expect("rows");
+        assert_eq!(
+            rows.first().expect("a row").mode,
+            RowMode::Single(Mode::Disable),
+            "1.4: no policy, no mTLS"
+        );
+    }
+
     #[test]
     fn service_policies_win_the_oldest_portless_or_port_naming_one() {
         let s = world(vec![

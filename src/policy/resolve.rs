@@ -19,7 +19,7 @@ use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects};
 use crate::policy::{
-    Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service, Snapshot, Workload,
+    IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service, Snapshot, Workload,
 };
 use crate::target::{PortRef, Target};
 
@@ -899,7 +899,9 @@ impl Row {
 // either port-less or names the port (by number or name: legacy ports are
 // Service ports); else the namespace's Policy `default` without targets; else
 // the MeshPolicy `default`; else DISABLE. Istio 1.5 mixed mode: where any
-// PeerAuthentication applies to a workload, it decides instead.
+// PeerAuthentication applies to a workload, it decides instead; among Service
+// policies one naming the port beats a port-less one whatever their age; and
+// no policy at all is PERMISSIVE.
 impl<'a> Index<'a> {
     /// The legacy decision for a namespace (`service` None), a Service's
     /// workload level (`port` None), or a Service port.
@@ -939,7 +941,19 @@ impl<'a> Index<'a> {
                     }
                 }
             }
-            let winner = oldest(matching.iter().map(|(p, _)| *p).collect());
+            // Istio 1.5 prefers a policy naming the port to a port-less one
+            // whatever their age; 1.4 takes the oldest of both.
+            let istio_1_5 = matches!(self.snapshot.api, IstioApi::Mixed(_));
+            let naming: Vec<&'a LegacyPolicy> = matching
+                .iter()
+                .filter(|(_, named)| *named)
+                .map(|(p, _)| *p)
+                .collect();
+            let winner = if istio_1_5 && !naming.is_empty() {
+                oldest(naming)
+            } else {
+                oldest(matching.iter().map(|(p, _)| *p).collect())
+            };
             if let Some(winner) = winner {
                 let names_port = matching
                     .iter()
@@ -969,11 +983,16 @@ impl<'a> Index<'a> {
         {
             return decided(p, Level::Mesh);
         }
-        Decision {
-            mode: Mode::Disable,
-            level: Level::Default,
-            policy: None,
-            shadowed: Vec::new(),
+        // No policy at all: 1.4 has no mTLS; 1.5 falls back to the
+        // PeerAuthentication default, PERMISSIVE.
+        match self.snapshot.api {
+            IstioApi::Mixed(_) => Decision::permissive_default(),
+            _ => Decision {
+                mode: Mode::Disable,
+                level: Level::Default,
+                policy: None,
+                shadowed: Vec::new(),
+            },
         }
     }
 
