@@ -2219,3 +2219,64 @@ fn migrate_apply_that_fails_part_way_says_what_was_written() {
         "{stderr}"
     );
 }
+
+/// A control plane outside istio-system: its mesh config names the root
+/// namespace; selectors see the labels istiod adds, the node's among them,
+/// and nodes are read only when a selector needs them.
+#[test]
+fn the_root_namespace_and_topology_labels_come_from_the_control_plane_and_nodes() {
+    let fixture = std::fs::read_to_string("tests/fixtures/topology/mesh.yaml").expect("fixture");
+    let c = Cluster::with_seed(kube_loopback::parse_objects(&fixture).expect("valid YAML"));
+    let (code, stdout, stderr) = c.run(&["get", "-A"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(
+        stdout,
+        "\
+TARGET          MODE         SOURCE
+mesh            STRICT       mesh istio-control/default
+geo             STRICT       mesh istio-control/default
+geo/api:80      MIXED        pods: 1 STRICT, 1 DISABLE
+geo/db:5432     DISABLE      workload geo/net-1
+geo/web:80      PERMISSIVE   workload geo/east-only
+istio-control   STRICT       mesh istio-control/default
+"
+    );
+    let read_nodes = |c: &Cluster| {
+        c.server
+            .requests()
+            .iter()
+            .any(|r| r.uri.starts_with("/api/v1/nodes"))
+    };
+    assert!(read_nodes(&c), "a selector names a zone: nodes are read");
+
+    // Without the zone policy, no selector needs a node: none is read.
+    let seed: Vec<Value> = kube_loopback::parse_objects(&fixture)
+        .expect("valid YAML")
+        .into_iter()
+        .filter(|o| o["metadata"]["name"] != "zone-a")
+        .collect();
+    let c = Cluster::with_seed(seed);
+    let (code, _, stderr) = c.run(&["get", "geo/api:80"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(!read_nodes(&c), "{:#?}", c.server.requests());
+}
+
+/// What ports really enforce, read from a cluster as from manifests.
+#[test]
+fn enforced_modes_read_from_a_cluster_match_the_manifests() {
+    let fixture = std::fs::read_to_string("tests/fixtures/enforced/mesh.yaml").expect("fixture");
+    let c = Cluster::with_seed(kube_loopback::parse_objects(&fixture).expect("valid YAML"));
+    let (code, from_cluster, stderr) = c.run(&["get", "-A", "-o", "json"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let offline = Mtls::new(["get", "-A", "-o", "json", "-f", "tests/fixtures/enforced/"]).run();
+    let strip = |text: &str| -> Value {
+        let mut value: Value = serde_json::from_str(text).expect("JSON");
+        // The port rows: the server adds namespaces manifests only name.
+        value["items"]
+            .as_array_mut()
+            .expect("items")
+            .retain(|row| row["scope"] == "port");
+        value
+    };
+    assert_eq!(strip(&from_cluster), strip(&offline.stdout));
+}

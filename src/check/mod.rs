@@ -177,7 +177,7 @@ fn overlapping_workload_policies(index: &Index<'_>) -> Vec<Finding> {
     > = BTreeMap::new();
     for ns in index.snapshot.namespaces.keys() {
         for w in workloads_in(index, ns) {
-            let composition = index.compose(ns, &w.labels);
+            let composition = index.compose(ns, &w.policy_labels());
             if let Some((winner, rest)) = composition.workload.split_first() {
                 for loser in rest {
                     losers
@@ -216,7 +216,7 @@ fn overlapping_workload_policies(index: &Index<'_>) -> Vec<Finding> {
 
 /// The service and port rows of the Services whose pods `selector` selects.
 fn service_rows_selecting(index: &Index<'_>, ns: &str, selector: &Labels) -> BTreeSet<String> {
-    let selected: Vec<&Workload> = index.selected_workloads(ns, selector);
+    let selected: Vec<&Workload> = index.policy_workloads(ns, selector);
     let mut rows = BTreeSet::new();
     for svc in index.services_in(ns) {
         let backs = match index.backing(svc) {
@@ -260,7 +260,7 @@ fn policies_without_pods(index: &Index<'_>) -> Vec<Finding> {
         // Only where the namespace's workloads are known: a tree of policies
         // alone says nothing about pods.
         .filter(|p| !workloads_in(index, &p.id.namespace).is_empty())
-        .filter(|p| index.selected_workloads(&p.id.namespace, &p.selector).is_empty())
+        .filter(|p| index.policy_workloads(&p.id.namespace, &p.selector).is_empty())
         .map(|p| {
             let selector: Vec<String> = p.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
             Finding {
@@ -348,7 +348,7 @@ fn unknown_port_keys(index: &Index<'_>) -> Vec<Finding> {
         .filter(|p| p.is_workload_policy() && p.id.namespace != root)
     {
         let ns = &p.id.namespace;
-        let selected = index.selected_workloads(ns, &p.selector);
+        let selected = index.policy_workloads(ns, &p.selector);
         if selected.is_empty() || p.port_modes.is_empty() {
             continue;
         }
@@ -448,7 +448,7 @@ fn dataplane_findings(index: &Index<'_>) -> Vec<Finding> {
             if plane == Dataplane::Sidecar {
                 continue;
             }
-            let composition = index.compose(ns, &w.labels);
+            let composition = index.compose(ns, &w.policy_labels());
             let mut decisions: Vec<Decision<'_>> = vec![composition.workload_decision()];
             if let Some(winner) = composition.workload.first() {
                 decisions.extend(
@@ -695,7 +695,7 @@ fn server_pods<'a>(
     workloads
         .iter()
         .map(|w| {
-            let composition = index.compose(&svc.id.namespace, &w.labels);
+            let composition = index.compose(&svc.id.namespace, &w.policy_labels());
             let decision = match w.find_port(&port.target_port, &port.protocol) {
                 Some(p) => composition.port_decision(p),
                 None => composition.workload_decision(),

@@ -39,9 +39,26 @@ pub struct Snapshot {
     pub legacy_policies: Vec<LegacyPolicy>,
     /// Which API decides, and which a change writes.
     pub api: IstioApi,
+    /// The labels of the nodes pods run on, where they were read: only when a
+    /// policy selects by a node's topology label.
+    pub nodes: BTreeMap<String, Labels>,
+    /// The cluster's name in the mesh (istiod's `CLUSTER_ID`); `None` is
+    /// Istio's default, `Kubernetes`.
+    pub cluster_id: Option<String>,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+/// istiod's `CLUSTER_ID` when none is set.
+pub const DEFAULT_CLUSTER_ID: &str = "Kubernetes";
+
+/// The node labels istiod copies onto a workload's labels (its locality).
+pub const NODE_TOPOLOGY_LABELS: [&str; 3] = [
+    "topology.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+    "topology.istio.io/subzone",
+];
+/// The label istiod adds with the name of the pod's node.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 pub const DEFAULT_API_VERSION: &str = "security.istio.io/v1";
 
 /// Which Istio API decides the modes, and which objects a change writes
@@ -131,6 +148,50 @@ impl Snapshot {
                 name,
                 labels: Labels::new(),
             });
+        }
+    }
+
+    /// Whether some policy selects by a label istiod takes from the pod's node:
+    /// only then are nodes worth reading.
+    pub fn selects_by_node(&self) -> bool {
+        self.policies.iter().any(|p| {
+            p.selector
+                .keys()
+                .any(|k| k == HOSTNAME_LABEL || NODE_TOPOLOGY_LABELS.contains(&k.as_str()))
+        })
+    }
+
+    /// Gives each workload the labels istiod adds before it matches policy
+    /// selectors (Istio's `AugmentLabels`, docs/semantics.md §4): the
+    /// cluster's name, the network (the namespace's
+    /// `topology.istio.io/network` unless the pod names its own), and for a
+    /// pod on a known node, the node's name, region, zone and subzone.
+    pub fn add_topology(&mut self) {
+        let cluster = self
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CLUSTER_ID.to_string());
+        let namespaces = &self.namespaces;
+        let nodes = &self.nodes;
+        for w in self.pods.iter_mut().chain(self.templates.iter_mut()) {
+            let mut topology = Labels::new();
+            let cluster = w.proxy_cluster.clone().unwrap_or_else(|| cluster.clone());
+            topology.insert("topology.istio.io/cluster".into(), cluster);
+            if let Some(network) = namespaces
+                .get(&w.id.namespace)
+                .and_then(|ns| ns.labels.get("topology.istio.io/network"))
+            {
+                topology.insert("topology.istio.io/network".into(), network.clone());
+            }
+            if let Some(node) = &w.node {
+                topology.insert(HOSTNAME_LABEL.into(), node.clone());
+                for key in NODE_TOPOLOGY_LABELS {
+                    if let Some(value) = nodes.get(node).and_then(|n| n.get(key)) {
+                        topology.insert(key.into(), value.clone());
+                    }
+                }
+            }
+            w.topology = topology;
         }
     }
 

@@ -332,6 +332,11 @@ pub struct Workload {
     pub router: bool,
     /// `spec.nodeName`, for the topology labels istiod adds from the node.
     pub node: Option<String>,
+    /// The cluster its sidecar reports (`ISTIO_META_CLUSTER_ID`).
+    pub proxy_cluster: Option<String>,
+    /// The labels istiod adds before matching policy selectors (cluster,
+    /// network, node name, region, zone): see `Snapshot::add_topology`.
+    pub topology: Labels,
 }
 
 /// Kinds whose `spec.template` is a pod template.
@@ -397,6 +402,7 @@ impl Workload {
                 .collect(),
         };
         let mut router = false;
+        let mut proxy_cluster = None;
         let mut ports = Vec::new();
         let mut container_names = Vec::new();
         for field in ["containers", "initContainers"] {
@@ -417,6 +423,9 @@ impl Workload {
                         && c.get("args")
                             .and_then(Value::as_array)
                             .is_some_and(|args| args.iter().any(|a| a == "router"));
+                    if name == "istio-proxy" {
+                        proxy_cluster = env_value(c, "ISTIO_META_CLUSTER_ID");
+                    }
                 }
                 for (j, p) in array_at(Some(c), "ports")
                     .map_err(|e| format!("{path}.{field}[{i}].{e}"))?
@@ -449,7 +458,22 @@ impl Workload {
                 .and_then(|s| s.get("nodeName"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            proxy_cluster,
+            topology: Labels::new(),
         })
+    }
+
+    /// The labels a PeerAuthentication selector sees: the workload's own and
+    /// the ones istiod adds (docs/semantics.md §4). A Service's selector sees
+    /// only the workload's own.
+    pub fn policy_labels(&self) -> std::borrow::Cow<'_, Labels> {
+        if self.topology.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.labels);
+        }
+        let mut labels = self.topology.clone();
+        // The workload's own labels win (a pod may set its network itself).
+        labels.extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        std::borrow::Cow::Owned(labels)
     }
 
     /// Istio's `FindPort`: the container port a Service port's target port names,
@@ -466,6 +490,26 @@ impl Workload {
     }
 }
 
+/// An object's `metadata.labels`.
+pub fn metadata_labels(object: &Value) -> Result<Labels, String> {
+    match object.get("metadata").and_then(|m| m.get("labels")) {
+        None | Some(Value::Null) => Ok(Labels::new()),
+        Some(v) => string_map(v).map_err(|e| format!("metadata.labels: {e}")),
+    }
+}
+
+/// The literal value of a container's environment variable.
+pub fn env_value(container: &Value, name: &str) -> Option<String> {
+    container
+        .get("env")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))?
+        .get("value")?
+        .as_str()
+        .map(str::to_string)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     pub name: String,
@@ -476,10 +520,7 @@ impl Namespace {
     /// A Namespace object: its name and labels (ambient mode is a label).
     pub fn from_object(object: &Value) -> Result<Namespace, String> {
         let name = Meta::of(object)?.id.name;
-        let labels = match object.get("metadata").and_then(|m| m.get("labels")) {
-            None | Some(Value::Null) => Labels::new(),
-            Some(v) => string_map(v).map_err(|e| format!("metadata.labels: {e}"))?,
-        };
+        let labels = metadata_labels(object)?;
         Ok(Namespace { name, labels })
     }
 }

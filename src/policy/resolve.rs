@@ -195,7 +195,9 @@ impl<'a> WorkloadIndex<'a> {
         for list in index.by_namespace.values_mut() {
             list.sort_by(|a, b| a.id.name.cmp(&b.id.name).then(a.kind.cmp(&b.kind)));
             for w in list.iter() {
-                for (k, v) in &w.labels {
+                // Own labels and the ones istiod adds: Services match the
+                // first, policies both (the filter in `select` decides).
+                for (k, v) in w.labels.iter().chain(&w.topology) {
                     index
                         .by_label
                         .entry((w.id.namespace.as_str(), k, v))
@@ -207,9 +209,27 @@ impl<'a> WorkloadIndex<'a> {
         index
     }
 
-    /// The workloads of `namespace` that `selector` selects, in name order: the
-    /// shortest list of one of its labels, filtered by the others.
+    /// The workloads of `namespace` that a Service's `selector` selects, in
+    /// name order: the shortest list of one of its labels, filtered by the
+    /// others.
     pub fn select(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
+        self.select_by(namespace, selector, |w| selects(selector, &w.labels))
+    }
+
+    /// The workloads of `namespace` that a policy's `selector` selects: it
+    /// also sees the labels istiod adds.
+    pub fn select_for_policy(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
+        self.select_by(namespace, selector, |w| {
+            selects(selector, &w.policy_labels())
+        })
+    }
+
+    fn select_by(
+        &self,
+        namespace: &str,
+        selector: &Labels,
+        matches: impl Fn(&Workload) -> bool,
+    ) -> Vec<&'a Workload> {
         let candidates = if selector.is_empty() {
             self.by_namespace.get(namespace)
         } else {
@@ -228,7 +248,7 @@ impl<'a> WorkloadIndex<'a> {
         candidates
             .into_iter()
             .flatten()
-            .filter(|w| selects(selector, &w.labels))
+            .filter(|w| matches(w))
             .copied()
             .collect()
     }
@@ -349,10 +369,20 @@ impl<'a> Index<'a> {
         self.templates.select(namespace, selector)
     }
 
+    /// The pods in `namespace` that a policy's `selector` selects (with the
+    /// labels istiod adds); when there are none, the pod templates.
+    pub fn policy_workloads(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
+        let pods = self.pods.select_for_policy(namespace, selector);
+        if !pods.is_empty() {
+            return pods;
+        }
+        self.templates.select_for_policy(namespace, selector)
+    }
+
     /// The label sets of the workloads behind a Service.
     pub fn workload_labels(&self, service: &Service) -> Vec<Labels> {
         match self.backing(service) {
-            Backing::Workloads(ws) => ws.iter().map(|w| w.labels.clone()).collect(),
+            Backing::Workloads(ws) => ws.iter().map(|w| w.policy_labels().into_owned()).collect(),
             Backing::Selector(labels) => vec![labels],
         }
     }
@@ -367,7 +397,7 @@ impl<'a> Index<'a> {
         match self.endpoints(service, port) {
             Endpoints::Workloads(ws) => ws
                 .into_iter()
-                .map(|(w, tp)| (w.labels.clone(), tp))
+                .map(|(w, tp)| (w.policy_labels().into_owned(), tp))
                 .collect(),
             Endpoints::Selector(labels) => {
                 let tp = match &port.target_port {
@@ -442,7 +472,10 @@ impl<'a> Index<'a> {
         let ns_labels = self.namespace_labels(ns);
         let backing = self.backing(service);
         let served: Vec<(Option<&Workload>, Labels)> = match &backing {
-            Backing::Workloads(ws) => ws.iter().map(|w| (Some(*w), w.labels.clone())).collect(),
+            Backing::Workloads(ws) => ws
+                .iter()
+                .map(|w| (Some(*w), w.policy_labels().into_owned()))
+                .collect(),
             Backing::Selector(labels) => vec![(None, labels.clone())],
         };
         let mut decisions = Vec::new();
@@ -475,7 +508,7 @@ impl<'a> Index<'a> {
         let served: Vec<(Option<&Workload>, Labels, Option<u32>)> = match &endpoints {
             Endpoints::Workloads(ws) => ws
                 .iter()
-                .map(|(w, tp)| (Some(*w), w.labels.clone(), *tp))
+                .map(|(w, tp)| (Some(*w), w.policy_labels().into_owned(), *tp))
                 .collect(),
             Endpoints::Selector(labels) => {
                 let tp = match &port.target_port {

@@ -93,6 +93,13 @@ impl ApiError {
     }
 }
 
+/// Which objects of a LIST: by label, or by field (`metadata.name=...`).
+#[derive(Debug, Clone, Copy)]
+enum Selector<'a> {
+    Label(&'a str),
+    Field(&'a str),
+}
+
 /// What a command needs read from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -355,7 +362,13 @@ impl Cluster {
     /// always run in istio-system).
     async fn control_plane_is_1_5(&self) -> anyhow::Result<bool> {
         let deployments = match self
-            .list("apps", "v1", "deployments", None, Some("app=istiod"))
+            .list(
+                "apps",
+                "v1",
+                "deployments",
+                None,
+                Some(Selector::Label("app=istiod")),
+            )
             .await
         {
             Ok(items) => items,
@@ -405,6 +418,9 @@ impl Cluster {
             .await?;
         let legacy = self.read_policies(&mut collector, scope, &root).await?;
         self.read_scope(&mut collector, scope).await?;
+        if collector.selects_by_node() {
+            self.read_nodes(&mut collector).await?;
+        }
         if clients {
             self.read_client_side(&mut collector, legacy).await?;
         }
@@ -446,9 +462,56 @@ impl Cluster {
                 for config in configs {
                     collector.add(config, &"the mesh config")?;
                 }
+                if !collector.has_mesh_config() {
+                    // The control plane runs elsewhere (istio-control, say):
+                    // its mesh config is the ConfigMap `istio` of its
+                    // namespace. One more request, in such meshes only.
+                    let elsewhere = self
+                        .list(
+                            "",
+                            "v1",
+                            "configmaps",
+                            None,
+                            Some(Selector::Field("metadata.name=istio")),
+                        )
+                        .await;
+                    match elsewhere {
+                        Ok(configs) => {
+                            for config in configs {
+                                collector.add(config, &"the mesh config")?;
+                            }
+                        }
+                        // Not allowed to look across namespaces: Istio's default.
+                        Err(ApiError::Status { code: 403, .. }) => {}
+                        Err(e) => return Err(self.explain(e, "list", "configmaps", "", None)),
+                    }
+                }
                 collector.root_namespace()?
             }
         })
+    }
+
+    /// The nodes, whose region, zone and name istiod adds to the labels policy
+    /// selectors see: read only when a selector uses one. Where nodes may not
+    /// be read, a warning says which selectors cannot be matched as istiod does.
+    async fn read_nodes(&self, collector: &mut Collector) -> anyhow::Result<()> {
+        match self.list("", "v1", "nodes", None, None).await {
+            Ok(nodes) => {
+                for node in nodes {
+                    collector.add(node, &"the server's nodes")?;
+                }
+                Ok(())
+            }
+            Err(ApiError::Status { code: 403, .. }) => {
+                collector.warn(
+                    "a policy selects by a node's label (region, zone or hostname), but nodes cannot be read \
+                     (forbidden): such selectors are matched without the node's labels"
+                        .to_string(),
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.explain(e, "list", "nodes", "", None)),
+        }
     }
 
     /// The policies that decide `scope`: PeerAuthentications of its namespace
@@ -648,8 +711,13 @@ impl Cluster {
         ns: &str,
         selector: &str,
     ) -> anyhow::Result<()> {
-        self.read_into(collector, ("", "v1", "pods"), Some(ns), Some(selector))
-            .await?;
+        self.read_into(
+            collector,
+            ("", "v1", "pods"),
+            Some(ns),
+            Some(Selector::Label(selector)),
+        )
+        .await?;
         if collector.has_service_without_pods() {
             self.read_templates(collector, Some(ns)).await?;
         }
@@ -694,9 +762,9 @@ impl Cluster {
         version: &str,
         resource: &str,
         namespace: Option<&str>,
-        label_selector: Option<&str>,
+        selector: Option<Selector<'_>>,
     ) -> anyhow::Result<Vec<Value>> {
-        self.list(group, version, resource, namespace, label_selector)
+        self.list(group, version, resource, namespace, selector)
             .await
             .map_err(|e| self.explain_list(e, (group, version, resource), namespace))
     }
@@ -717,20 +785,13 @@ impl Cluster {
         version: &str,
         resource: &str,
         namespace: Option<&str>,
-        label_selector: Option<&str>,
+        selector: Option<Selector<'_>>,
     ) -> Result<Vec<Value>, ApiError> {
         let mut items = Vec::new();
-        self.list_pages(
-            group,
-            version,
-            resource,
-            namespace,
-            label_selector,
-            &mut |page| {
-                items.extend(page);
-                Ok(())
-            },
-        )
+        self.list_pages(group, version, resource, namespace, selector, &mut |page| {
+            items.extend(page);
+            Ok(())
+        })
         .await?;
         Ok(items)
     }
@@ -744,7 +805,7 @@ impl Cluster {
         version: &str,
         resource: &str,
         namespace: Option<&str>,
-        label_selector: Option<&str>,
+        selector: Option<Selector<'_>>,
         on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
         const PAGE: usize = 500;
@@ -762,8 +823,14 @@ impl Cluster {
         let mut token: Option<String> = None;
         loop {
             let mut query = format!("limit={PAGE}");
-            if let Some(selector) = label_selector {
-                query.push_str(&format!("&labelSelector={}", encode(selector)));
+            match selector {
+                Some(Selector::Label(s)) => {
+                    query.push_str(&format!("&labelSelector={}", encode(s)))
+                }
+                Some(Selector::Field(s)) => {
+                    query.push_str(&format!("&fieldSelector={}", encode(s)))
+                }
+                None => {}
             }
             if let Some(t) = &token {
                 query.push_str(&format!("&continue={}", encode(t)));
@@ -826,26 +893,19 @@ impl Cluster {
         collector: &mut Collector,
         (group, version, resource): (&str, &str, &str),
         namespace: Option<&str>,
-        label_selector: Option<&str>,
+        selector: Option<Selector<'_>>,
     ) -> anyhow::Result<()> {
         let place = format!("the server's {resource}");
         let mut failed: Option<anyhow::Error> = None;
         let listed = self
-            .list_pages(
-                group,
-                version,
-                resource,
-                namespace,
-                label_selector,
-                &mut |page| {
-                    for item in page {
-                        if let Err(e) = collector.add(item, &place) {
-                            failed.get_or_insert(e);
-                        }
+            .list_pages(group, version, resource, namespace, selector, &mut |page| {
+                for item in page {
+                    if let Err(e) = collector.add(item, &place) {
+                        failed.get_or_insert(e);
                     }
-                    Ok(())
-                },
-            )
+                }
+                Ok(())
+            })
             .await;
         listed.map_err(|e| self.explain_list(e, (group, version, resource), namespace))?;
         failed.map_or(Ok(()), Err)

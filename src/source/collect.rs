@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::policy::model::{LegacyKind, Meta, TEMPLATE_KINDS};
+use crate::policy::model::{LegacyKind, Meta, TEMPLATE_KINDS, env_value, metadata_labels};
 use crate::policy::resolve::WorkloadIndex;
 use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, DestinationRule, IstioApi, LegacyPolicy, Namespace, PeerAuthentication,
-    Service, SkippedPolicy, Snapshot, Workload,
+    DEFAULT_ROOT_NAMESPACE, DestinationRule, IstioApi, Labels, LegacyPolicy, Namespace,
+    PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -45,8 +45,44 @@ pub struct Collector {
     destination_rules: Vec<DestinationRule>,
     legacy_policies: Vec<LegacyPolicy>,
     namespaces: BTreeMap<String, Namespace>,
-    mesh_configs: BTreeMap<String, Value>,
+    /// ConfigMaps `istio` and `istio-<revision>`, per (namespace, name).
+    mesh_configs: BTreeMap<(String, String), Value>,
+    /// Where istiod runs: Deployments labelled `app=istiod`.
+    control_planes: Vec<ControlPlane>,
+    /// Node labels, per node name.
+    nodes: BTreeMap<String, Labels>,
     warnings: Vec<String>,
+}
+
+/// An istiod Deployment: where it runs, which revision, which cluster name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ControlPlane {
+    namespace: String,
+    /// `istio.io/rev`; `None` or `default` is the default revision.
+    revision: Option<String>,
+    /// Its `discovery` container's `CLUSTER_ID`.
+    cluster_id: Option<String>,
+}
+
+impl ControlPlane {
+    fn from_deployment(object: &Value) -> Option<ControlPlane> {
+        let labels = &object["metadata"]["labels"];
+        if labels["app"] != "istiod" {
+            return None;
+        }
+        let discovery = object["spec"]["template"]["spec"]["containers"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "discovery");
+        Some(ControlPlane {
+            namespace: object["metadata"]["namespace"].as_str()?.to_string(),
+            revision: labels["istio.io/rev"]
+                .as_str()
+                .filter(|r| *r != "default")
+                .map(str::to_string),
+            cluster_id: discovery.and_then(|c| env_value(c, "CLUSTER_ID")),
+        })
+    }
 }
 
 impl Default for Collector {
@@ -62,6 +98,8 @@ impl Default for Collector {
             legacy_policies: Vec::new(),
             namespaces: BTreeMap::new(),
             mesh_configs: BTreeMap::new(),
+            control_planes: Vec::new(),
+            nodes: BTreeMap::new(),
             warnings: Vec::new(),
         }
     }
@@ -137,6 +175,11 @@ impl Collector {
                 if kind == "ReplicaSet" && owned_by_deployment(&value) {
                     return Ok(());
                 }
+                if kind == "Deployment"
+                    && let Some(control_plane) = ControlPlane::from_deployment(&value)
+                {
+                    self.control_planes.push(control_plane);
+                }
                 self.templates
                     .push(Workload::from_template(kind, &value).map_err(anyhow::Error::msg)?);
             }
@@ -147,11 +190,17 @@ impl Collector {
             ("", "ConfigMap") => {
                 let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
                 let name = &meta.id.name;
-                if meta.id.namespace == DEFAULT_ROOT_NAMESPACE
-                    && (name == "istio" || name.starts_with("istio-"))
+                if (name == "istio" || name.starts_with("istio-"))
+                    && value["data"].get("mesh").is_some()
                 {
-                    self.mesh_configs.insert(name.clone(), value);
+                    self.mesh_configs
+                        .insert((meta.id.namespace, meta.id.name), value);
                 }
+            }
+            ("", "Node") => {
+                let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
+                let labels = metadata_labels(&value).map_err(anyhow::Error::msg)?;
+                self.nodes.insert(meta.id.name, labels);
             }
             _ => {}
         }
@@ -226,6 +275,7 @@ impl Collector {
             + self.legacy_policies.len()
             + self.namespaces.len()
             + self.mesh_configs.len()
+            + self.nodes.len()
     }
 
     /// Whether no object is kept.
@@ -252,6 +302,8 @@ impl Collector {
         self.legacy_policies.extend(other.legacy_policies);
         self.namespaces.extend(other.namespaces);
         self.mesh_configs.extend(other.mesh_configs);
+        self.control_planes.extend(other.control_planes);
+        self.nodes.extend(other.nodes);
         Ok(())
     }
 
@@ -268,7 +320,28 @@ impl Collector {
 
     /// The root namespace the mesh config names, or Istio's default.
     pub fn root_namespace(&self) -> anyhow::Result<String> {
-        root_namespace_from(&self.mesh_configs)
+        root_namespace_from(&self.mesh_configs, &self.control_planes)
+    }
+
+    /// A warning about what was read, for the user.
+    pub fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
+    /// Whether a mesh config was collected (else the control plane runs
+    /// outside the namespaces read).
+    pub fn has_mesh_config(&self) -> bool {
+        !self.mesh_configs.is_empty()
+    }
+
+    /// Whether some policy selects by a label istiod takes from the node.
+    pub fn selects_by_node(&self) -> bool {
+        self.policies.values().any(|(p, _)| {
+            p.selector.keys().any(|k| {
+                k == crate::policy::HOSTNAME_LABEL
+                    || crate::policy::NODE_TOPOLOGY_LABELS.contains(&k.as_str())
+            })
+        })
     }
 
     /// The snapshot, with the warnings its objects deserve.
@@ -277,7 +350,7 @@ impl Collector {
         let mut warnings = self.warnings;
         let root = match options.root_namespace {
             Some(root) => root.to_string(),
-            None => root_namespace_from(&self.mesh_configs)?,
+            None => root_namespace_from(&self.mesh_configs, &self.control_planes)?,
         };
         let mut snapshot = Snapshot::new(root);
         snapshot.policies = self.policies.into_values().map(|(p, _)| p).collect();
@@ -288,6 +361,9 @@ impl Collector {
         snapshot.destination_rules = self.destination_rules;
         snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;
+        snapshot.nodes = self.nodes;
+        snapshot.cluster_id =
+            default_control_plane(&self.control_planes).and_then(|c| c.cluster_id.clone());
         let root_seen = snapshot.namespaces.contains_key(&snapshot.root_namespace)
             || snapshot
                 .object_namespaces()
@@ -328,6 +404,7 @@ impl Collector {
                 ));
             }
         }
+        snapshot.add_topology();
         Ok(Loaded {
             snapshot,
             warnings,
@@ -409,10 +486,39 @@ fn owned_by_deployment(object: &Value) -> bool {
 
 /// `rootNamespace` from the mesh config: the ConfigMap `istio`, else the first
 /// `istio-<revision>` by name, key `mesh` (a YAML document).
-fn root_namespace_from(configs: &BTreeMap<String, Value>) -> anyhow::Result<String> {
-    let chosen = configs
-        .get("istio")
-        .or_else(|| configs.values().find(|c| c["data"].get("mesh").is_some()));
+/// The control plane of the default revision, if one was read.
+fn default_control_plane(control_planes: &[ControlPlane]) -> Option<&ControlPlane> {
+    control_planes
+        .iter()
+        .find(|c| c.revision.is_none())
+        .or_else(|| control_planes.first())
+}
+
+/// The root namespace (docs/semantics.md §4): `rootNamespace` of the mesh
+/// config of the control plane that serves the default revision — ConfigMap
+/// `istio` (or `istio-<revision>`) in the namespace where istiod runs, else
+/// in istio-system, else in any namespace — or Istio's default.
+fn root_namespace_from(
+    configs: &BTreeMap<(String, String), Value>,
+    control_planes: &[ControlPlane],
+) -> anyhow::Result<String> {
+    let control_plane = default_control_plane(control_planes);
+    let mut namespaces: Vec<&str> = control_plane
+        .map(|c| c.namespace.as_str())
+        .into_iter()
+        .collect();
+    namespaces.push(DEFAULT_ROOT_NAMESPACE);
+    namespaces.extend(configs.keys().map(|(ns, _)| ns.as_str()));
+    let names: Vec<String> = match control_plane.and_then(|c| c.revision.as_ref()) {
+        Some(revision) => vec![format!("istio-{revision}"), "istio".into()],
+        None => vec!["istio".into()],
+    };
+    let chosen = namespaces.iter().find_map(|ns| {
+        names
+            .iter()
+            .find_map(|name| configs.get(&(ns.to_string(), name.clone())))
+            .or_else(|| configs.iter().find(|((n, _), _)| n == ns).map(|(_, c)| c))
+    });
     let Some(config) = chosen else {
         return Ok(DEFAULT_ROOT_NAMESPACE.into());
     };
@@ -420,10 +526,13 @@ fn root_namespace_from(configs: &BTreeMap<String, Value>) -> anyhow::Result<Stri
         return Ok(DEFAULT_ROOT_NAMESPACE.into());
     };
     let name = config["metadata"]["name"].as_str().unwrap_or("istio");
+    let namespace = config["metadata"]["namespace"].as_str().unwrap_or_default();
     let mesh: Value = serde_saphyr::from_str(mesh).map_err(|e| {
         anyhow::anyhow!(
-            "invalid manifest: configmap {DEFAULT_ROOT_NAMESPACE}/{name}: data.mesh is not valid YAML: {}",
-            e.render_with_options(serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off })
+            "invalid manifest: configmap {namespace}/{name}: data.mesh is not valid YAML: {}",
+            e.render_with_options(
+                serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off }
+            )
         )
     })?;
     match mesh.get("rootNamespace") {

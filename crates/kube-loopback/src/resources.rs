@@ -63,6 +63,16 @@ pub const RESOURCES: &[ResourceType] = &[
     ResourceType {
         group: "",
         versions: &["v1"],
+        resource: "nodes",
+        singular: "node",
+        kind: "Node",
+        namespaced: false,
+        short_names: &["no"],
+        categories: &[],
+    },
+    ResourceType {
+        group: "",
+        versions: &["v1"],
         resource: "services",
         singular: "service",
         kind: "Service",

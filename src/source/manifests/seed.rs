@@ -57,7 +57,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
                     since_object: self.since_object,
                 };
                 match map.next_value_seed(seed)? {
-                    ItemsOrValue::Items(collected) => items = Some(collected),
+                    ItemsOrValue::Items(collected) => items = Some(*collected),
                     ItemsOrValue::Value(value) => {
                         object.insert(key, value);
                     }
@@ -120,7 +120,7 @@ fn whole(object: Value) -> Parsed {
 }
 
 enum ItemsOrValue {
-    Items(Items),
+    Items(Box<Items>),
     Value(Value),
 }
 
@@ -167,7 +167,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
                 items.error = Some(e.context(format!("item {index}")));
             }
         }
-        Ok(ItemsOrValue::Items(items))
+        Ok(ItemsOrValue::Items(Box::new(items)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ItemsOrValue, A::Error> {
