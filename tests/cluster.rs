@@ -2280,3 +2280,32 @@ fn enforced_modes_read_from_a_cluster_match_the_manifests() {
     };
     assert_eq!(strip(&from_cluster), strip(&offline.stdout));
 }
+
+/// A Service without a selector, read alone: its EndpointSlices, then the pods
+/// they name; the row is the same as read with the whole namespace.
+#[test]
+fn a_service_without_a_selector_is_served_by_the_pods_its_slices_name() {
+    let fixture = std::fs::read_to_string("tests/fixtures/enforced/mesh.yaml").expect("fixture");
+    let c = Cluster::with_seed(kube_loopback::parse_objects(&fixture).expect("valid YAML"));
+    let (code, alone, stderr) = c.run(&["get", "shop/pg:5432", "-o", "json"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let row: Value = serde_json::from_str(&alone).expect("JSON");
+    let row = &row["items"][0];
+    assert_eq!(
+        (
+            &row["targetPort"],
+            &row["workloads"],
+            &row["dataplane"],
+            &row["enforced"]
+        ),
+        (&json!(15432), &json!(1), &json!("none"), &json!("NONE"))
+    );
+    assert!(
+        c.server
+            .requests()
+            .iter()
+            .any(|r| r.uri.contains("/endpointslices?") && r.uri.contains("service-name")),
+        "{:#?}",
+        c.server.requests()
+    );
+}

@@ -61,6 +61,8 @@ fn every_row_says_what_serves_it_and_the_mode_traffic_meets() {
             json!(["shop/metrics:9090", "STRICT", "sidecar", "NONE", 1, 9090]),
             // partial-b has no port named http: it is no endpoint of the port.
             json!(["shop/partial:80", "STRICT", "sidecar", "STRICT", 1, 8080]),
+            // No selector: served by the pod its EndpointSlice names.
+            json!(["shop/pg:5432", "STRICT", "none", "NONE", 1, 15432]),
             json!(["shop/plain:80", "STRICT", "none", "NONE", 1, 8080]),
         ]
     );
@@ -98,6 +100,7 @@ shop/ingress:80     STRICT → n/a (gateway)                    mesh istio-syste
 shop/metrics:80     STRICT                                    mesh istio-system/default
 shop/metrics:9090   STRICT → NONE (port not captured)         mesh istio-system/default
 shop/partial:80     STRICT                                    mesh istio-system/default
+shop/pg:5432        STRICT → NONE (no sidecar)                mesh istio-system/default
 shop/plain:80       STRICT → NONE (no sidecar)                mesh istio-system/default
 "
     );
@@ -109,11 +112,12 @@ fn expect_judges_the_enforced_mode_and_leaves_gateways_out() {
     assert_eq!(out.code, 3);
     assert_eq!(
         out.stderr,
-        "error: expected STRICT everywhere, but 5 of 12 rows differ: \
+        "error: expected STRICT everywhere, but 6 of 13 rows differ: \
          ambient/legacy:80 (PERMISSIVE, declared DISABLE: ambient), \
          shop/dns:53 (NONE, declared STRICT: UDP), \
          shop/half:80 (MIXED, declared STRICT: pods: 1 STRICT, 1 NONE), \
          shop/metrics:9090 (NONE, declared STRICT: port not captured), \
+         shop/pg:5432 (NONE, declared STRICT: no sidecar), \
          shop/plain:80 (NONE, declared STRICT: no sidecar)\n"
     );
 

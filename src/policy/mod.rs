@@ -13,8 +13,8 @@ pub mod resolve;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use model::{
-    DestinationRule, Labels, LegacyPolicy, Namespace, ObjectRef, PeerAuthentication, Service,
-    Workload,
+    DestinationRule, EndpointSlice, Labels, LegacyPolicy, Namespace, ObjectRef, PeerAuthentication,
+    Service, Workload,
 };
 
 /// A PeerAuthentication that Istio cannot decode, and so ignores.
@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub pods: Vec<Workload>,
     pub templates: Vec<Workload>,
     pub destination_rules: Vec<DestinationRule>,
+    /// The EndpointSlices of Services without a selector.
+    pub endpoint_slices: Vec<EndpointSlice>,
     pub legacy_policies: Vec<LegacyPolicy>,
     /// Which API decides, and which a change writes.
     pub api: IstioApi,

@@ -490,6 +490,55 @@ impl Workload {
     }
 }
 
+/// An EndpointSlice of a Service, cut down to the pods it names and its
+/// ports: what serves a Service without a selector (docs/semantics.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSlice {
+    pub id: ObjectRef,
+    /// The Service, from the `kubernetes.io/service-name` label.
+    pub service: String,
+    /// The pods its endpoints name (`targetRef` of kind Pod), in order.
+    pub pods: Vec<String>,
+    /// Its ports: name (as the Service port's), number, protocol.
+    pub ports: Vec<ContainerPort>,
+}
+
+impl EndpointSlice {
+    pub fn from_object(object: &Value) -> Result<Option<EndpointSlice>, String> {
+        let meta = Meta::of(object)?;
+        let labels = metadata_labels(object)?;
+        let Some(service) = labels.get("kubernetes.io/service-name").cloned() else {
+            return Ok(None);
+        };
+        let pods = array_at(Some(object), "endpoints")?
+            .iter()
+            .filter_map(|e| {
+                let target = e.get("targetRef")?;
+                (target.get("kind")?.as_str()? == "Pod")
+                    .then(|| target.get("name")?.as_str().map(str::to_string))?
+            })
+            .collect();
+        let mut ports = Vec::new();
+        for (i, p) in array_at(Some(object), "ports")?.iter().enumerate() {
+            let at = |e: String| format!("ports[{i}]: {e}");
+            let Some(number) = p.get("port").filter(|v| !v.is_null()) else {
+                continue;
+            };
+            ports.push(ContainerPort {
+                name: opt_string(p.get("name")).map_err(at)?,
+                port: port_number(Some(number)).map_err(at)?.into(),
+                protocol: protocol(p).map_err(at)?,
+            });
+        }
+        Ok(Some(EndpointSlice {
+            id: meta.id,
+            service,
+            pods,
+            ports,
+        }))
+    }
+}
+
 /// An object's `metadata.labels`.
 pub fn metadata_labels(object: &Value) -> Result<Labels, String> {
     match object.get("metadata").and_then(|m| m.get("labels")) {

@@ -19,7 +19,8 @@ use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects};
 use crate::policy::{
-    IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service, Snapshot, Workload,
+    EndpointSlice, IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service,
+    Snapshot, Workload,
 };
 use crate::target::{PortRef, Target};
 
@@ -170,6 +171,8 @@ pub struct Index<'a> {
     /// needs the lists of its own labels.
     workload_policies: HashMap<(&'a str, &'a str, &'a str), Vec<&'a PeerAuthentication>>,
     services: HashMap<&'a str, Vec<&'a Service>>,
+    /// EndpointSlices per (namespace, Service).
+    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     pods: WorkloadIndex<'a>,
     templates: WorkloadIndex<'a>,
 }
@@ -301,11 +304,19 @@ impl<'a> Index<'a> {
         for list in services.values_mut() {
             list.sort_by(|a, b| a.id.name.cmp(&b.id.name));
         }
+        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        for slice in &snapshot.endpoint_slices {
+            slices
+                .entry((slice.id.namespace.as_str(), slice.service.as_str()))
+                .or_default()
+                .push(slice);
+        }
         Index {
             snapshot,
             level_policies,
             workload_policies,
             services,
+            slices,
             pods: WorkloadIndex::new(&snapshot.pods),
             templates: WorkloadIndex::new(&snapshot.templates),
         }
@@ -344,12 +355,23 @@ impl<'a> Index<'a> {
         composition
     }
 
-    /// The workloads a Service selects in its namespace.
+    /// The workloads a Service selects in its namespace; for a Service
+    /// without a selector, the pods its EndpointSlices name.
     pub fn backing(&self, service: &Service) -> Backing<'a> {
         let Some(selector) = &service.selector else {
-            // A Service without a selector selects nothing: resolve as a workload
-            // no workload policy can select.
-            return Backing::Selector(Labels::new());
+            let mut pods: Vec<&'a Workload> = self
+                .sliced(service, None)
+                .into_iter()
+                .map(|(w, _)| w)
+                .collect();
+            pods.sort_by(|a, b| a.id.name.cmp(&b.id.name));
+            pods.dedup_by(|a, b| a.id == b.id);
+            if pods.is_empty() {
+                // No pod serves it: resolve as a workload no workload
+                // policy can select.
+                return Backing::Selector(Labels::new());
+            }
+            return Backing::Workloads(pods);
         };
         let workloads = self.selected_workloads(&service.id.namespace, selector);
         if workloads.is_empty() {
@@ -415,6 +437,14 @@ impl<'a> Index<'a> {
     /// (docs/semantics.md §4); when no workload has one, all of them stand
     /// in, unresolved, and the row has their workload-level mode.
     pub fn endpoints(&self, service: &Service, port: &ServicePort) -> Endpoints<'a> {
+        if service.selector.is_none() {
+            let served = self.sliced(service, Some(port));
+            return if served.is_empty() {
+                Endpoints::Selector(Labels::new())
+            } else {
+                Endpoints::Workloads(served)
+            };
+        }
         let workloads = match self.backing(service) {
             Backing::Workloads(ws) => ws,
             Backing::Selector(labels) => return Endpoints::Selector(labels),
@@ -433,6 +463,49 @@ impl<'a> Index<'a> {
         } else {
             Endpoints::Workloads(resolved)
         }
+    }
+
+    /// The pods the EndpointSlices of a Service name, each with the port it
+    /// serves `port` on (the slice's port of the same name and protocol);
+    /// without `port`, every pod named, its port unknown.
+    fn sliced(
+        &self,
+        service: &Service,
+        port: Option<&ServicePort>,
+    ) -> Vec<(&'a Workload, Option<u32>)> {
+        let ns = service.id.namespace.as_str();
+        let slices = self
+            .slices
+            .get(&(ns, service.id.name.as_str()))
+            .map_or(&[][..], Vec::as_slice);
+        let pods = self
+            .pods
+            .by_namespace
+            .get(ns)
+            .map_or(&[][..], Vec::as_slice);
+        let mut served: Vec<(&'a Workload, Option<u32>)> = Vec::new();
+        for slice in slices {
+            let number = match port {
+                None => None,
+                Some(sp) => match slice
+                    .ports
+                    .iter()
+                    .find(|p| p.name == sp.name && p.protocol == sp.protocol)
+                {
+                    Some(p) => Some(p.port),
+                    None => continue,
+                },
+            };
+            for name in &slice.pods {
+                if let Some(w) = pods.iter().find(|w| &w.id.name == name)
+                    && !served.iter().any(|(s, _)| s.id == w.id)
+                {
+                    served.push((*w, number));
+                }
+            }
+        }
+        served.sort_by(|a, b| a.0.id.name.cmp(&b.0.id.name));
+        served
     }
 
     /// The labels of a namespace (ambient mode and injection are labels).

@@ -27,6 +27,7 @@ const SECURITY_GROUP: &str = "security.istio.io";
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const LEGACY_GROUP: &str = "authentication.istio.io";
 const ISTIO_NAMESPACE: &str = "istio-system";
+const ENDPOINT_SLICES: (&str, &str, &str) = ("discovery.k8s.io", "v1", "endpointslices");
 /// How often a request the server turned away as busy (429, 503) is sent.
 const BUSY_ATTEMPTS: u32 = 3;
 
@@ -632,9 +633,12 @@ impl Cluster {
                             .join(",")
                     });
                 self.collect(collector, vec![service], "services")?;
-                if let Some(selector) = selector {
-                    self.read_workloads_of_service(collector, namespace, &selector)
-                        .await?;
+                match selector {
+                    Some(selector) => {
+                        self.read_workloads_of_service(collector, namespace, &selector)
+                            .await?
+                    }
+                    None => self.read_sliced_pods(collector, namespace, name).await?,
                 }
             }
         }
@@ -701,6 +705,33 @@ impl Cluster {
             .await?;
         if collector.has_service_without_pods() {
             self.read_templates(collector, ns).await?;
+        }
+        if collector.has_service_without_selector() {
+            self.read_into(collector, ENDPOINT_SLICES, ns, None).await?;
+        }
+        Ok(())
+    }
+
+    /// A Service without a selector is served by the pods its EndpointSlices
+    /// name: its slices (one request), then, when they name pods, the pods
+    /// of its namespace (one more).
+    async fn read_sliced_pods(
+        &self,
+        collector: &mut Collector,
+        ns: &str,
+        service: &str,
+    ) -> anyhow::Result<()> {
+        let selector = format!("kubernetes.io/service-name={service}");
+        self.read_into(
+            collector,
+            ENDPOINT_SLICES,
+            Some(ns),
+            Some(Selector::Label(&selector)),
+        )
+        .await?;
+        if collector.slices_name_pods() {
+            self.read_into(collector, ("", "v1", "pods"), Some(ns), None)
+                .await?;
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::policy::model::{LegacyKind, Meta, TEMPLATE_KINDS, env_value, metadata_labels};
 use crate::policy::resolve::WorkloadIndex;
 use crate::policy::{
-    DEFAULT_ROOT_NAMESPACE, DestinationRule, IstioApi, Labels, LegacyPolicy, Namespace,
-    PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
+    DEFAULT_ROOT_NAMESPACE, DestinationRule, EndpointSlice, IstioApi, Labels, LegacyPolicy,
+    Namespace, PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -43,6 +43,7 @@ pub struct Collector {
     pods: Vec<Workload>,
     templates: Vec<Workload>,
     destination_rules: Vec<DestinationRule>,
+    endpoint_slices: Vec<EndpointSlice>,
     legacy_policies: Vec<LegacyPolicy>,
     namespaces: BTreeMap<String, Namespace>,
     /// ConfigMaps `istio` and `istio-<revision>`, per (namespace, name).
@@ -95,6 +96,7 @@ impl Default for Collector {
             pods: Vec::new(),
             templates: Vec::new(),
             destination_rules: Vec::new(),
+            endpoint_slices: Vec::new(),
             legacy_policies: Vec::new(),
             namespaces: BTreeMap::new(),
             mesh_configs: BTreeMap::new(),
@@ -197,6 +199,13 @@ impl Collector {
                         .insert((meta.id.namespace, meta.id.name), value);
                 }
             }
+            ("discovery.k8s.io", "EndpointSlice") => {
+                if let Some(slice) =
+                    EndpointSlice::from_object(&value).map_err(anyhow::Error::msg)?
+                {
+                    self.endpoint_slices.push(slice);
+                }
+            }
             ("", "Node") => {
                 let meta = Meta::of(&value).map_err(anyhow::Error::msg)?;
                 let labels = metadata_labels(&value).map_err(anyhow::Error::msg)?;
@@ -272,6 +281,7 @@ impl Collector {
             + self.pods.len()
             + self.templates.len()
             + self.destination_rules.len()
+            + self.endpoint_slices.len()
             + self.legacy_policies.len()
             + self.namespaces.len()
             + self.mesh_configs.len()
@@ -299,6 +309,7 @@ impl Collector {
         self.pods.extend(other.pods);
         self.templates.extend(other.templates);
         self.destination_rules.extend(other.destination_rules);
+        self.endpoint_slices.extend(other.endpoint_slices);
         self.legacy_policies.extend(other.legacy_policies);
         self.namespaces.extend(other.namespaces);
         self.mesh_configs.extend(other.mesh_configs);
@@ -326,6 +337,17 @@ impl Collector {
     /// A warning about what was read, for the user.
     pub fn warn(&mut self, warning: String) {
         self.warnings.push(warning);
+    }
+
+    /// Whether a Service without a selector was collected: its EndpointSlices
+    /// say which pods serve it.
+    pub fn has_service_without_selector(&self) -> bool {
+        self.services.values().any(|s| s.selector.is_none())
+    }
+
+    /// Whether a collected EndpointSlice names pods.
+    pub fn slices_name_pods(&self) -> bool {
+        self.endpoint_slices.iter().any(|s| !s.pods.is_empty())
     }
 
     /// Whether a mesh config was collected (else the control plane runs
@@ -359,6 +381,7 @@ impl Collector {
         snapshot.pods = self.pods;
         snapshot.templates = self.templates;
         snapshot.destination_rules = self.destination_rules;
+        snapshot.endpoint_slices = self.endpoint_slices;
         snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;
         snapshot.nodes = self.nodes;

@@ -71,6 +71,16 @@ pub const RESOURCES: &[ResourceType] = &[
         categories: &[],
     },
     ResourceType {
+        group: "discovery.k8s.io",
+        versions: &["v1"],
+        resource: "endpointslices",
+        singular: "endpointslice",
+        kind: "EndpointSlice",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+    },
+    ResourceType {
         group: "",
         versions: &["v1"],
         resource: "services",
