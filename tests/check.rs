@@ -7,9 +7,17 @@ use common::Mtls;
 
 use serde_json::{Value, json};
 
-const CODES: [&str; 11] = [
+const CODES: [&str; 14] = [
     "MTLS001", "MTLS002", "MTLS003", "MTLS004", "MTLS005", "MTLS006", "MTLS007", "MTLS008",
-    "MTLS009", "MTLS010", "MTLS011",
+    "MTLS009", "MTLS010", "MTLS011", "MTLS012", "MTLS013", "MTLS014",
+];
+
+/// Fixture pairs for the rules behind a finding (docs/semantics.md §4): the
+/// first file triggers the code, the near-identical `-ok` one does not.
+const RULES: [(&str, &str); 3] = [
+    ("MTLS001", "MTLS001-tls-without-mode"),
+    ("MTLS001", "MTLS001-port-level"),
+    ("MTLS014", "MTLS014-passthrough"),
 ];
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -50,6 +58,20 @@ fn every_finding_fires_on_its_fixture_and_not_on_the_near_identical_one() {
             &["--fail-on", "warning"],
         );
         assert_eq!((exit, found), (0, vec![]), "{code}-ok.yaml");
+    }
+}
+
+#[test]
+fn each_rule_of_the_client_side_fires_on_its_fixture_and_not_on_the_near_identical_one() {
+    for (code, name) in RULES {
+        let (exit, found) = findings(&format!("tests/fixtures/check/{name}.yaml"), &[]);
+        let codes: Vec<&str> = found
+            .iter()
+            .map(|f| f["code"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!((exit, codes), (3, vec![code]), "{name}.yaml");
+        let (exit, found) = findings(&format!("tests/fixtures/check/{name}-ok.yaml"), &[]);
+        assert_eq!((exit, found), (0, vec![]), "{name}-ok.yaml");
     }
 }
 

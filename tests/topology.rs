@@ -28,8 +28,18 @@ istio-control   STRICT       mesh istio-control/default
 "
     );
     // Policies that select by those labels select pods: no MTLS005.
-    let check = Mtls::new(["check", "-A", "-f", MESH]).run();
-    assert_eq!(check.code, 0, "{}", check.stdout);
+    let check = Mtls::new(["check", "-A", "-f", MESH, "-o", "json"]).run();
+    let found: serde_json::Value = serde_json::from_str(&check.stdout).expect("JSON");
+    let codes: Vec<&str> = found["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(!codes.contains(&"MTLS005"), "{codes:?}");
+    // What they select is what MTLS013 names: DISABLE workloads under a STRICT
+    // mesh, which auto mTLS clients reach with mTLS.
+    assert_eq!(codes, ["MTLS013", "MTLS013"], "{}", check.stdout);
 }
 
 #[test]

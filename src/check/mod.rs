@@ -6,6 +6,7 @@
 //! words and gives a hint with the fix. None fires on a mesh free of the problems
 //! the codes describe.
 
+mod client;
 pub mod destination;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,11 +15,10 @@ use serde::Serialize;
 
 use crate::mode::Mode;
 use crate::policy::dataplane::{Dataplane, dataplane};
-use crate::policy::model::{Labels, ServicePort, TargetPort, TlsMode, selects};
+use crate::policy::model::{Labels, TargetPort, selects};
 use crate::policy::resolve::{Backing, Decision, Index, Level};
 use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
 use crate::target::Target;
-use destination::{DestinationIndex, MergedRule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,12 +53,12 @@ pub struct Finding {
     pub namespace: String,
 }
 
-fn pa_object(p: &PeerAuthentication) -> String {
+pub(crate) fn pa_object(p: &PeerAuthentication) -> String {
     format!("peerauthentication {}", p.id)
 }
 
 /// Up to five names, then how many more.
-fn list(names: &[String]) -> String {
+pub(crate) fn list(names: &[String]) -> String {
     let mut text = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
     if names.len() > 5 {
         text.push_str(&format!(" and {} more", names.len() - 5));
@@ -66,7 +66,7 @@ fn list(names: &[String]) -> String {
     text
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("{n} {one}")
     } else {
@@ -86,7 +86,7 @@ pub fn check(snapshot: &Snapshot) -> Vec<Finding> {
     findings.extend(unknown_port_keys(&index));
     findings.extend(dataplane_findings(&index));
     findings.extend(legacy_policies(snapshot));
-    findings.extend(client_side(&index));
+    findings.extend(client::findings(&index));
     findings.sort_by(|a, b| (a.severity, a.code, &a.object).cmp(&(b.severity, b.code, &b.object)));
     findings
 }
@@ -552,278 +552,4 @@ fn legacy_policies(snapshot: &Snapshot) -> Vec<Finding> {
             }
         })
         .collect()
-}
-
-/// MTLS001 and MTLS002: what clients send, by the DestinationRule each client
-/// namespace uses, against what the server port accepts.
-fn client_side(index: &Index<'_>) -> Vec<Finding> {
-    client_problems(index)
-        .into_iter()
-        .map(|(problem, group)| client_finding(problem, group))
-        .collect()
-}
-
-/// A client-side problem, as findings group them: the same rule sending the
-/// same TLS to the same Service (subset) with the same outcome.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct ClientProblem {
-    code: &'static str,
-    /// The DestinationRule that decides, `NS/NAME`.
-    rule: String,
-    /// The Service called, `NS/NAME`.
-    service: String,
-    subset: Option<String>,
-    tls: TlsMode,
-}
-
-/// Who meets a [`ClientProblem`].
-#[derive(Default)]
-struct Affected {
-    clients: BTreeSet<String>,
-    pods: BTreeSet<String>,
-    ports: BTreeSet<u16>,
-    /// The server's mode and the policy that decides it, as the finding says.
-    server: String,
-}
-
-/// A server pod behind a Service port: what it decides for the port, and
-/// what enforces it.
-struct ServerPod<'a> {
-    workload: &'a Workload,
-    decision: Decision<'a>,
-    dataplane: Dataplane,
-}
-
-/// One route of a client's traffic to a port: the rule's own TLS setting, or
-/// a subset's that differs from it.
-struct Route<'r> {
-    subset: Option<&'r str>,
-    tls: Option<TlsMode>,
-    /// The subset's labels: the pods the route reaches.
-    labels: Option<&'r Labels>,
-}
-
-/// Every client-side problem of the mesh, with who meets it.
-fn client_problems(index: &Index<'_>) -> BTreeMap<ClientProblem, Affected> {
-    let snapshot = index.snapshot;
-    let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
-    let special = rules.distinct_namespaces();
-    let (distinct, uniform): (Vec<String>, Vec<String>) = snapshot
-        .namespaces
-        .keys()
-        .cloned()
-        .partition(|ns| special.contains(ns));
-    let mut problems: BTreeMap<ClientProblem, Affected> = BTreeMap::new();
-    for svc in &snapshot.services {
-        let Backing::Workloads(workloads) = index.backing(svc) else {
-            continue;
-        };
-        let ns_labels = snapshot
-            .namespaces
-            .get(&svc.id.namespace)
-            .map(|n| n.labels.clone())
-            .unwrap_or_default();
-        let used = rules.for_service(svc);
-        for port in &svc.ports {
-            let servers = server_pods(index, svc, port, &workloads, &ns_labels);
-            // Namespaces that see the same rules share one lookup, made for the
-            // first of them: the cost is per Service, not per Service and namespace.
-            let mut lookups: Vec<(&String, &[String])> =
-                distinct.iter().map(|ns| (ns, &[][..])).collect();
-            if let Some((first, rest)) = uniform.split_first() {
-                lookups.push((first, rest));
-            }
-            for (client_ns, alike) in lookups {
-                let Some(merged) = used.lookup(client_ns) else {
-                    continue;
-                };
-                let rule = merged.decider().to_string();
-                for route in routes(merged, port.port) {
-                    let Some(tls) = route.tls else { continue };
-                    for server in &servers {
-                        if route
-                            .labels
-                            .is_some_and(|l| !selects(l, &server.workload.labels))
-                        {
-                            continue;
-                        }
-                        let Some(code) = client_problem_code(tls, server) else {
-                            continue;
-                        };
-                        let decision = &server.decision;
-                        let affected = problems
-                            .entry(ClientProblem {
-                                code,
-                                rule: rule.clone(),
-                                service: svc.id.to_string(),
-                                subset: route.subset.map(str::to_string),
-                                tls,
-                            })
-                            .or_default();
-                        if affected.server.is_empty() {
-                            affected.server = match decision.policy {
-                                Some(p) => format!(
-                                    "{} from {} policy {}",
-                                    decision.mode,
-                                    decision.level.as_str(),
-                                    p.id()
-                                ),
-                                None => decision.mode.to_string(),
-                            };
-                        }
-                        affected.clients.insert(client_ns.clone());
-                        affected.clients.extend(alike.iter().cloned());
-                        affected.pods.insert(server.workload.id.name.clone());
-                        affected.ports.insert(port.port);
-                    }
-                }
-            }
-        }
-    }
-    problems
-}
-
-/// Each pod behind a Service port, with its decision for the port and its
-/// dataplane.
-fn server_pods<'a>(
-    index: &Index<'a>,
-    svc: &Service,
-    port: &ServicePort,
-    workloads: &[&'a Workload],
-    namespace_labels: &Labels,
-) -> Vec<ServerPod<'a>> {
-    workloads
-        .iter()
-        .map(|w| {
-            let composition = index.compose(&svc.id.namespace, &w.policy_labels());
-            let decision = match w.find_port(&port.target_port, &port.protocol) {
-                Some(p) => composition.port_decision(p),
-                None => composition.workload_decision(),
-            };
-            ServerPod {
-                workload: w,
-                decision,
-                dataplane: dataplane(w, namespace_labels),
-            }
-        })
-        .collect()
-}
-
-/// The routes of a client's traffic to a port under a rule: its own TLS
-/// setting, and each subset whose setting differs.
-fn routes<'r>(merged: &'r MergedRule<'r>, port: u16) -> Vec<Route<'r>> {
-    let default_tls = merged.traffic.and_then(|t| t.for_port(port));
-    let mut routes = vec![Route {
-        subset: None,
-        tls: default_tls,
-        labels: None,
-    }];
-    for subset in &merged.subsets {
-        let tls = subset.traffic.for_port(port).or(default_tls);
-        if tls != default_tls {
-            routes.push(Route {
-                subset: Some(&subset.name),
-                tls,
-                labels: Some(&subset.labels),
-            });
-        }
-    }
-    routes
-}
-
-/// MTLS001: plaintext or one-way TLS to a STRICT port; MTLS002: Istio mTLS
-/// to a pod with no sidecar to end it.
-fn client_problem_code(tls: TlsMode, server: &ServerPod<'_>) -> Option<&'static str> {
-    match tls {
-        TlsMode::Disable | TlsMode::Simple if server.decision.mode == Mode::Strict => {
-            Some("MTLS001")
-        }
-        TlsMode::IstioMutual if server.dataplane == Dataplane::None => Some("MTLS002"),
-        _ => None,
-    }
-}
-
-/// The finding for a client-side problem.
-fn client_finding(problem: ClientProblem, affected: Affected) -> Finding {
-    let ClientProblem {
-        code,
-        rule,
-        service,
-        subset,
-        tls,
-    } = problem;
-    let clients: Vec<String> = affected.clients.into_iter().collect();
-    let pods: Vec<String> = affected.pods.into_iter().collect();
-    let server = affected.server;
-    let ports: Vec<String> = affected.ports.iter().map(u16::to_string).collect();
-    let rows: BTreeSet<String> = affected
-        .ports
-        .iter()
-        .map(|p| format!("{service}:{p}"))
-        .collect();
-    // One port: `ns/svc:port`; several: `ns/svc` and the list.
-    let (target, fix_target) = match ports.as_slice() {
-        [one] => (format!("{service}:{one}"), format!("{service}:{one}")),
-        _ => (
-            format!("{service} (ports {})", list(&ports)),
-            service.clone(),
-        ),
-    };
-    let via = match &subset {
-        Some(s) => format!("destinationrule {rule} (subset {s})"),
-        None => format!("destinationrule {rule}"),
-    };
-    let from = format!(
-        "calls from {} {} to {target}",
-        if clients.len() == 1 {
-            "namespace"
-        } else {
-            "namespaces"
-        },
-        list(&clients)
-    );
-    let (severity, message, hint) = if code == "MTLS001" {
-        let sends = if tls == TlsMode::Disable {
-            "plaintext (tls mode DISABLE)"
-        } else {
-            "one-way TLS (tls mode SIMPLE)"
-        };
-        (
-            Severity::Error,
-            format!(
-                "{from} will fail (503, \"upstream connect error\"): {via} sends {sends}, but the port accepts \
-                 only mTLS ({server}) on {}",
-                plural(pods.len(), "workload", "workloads")
-            ),
-            format!(
-                "set the tls mode to ISTIO_MUTUAL in destinationrule {rule} (or remove its tls settings and let \
-                 auto mTLS choose), or `mtls allow {fix_target}` if plaintext must be accepted"
-            ),
-        )
-    } else {
-        (
-            Severity::Error,
-            format!(
-                "{from} will fail: {via} sends Istio mTLS (ISTIO_MUTUAL), but {} ({}) {} no sidecar to \
-                 terminate it",
-                plural(pods.len(), "workload", "workloads"),
-                list(&pods),
-                if pods.len() == 1 { "has" } else { "have" }
-            ),
-            format!(
-                "inject the sidecar into the workloads behind {fix_target}, or remove the tls settings of \
-                 destinationrule {rule} so that auto mTLS sends plaintext to workloads without one"
-            ),
-        )
-    };
-    let namespace = rule.split('/').next().unwrap_or_default().to_string();
-    Finding {
-        severity,
-        code,
-        object: format!("destinationrule {rule}"),
-        message,
-        hint,
-        rows,
-        namespace,
-    }
 }

@@ -248,6 +248,9 @@ pub struct Service {
     /// `spec.selector`; `None` (or empty) selects no pods.
     pub selector: Option<Labels>,
     pub ports: Vec<ServicePort>,
+    /// `clusterIP: None`: clients reach the endpoints directly (Istio's
+    /// passthrough resolution).
+    pub headless: bool,
 }
 
 impl Service {
@@ -292,6 +295,10 @@ impl Service {
             id: meta.id,
             selector,
             ports,
+            headless: spec
+                .and_then(|s| s.get("clusterIP"))
+                .and_then(Value::as_str)
+                == Some("None"),
         })
     }
 }
@@ -909,23 +916,32 @@ impl TlsMode {
     }
 }
 
+/// What decides the TLS a client sends under one traffic policy, or one of
+/// its port-level entries (docs/semantics.md §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `tls.mode`; a `tls` block without a mode is DISABLE (the enum's zero
+    /// value). `None`: no `tls` at all, so auto mTLS decides.
+    pub tls: Option<TlsMode>,
+    /// `loadBalancer`: `Some(true)` for `simple: PASSTHROUGH`, `Some(false)`
+    /// for any other load balancer, `None` when absent.
+    pub passthrough: Option<bool>,
+}
+
 /// TLS settings of a traffic policy: for all ports, and per destination (Service)
 /// port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsPolicy {
-    pub tls: Option<TlsMode>,
-    pub ports: BTreeMap<u16, TlsMode>,
+    pub top: Settings,
+    /// `portLevelSettings`, each of which replaces the whole policy for its
+    /// port: an entry without `tls` means no TLS setting there.
+    pub ports: BTreeMap<u16, Settings>,
 }
 
 impl TlsPolicy {
     fn from_traffic_policy(policy: Option<&Value>) -> TlsPolicy {
         let Some(policy) = policy else {
             return TlsPolicy::default();
-        };
-        let mode = |tls: &Value| {
-            tls.get("mode")
-                .and_then(Value::as_str)
-                .and_then(TlsMode::parse)
         };
         let ports = policy
             .get("portLevelSettings")
@@ -934,18 +950,50 @@ impl TlsPolicy {
             .flatten()
             .filter_map(|s| {
                 let port = u16::try_from(s.get("port")?.get("number")?.as_u64()?).ok()?;
-                Some((port, mode(s.get("tls")?)?))
+                Some((port, Settings::of(s)))
             })
             .collect();
         TlsPolicy {
-            tls: policy.get("tls").and_then(mode),
+            top: Settings::of(policy),
             ports,
         }
     }
 
-    /// The mode for a Service port: a port-level setting replaces the rule's.
-    pub fn for_port(&self, port: u16) -> Option<TlsMode> {
-        self.ports.get(&port).copied().or(self.tls)
+    /// The settings for a Service port: a port-level entry replaces the
+    /// policy's whole (Istio's `MergeTrafficPolicy` with port-level settings).
+    pub fn for_port(&self, port: u16) -> Settings {
+        self.ports.get(&port).copied().unwrap_or(self.top)
+    }
+
+    /// The settings a subset's policy gives a port over the rule's `base`:
+    /// its port-level entry for the port replaces them whole; else each of
+    /// its fields that is set overrides (Istio's `MergeSubsetTrafficPolicy`).
+    pub fn over(&self, base: Settings, port: u16) -> Settings {
+        match self.ports.get(&port) {
+            Some(entry) => *entry,
+            None => Settings {
+                tls: self.top.tls.or(base.tls),
+                passthrough: self.top.passthrough.or(base.passthrough),
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// The settings of a traffic policy or a port-level entry.
+    fn of(policy: &Value) -> Settings {
+        let tls = match policy.get("tls") {
+            None | Some(Value::Null) => None,
+            Some(tls) => match tls.get("mode") {
+                None | Some(Value::Null) => Some(TlsMode::Disable),
+                Some(mode) => mode.as_str().and_then(TlsMode::parse),
+            },
+        };
+        let passthrough = match policy.get("loadBalancer") {
+            None | Some(Value::Null) => None,
+            Some(lb) => Some(lb.get("simple").and_then(Value::as_str) == Some("PASSTHROUGH")),
+        };
+        Settings { tls, passthrough }
     }
 }
 

@@ -1,0 +1,473 @@
+//! The client side (docs/semantics.md §4): what a sidecar client sends to each
+//! pod behind a Service port, against what that pod's port takes.
+//!
+//! A DestinationRule that sets a TLS mode for the port decides what is sent
+//! (MTLS001, MTLS002). Without one, auto mTLS decides, from the namespace-wide
+//! (else mesh-wide) mode of the Service's namespace alone: DISABLE there sends
+//! plaintext to every pod (MTLS012 where a pod takes only mTLS); otherwise mTLS
+//! to the pods with a sidecar, plaintext to the others (MTLS013 where a
+//! sidecar takes only plaintext). A headless Service, or a rule's
+//! `loadBalancer.simple: PASSTHROUGH`, sends plaintext to every pod as soon as
+//! one has no sidecar (MTLS014).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::check::destination::{DestinationIndex, MergedRule};
+use crate::check::{Finding, Severity, list, pa_object, plural};
+use crate::mode::{Enforced, Mode};
+use crate::policy::dataplane::{self, Dataplane, dataplane};
+use crate::policy::model::{Labels, ServicePort, Settings, TlsMode, selects};
+use crate::policy::resolve::{Decision, Endpoints, Index, PolicyRef};
+use crate::policy::{Service, Workload};
+
+/// A client-side problem, as findings group them: one object to fix, the
+/// same Service (subset), the same thing sent.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Problem {
+    code: &'static str,
+    /// `kind NS/NAME` of the object to fix.
+    object: String,
+    /// The DestinationRule that decides what is sent, `NS/NAME`, if one does.
+    rule: Option<String>,
+    /// The Service called, `NS/NAME`.
+    service: String,
+    subset: Option<String>,
+    /// What the clients send: a rule's TLS mode, or `None` for auto mTLS.
+    tls: Option<TlsMode>,
+}
+
+/// Who meets a [`Problem`].
+#[derive(Default)]
+struct Affected {
+    clients: BTreeSet<String>,
+    /// The server pods whose calls fail.
+    pods: BTreeSet<String>,
+    ports: BTreeSet<u16>,
+    /// The server's mode and the policy that decides it, as the finding says.
+    server: String,
+    /// Why auto mTLS sends what it sends: the namespace mode it inferred, or
+    /// the pods without a sidecar that make it send plaintext.
+    why: String,
+}
+
+/// A server pod behind a Service port: what it declares for the port, and
+/// what serves and enforces it.
+struct ServerPod<'a> {
+    workload: &'a Workload,
+    decision: Decision<'a>,
+    dataplane: Dataplane,
+    /// The mode the port meets; `None` on a gateway.
+    enforced: Option<Enforced>,
+}
+
+/// One route of a client's traffic to a port: the rule's own settings, or a
+/// subset's where they differ.
+struct Route<'r> {
+    subset: Option<&'r str>,
+    settings: Settings,
+    /// The subset's labels: the pods the route reaches.
+    labels: Option<&'r Labels>,
+}
+
+/// Every client-side finding of the mesh.
+pub fn findings(index: &Index<'_>) -> Vec<Finding> {
+    let namespaces = index.snapshot.namespaces.len();
+    problems(index)
+        .into_iter()
+        .map(|(problem, affected)| finding(problem, affected, namespaces))
+        .collect()
+}
+
+/// Every client-side problem of the mesh, with who meets it.
+fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
+    let snapshot = index.snapshot;
+    let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
+    let special = rules.distinct_namespaces();
+    let (distinct, uniform): (Vec<String>, Vec<String>) = snapshot
+        .namespaces
+        .keys()
+        .cloned()
+        .partition(|ns| special.contains(ns));
+    let mut problems: BTreeMap<Problem, Affected> = BTreeMap::new();
+    for svc in &snapshot.services {
+        let used = rules.for_service(svc);
+        // What auto mTLS infers: the namespace-wide, else mesh-wide, mode.
+        let inferred = index
+            .compose(&svc.id.namespace, &Labels::new())
+            .workload_decision();
+        for port in &svc.ports {
+            let servers = server_pods(index, svc, port);
+            if servers.is_empty() {
+                continue;
+            }
+            // Namespaces that see the same rules share one lookup, made for the
+            // first of them: the cost is per Service, not per Service and namespace.
+            let mut lookups: Vec<(&String, &[String])> =
+                distinct.iter().map(|ns| (ns, &[][..])).collect();
+            if let Some((first, rest)) = uniform.split_first() {
+                lookups.push((first, rest));
+            }
+            for (client_ns, alike) in lookups {
+                let merged = used.lookup(client_ns);
+                for route in routes(merged, port.port) {
+                    let reached: Vec<&ServerPod> = servers
+                        .iter()
+                        .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
+                        .collect();
+                    let context = Context {
+                        svc,
+                        rule: merged.map(|m| m.decider().to_string()),
+                        subset: route.subset,
+                        inferred: &inferred,
+                    };
+                    for (problem, pod, server_text, why) in
+                        route_problems(&context, route.settings, &reached)
+                    {
+                        let affected = problems.entry(problem).or_default();
+                        if affected.server.is_empty() {
+                            affected.server = server_text;
+                            affected.why = why;
+                        }
+                        affected.clients.insert(client_ns.clone());
+                        affected.clients.extend(alike.iter().cloned());
+                        affected.pods.insert(pod.to_string());
+                        affected.ports.insert(port.port);
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// What a route's problems are found against.
+struct Context<'a, 'd> {
+    svc: &'a Service,
+    rule: Option<String>,
+    subset: Option<&'a str>,
+    inferred: &'a Decision<'d>,
+}
+
+/// The problems of one route: each with the pod whose calls fail, the
+/// server's mode as the finding says it, and why auto mTLS sends what it does.
+fn route_problems<'s>(
+    context: &Context<'_, '_>,
+    settings: Settings,
+    reached: &[&'s ServerPod<'s>],
+) -> Vec<(Problem, &'s str, String, String)> {
+    let problem = |code, object: String, tls| Problem {
+        code,
+        object,
+        rule: context.rule.clone(),
+        service: context.svc.id.to_string(),
+        subset: context.subset.map(str::to_string),
+        tls,
+    };
+    let mut out = Vec::new();
+    let strict = |s: &ServerPod| s.enforced == Some(Enforced::Strict);
+    match settings.tls {
+        Some(tls) => {
+            let Some(rule) = &context.rule else {
+                return out;
+            };
+            for server in reached {
+                let code = match tls {
+                    TlsMode::Disable | TlsMode::Simple if strict(server) => "MTLS001",
+                    TlsMode::IstioMutual if server.dataplane == Dataplane::None => "MTLS002",
+                    _ => continue,
+                };
+                out.push((
+                    problem(code, format!("destinationrule {rule}"), Some(tls)),
+                    server.workload.id.name.as_str(),
+                    server_text(&server.decision),
+                    String::new(),
+                ));
+            }
+        }
+        None => {
+            // Auto mTLS. Passthrough: plaintext to all as soon as one pod
+            // has no sidecar (Istio's `BestEffortInferServiceMTLSMode`).
+            let passthrough = context.svc.headless || settings.passthrough == Some(true);
+            let bare: Vec<String> = reached
+                .iter()
+                .filter(|s| s.dataplane != Dataplane::Sidecar)
+                .map(|s| s.workload.id.name.clone())
+                .collect();
+            if passthrough && !bare.is_empty() {
+                let how = if context.svc.headless {
+                    format!("service {} is headless", context.svc.id)
+                } else {
+                    format!(
+                        "destinationrule {} sets loadBalancer PASSTHROUGH",
+                        context.rule.as_deref().unwrap_or_default()
+                    )
+                };
+                let why = format!(
+                    "{how} and {} ({}) {} no sidecar",
+                    plural(bare.len(), "endpoint", "endpoints"),
+                    list(&bare),
+                    if bare.len() == 1 { "has" } else { "have" }
+                );
+                for server in reached.iter().filter(|s| strict(s)) {
+                    out.push((
+                        problem("MTLS014", format!("service {}", context.svc.id), None),
+                        server.workload.id.name.as_str(),
+                        server_text(&server.decision),
+                        why.clone(),
+                    ));
+                }
+                return out;
+            }
+            let why = inferred_text(context);
+            for server in reached {
+                let Some(policy) = server.decision.policy else {
+                    continue;
+                };
+                let code = match context.inferred.mode {
+                    Mode::Disable if strict(server) => "MTLS012",
+                    Mode::Strict | Mode::Permissive
+                        if server.dataplane == Dataplane::Sidecar
+                            && server.enforced == Some(Enforced::Disable) =>
+                    {
+                        "MTLS013"
+                    }
+                    _ => continue,
+                };
+                let object = match policy {
+                    PolicyRef::Peer(p) => pa_object(p),
+                    PolicyRef::Legacy(p) => p.display(),
+                };
+                out.push((
+                    problem(code, object, None),
+                    server.workload.id.name.as_str(),
+                    server_text(&server.decision),
+                    why.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `STRICT from port policy NS/NAME`.
+fn server_text(decision: &Decision<'_>) -> String {
+    match decision.policy {
+        Some(p) => format!(
+            "{} from {} policy {}",
+            decision.mode,
+            decision.level.as_str(),
+            p.id()
+        ),
+        None => decision.mode.to_string(),
+    }
+}
+
+/// `namespace shop is DISABLE (namespace policy shop/default)`.
+fn inferred_text(context: &Context<'_, '_>) -> String {
+    let ns = &context.svc.id.namespace;
+    match context.inferred.policy {
+        Some(p) => format!(
+            "namespace {ns} is {} ({} policy {})",
+            context.inferred.mode,
+            context.inferred.level.as_str(),
+            p.id()
+        ),
+        None => format!("namespace {ns} is {} (no policy)", context.inferred.mode),
+    }
+}
+
+/// The pods that serve a Service port, with what each declares and enforces
+/// there.
+fn server_pods<'a>(index: &Index<'a>, svc: &Service, port: &ServicePort) -> Vec<ServerPod<'a>> {
+    let Endpoints::Workloads(endpoints) = index.endpoints(svc, port) else {
+        return Vec::new();
+    };
+    let ns_labels = index
+        .snapshot
+        .namespaces
+        .get(&svc.id.namespace)
+        .map(|n| n.labels.clone())
+        .unwrap_or_default();
+    endpoints
+        .into_iter()
+        .map(|(w, tp)| {
+            let composition = index.compose(&svc.id.namespace, &w.policy_labels());
+            let decision = match tp {
+                Some(p) => composition.port_decision(p),
+                None => composition.workload_decision(),
+            };
+            let plane = dataplane(w, &ns_labels);
+            let at = tp.map(|p| (p, port.protocol.as_str()));
+            let enforced = dataplane::enforcement(plane, decision.mode, w, at).map(|e| e.enforced);
+            ServerPod {
+                workload: w,
+                decision,
+                dataplane: plane,
+                enforced,
+            }
+        })
+        .collect()
+}
+
+/// The routes of a client's traffic to a port: the rule's settings (none
+/// without a rule), and each subset whose settings differ.
+fn routes<'r>(merged: Option<&'r MergedRule<'r>>, port: u16) -> Vec<Route<'r>> {
+    let base = merged
+        .and_then(|m| m.traffic)
+        .map(|t| t.for_port(port))
+        .unwrap_or_default();
+    let mut routes = vec![Route {
+        subset: None,
+        settings: base,
+        labels: None,
+    }];
+    for subset in merged.map_or(&[][..], |m| m.subsets.as_slice()) {
+        let settings = subset.traffic.over(base, port);
+        if settings != base {
+            routes.push(Route {
+                subset: Some(&subset.name),
+                settings,
+                labels: Some(&subset.labels),
+            });
+        }
+    }
+    routes
+}
+
+/// The finding for a client-side problem; `namespaces` is how many the
+/// snapshot has, so that "every namespace" can be said.
+fn finding(problem: Problem, affected: Affected, namespaces: usize) -> Finding {
+    let Problem {
+        code,
+        object,
+        rule,
+        service,
+        subset,
+        tls,
+    } = problem;
+    let clients: Vec<String> = affected.clients.iter().cloned().collect();
+    let pods: Vec<String> = affected.pods.into_iter().collect();
+    let server = affected.server;
+    let ports: Vec<String> = affected.ports.iter().map(u16::to_string).collect();
+    let rows: BTreeSet<String> = affected
+        .ports
+        .iter()
+        .map(|p| format!("{service}:{p}"))
+        .collect();
+    // One port: `ns/svc:port`; several: `ns/svc` and the list.
+    let (target, fix_target) = match ports.as_slice() {
+        [one] => (format!("{service}:{one}"), format!("{service}:{one}")),
+        _ => (
+            format!("{service} (ports {})", list(&ports)),
+            service.clone(),
+        ),
+    };
+    let from = if clients.len() == namespaces && namespaces > 1 {
+        format!("calls from sidecar clients in every namespace to {target}")
+    } else {
+        format!(
+            "calls from {} {} to {target}",
+            if clients.len() == 1 {
+                "namespace"
+            } else {
+                "namespaces"
+            },
+            list(&clients)
+        )
+    };
+    let workloads = format!(
+        "{} ({})",
+        plural(pods.len(), "workload", "workloads"),
+        list(&pods)
+    );
+    let (take, those) = if pods.len() == 1 {
+        ("takes", "it takes")
+    } else {
+        ("take", "they take")
+    };
+    let (svc_ns, svc_name) = service.split_once('/').unwrap_or_default();
+    let host = format!("{svc_name}.{svc_ns}.svc.cluster.local");
+    let rule_text = rule.clone().unwrap_or_default();
+    let via = match &subset {
+        Some(s) => format!("destinationrule {rule_text} (subset {s})"),
+        None => format!("destinationrule {rule_text}"),
+    };
+    let why = affected.why;
+    let (message, hint) = match code {
+        "MTLS001" => {
+            let sends = if tls == Some(TlsMode::Disable) {
+                "plaintext (tls mode DISABLE)"
+            } else {
+                "one-way TLS (tls mode SIMPLE)"
+            };
+            (
+                format!(
+                    "{from} will fail (503, \"upstream connect error\"): {via} sends {sends}, but the port accepts \
+                     only mTLS ({server}) on {}",
+                    plural(pods.len(), "workload", "workloads")
+                ),
+                format!(
+                    "set the tls mode to ISTIO_MUTUAL in destinationrule {rule_text} (or remove its tls settings and \
+                     let auto mTLS choose), or `mtls allow {fix_target}` if plaintext must be accepted"
+                ),
+            )
+        }
+        "MTLS002" => (
+            format!(
+                "{from} will fail: {via} sends Istio mTLS (ISTIO_MUTUAL), but {workloads} {} no sidecar to \
+                 terminate it",
+                if pods.len() == 1 { "has" } else { "have" }
+            ),
+            format!(
+                "inject the sidecar into the workloads behind {fix_target}, or remove the tls settings of \
+                 destinationrule {rule_text} so that auto mTLS sends plaintext to workloads without one"
+            ),
+        ),
+        "MTLS012" => (
+            format!(
+                "{from} will fail: no DestinationRule sets their TLS, so auto mTLS infers the server's mode from \
+                 the namespace alone: {why}, so they send plaintext; but {workloads} {take} only mTLS ({server})"
+            ),
+            format!(
+                "state the mode where clients look for it: make {svc_ns}'s namespace mode STRICT or PERMISSIVE \
+                 (`mtls require {svc_ns}`), or add a DestinationRule for {host} with tls mode ISTIO_MUTUAL; \
+                 or `mtls allow {fix_target}` to accept plaintext"
+            ),
+        ),
+        "MTLS013" => (
+            format!(
+                "{from} will fail: no DestinationRule sets their TLS, so auto mTLS infers the server's mode from \
+                 the namespace alone: {why}, so they send mTLS to the sidecar of {workloads}; but {those} \
+                 only plaintext ({server})"
+            ),
+            format!(
+                "`mtls unset {fix_target}` to take the namespace's mode, or add a DestinationRule for {host} with \
+                 tls mode DISABLE for the port so that clients send plaintext"
+            ),
+        ),
+        _ => (
+            format!(
+                "{from} will fail: {why}, so auto mTLS sends plaintext to all of them; but {workloads} {take} \
+                 only mTLS ({server})"
+            ),
+            format!(
+                "inject the sidecar into every endpoint of {service}, or `mtls allow {fix_target}` to accept \
+                 plaintext on the STRICT ones"
+            ),
+        ),
+    };
+    let namespace = object
+        .split_once(' ')
+        .and_then(|(_, id)| id.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    Finding {
+        severity: Severity::Error,
+        code,
+        object,
+        message,
+        hint,
+        rows,
+        namespace,
+    }
+}
