@@ -1265,11 +1265,24 @@ fn auto_on_an_istio_1_5_cluster_reads_both_apis_as_istio_does() {
 
     // A change writes a PeerAuthentication. It then applies to echo's workload,
     // so the legacy Policy no longer decides port 8080: the change says so.
+    // DISABLE where auto mTLS clients send mTLS breaks their calls: refused,
+    // then forced.
+    let (code, _, stderr) = c.run(&["disable", "demo/echo:9000"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("refused: the change would make calls fail that work today (1 failure):")
+            && stderr.contains("error[MTLS013] peerauthentication demo/echo"),
+        "{stderr}"
+    );
     let (code, _, stderr) = c.run_changing(
-        &["disable", "demo/echo:9000"],
+        &["disable", "demo/echo:9000", "--force"],
         &["PeerAuthentication demo/echo"],
     );
     assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: the change breaks calls (MTLS013 peerauthentication demo/echo)"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(
             "warning: demo/echo:8080: mTLS gets weaker too, from STRICT to PERMISSIVE, \

@@ -82,12 +82,26 @@ pub fn findings(index: &Index<'_>) -> Vec<Finding> {
 fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
     let snapshot = index.snapshot;
     let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
+    // Clients in namespaces with rules of their own (read even where the
+    // namespace itself was not, as a change reads only what it reaches) see
+    // rules others do not; every other namespace sees the same.
     let special = rules.distinct_namespaces();
-    let (distinct, uniform): (Vec<String>, Vec<String>) = snapshot
+    let with_rules: BTreeSet<&str> = snapshot
+        .destination_rules
+        .iter()
+        .map(|r| r.id.namespace.as_str())
+        .collect();
+    let distinct: Vec<String> = special
+        .iter()
+        .filter(|ns| snapshot.namespaces.contains_key(*ns) || with_rules.contains(ns.as_str()))
+        .cloned()
+        .collect();
+    let uniform: Vec<String> = snapshot
         .namespaces
         .keys()
+        .filter(|ns| !special.contains(*ns))
         .cloned()
-        .partition(|ns| special.contains(ns));
+        .collect();
     let mut problems: BTreeMap<Problem, Affected> = BTreeMap::new();
     for svc in &snapshot.services {
         let used = rules.for_service(svc);

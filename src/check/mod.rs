@@ -91,6 +91,23 @@ pub fn check(snapshot: &Snapshot) -> Vec<Finding> {
     findings
 }
 
+/// The client-side failures (MTLS001, 002, 012, 013, 014) that `after` has
+/// and `before` had not: the calls a change from one to the other would
+/// break. A failure that reaches more ports or clients than before counts.
+pub fn broken_by(before: &Snapshot, after: &Snapshot) -> Vec<Finding> {
+    let mut known: BTreeMap<(&'static str, String), BTreeSet<String>> = BTreeMap::new();
+    for f in client::findings(&Index::new(before)) {
+        known.entry((f.code, f.object)).or_default().extend(f.rows);
+    }
+    client::findings(&Index::new(after))
+        .into_iter()
+        .filter(|f| match known.get(&(f.code, f.object.clone())) {
+            Some(rows) => !f.rows.is_subset(rows),
+            None => true,
+        })
+        .collect()
+}
+
 /// Whether a finding concerns a target.
 pub fn concerns(finding: &Finding, target: &Target, root: &str) -> bool {
     match target {

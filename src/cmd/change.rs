@@ -13,6 +13,7 @@ use crate::cli::ChangeArgs;
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::{Session, listed, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
+use mtls::check::{self, Finding};
 use mtls::mode::Mode;
 use mtls::policy::plan::{
     Change, Edit, EditKind, PlanError, PolicyKind, Step, apply_edit, plan_change,
@@ -31,11 +32,13 @@ const MAX_ATTEMPTS: u32 = 40;
 pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::Result<()> {
     let targets = parse_targets(&args.targets)?;
     let scope = reach_of(&targets);
-    let snapshot = session.snapshot(&scope)?;
+    // With the clients' side: a change must not break their calls.
+    let snapshot = session.snapshot_with_clients(&scope)?;
 
     // Every target is planned, and refused, before anything is written.
     let (steps, after) = plan_all(snapshot.clone(), &targets, change)?;
     refuse_blocked(&steps, args.force)?;
+    refuse_breaking(session, &check::broken_by(&snapshot, &after), args.force)?;
 
     if session.offline() || args.dry_run {
         let edits = final_edits(&steps);
@@ -274,6 +277,49 @@ fn refuse_blocked(steps: &[Step], force: bool) -> anyhow::Result<()> {
         "\nnothing was written"
     };
     Err(Verdict(format!("{}{hint}", refused.join("\n"))).into())
+}
+
+/// Exit 3 when the change would make calls fail that work today (the
+/// client-side findings it would introduce), naming each with its fix;
+/// with `--force`, the change goes ahead and each is said as a warning that
+/// `--quiet` does not silence.
+fn refuse_breaking(session: &Session<'_>, broken: &[Finding], force: bool) -> anyhow::Result<()> {
+    if broken.is_empty() {
+        return Ok(());
+    }
+    if force {
+        for f in broken {
+            session.alert(&format!(
+                "the change breaks calls ({} {}): {}",
+                f.code, f.object, f.message
+            ));
+        }
+        return Ok(());
+    }
+    let mut text = format!(
+        "refused: the change would make calls fail that work today ({}):",
+        check_plural(broken.len())
+    );
+    for f in broken {
+        text.push_str(&format!(
+            "\n  {}[{}] {}: {}\n    fix: {}",
+            f.severity.as_str(),
+            f.code,
+            f.object,
+            f.message,
+            f.hint
+        ));
+    }
+    text.push_str("\nnothing was written; --force writes anyway");
+    Err(Verdict(text).into())
+}
+
+fn check_plural(n: usize) -> String {
+    if n == 1 {
+        "1 failure".to_string()
+    } else {
+        format!("{n} failures")
+    }
 }
 
 /// Writes one target's edit, reading and planning again after a conflict.
