@@ -14,9 +14,11 @@ const CODES: [&str; 14] = [
 
 /// Fixture pairs for the rules behind a finding (docs/semantics.md §4): the
 /// first file triggers the code, the near-identical `-ok` one does not.
-const RULES: [(&str, &str); 3] = [
+const RULES: [(&str, &str); 5] = [
     ("MTLS001", "MTLS001-tls-without-mode"),
     ("MTLS001", "MTLS001-port-level"),
+    ("MTLS001", "MTLS001-export-to"),
+    ("MTLS001", "MTLS001-workload-selector"),
     ("MTLS014", "MTLS014-passthrough"),
 ];
 

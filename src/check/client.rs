@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::check::destination::{DestinationIndex, MergedRule};
+use crate::check::destination::{DestinationIndex, MergedRule, ServiceRules};
 use crate::check::{Finding, Severity, list, pa_object, plural};
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Dataplane, dataplane};
@@ -122,36 +122,66 @@ fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
                 lookups.push((first, rest));
             }
             for (client_ns, alike) in lookups {
-                let merged = used.lookup(client_ns);
-                for route in routes(merged, port.port) {
-                    let reached: Vec<&ServerPod> = servers
-                        .iter()
-                        .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
-                        .collect();
-                    let context = Context {
-                        svc,
-                        rule: merged.map(|m| m.decider().to_string()),
-                        subset: route.subset,
-                        inferred: &inferred,
-                    };
-                    for (problem, pod, server_text, why) in
-                        route_problems(&context, route.settings, &reached)
-                    {
-                        let affected = problems.entry(problem).or_default();
-                        if affected.server.is_empty() {
-                            affected.server = server_text;
-                            affected.why = why;
+                for merged in client_rules(index, &used, client_ns) {
+                    for route in routes(merged, port.port) {
+                        let reached: Vec<&ServerPod> = servers
+                            .iter()
+                            .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
+                            .collect();
+                        let context = Context {
+                            svc,
+                            rule: merged.map(|m| m.decider().to_string()),
+                            subset: route.subset,
+                            inferred: &inferred,
+                        };
+                        for (problem, pod, server_text, why) in
+                            route_problems(&context, route.settings, &reached)
+                        {
+                            let affected = problems.entry(problem).or_default();
+                            if affected.server.is_empty() {
+                                affected.server = server_text;
+                                affected.why = why;
+                            }
+                            affected.clients.insert(client_ns.clone());
+                            affected.clients.extend(alike.iter().cloned());
+                            affected.pods.insert(pod.to_string());
+                            affected.ports.insert(port.port);
                         }
-                        affected.clients.insert(client_ns.clone());
-                        affected.clients.extend(alike.iter().cloned());
-                        affected.pods.insert(pod.to_string());
-                        affected.ports.insert(port.port);
                     }
                 }
             }
         }
     }
     problems
+}
+
+/// The rules the clients of a namespace use for a Service: one for all of
+/// them, or where a rule of theirs selects some by `workloadSelector`, each
+/// distinct one their workloads get.
+fn client_rules<'i, 'a>(
+    index: &Index<'_>,
+    used: &ServiceRules<'i, 'a>,
+    client_ns: &str,
+) -> Vec<Option<&'i MergedRule<'a>>> {
+    if !used.selective(client_ns) {
+        return vec![used.lookup(client_ns, None)];
+    }
+    let mut rules: Vec<Option<&'i MergedRule<'a>>> = Vec::new();
+    for w in index.selected_workloads(client_ns, &Labels::new()) {
+        let rule = used.lookup(client_ns, Some(&w.labels));
+        let known = rules.iter().any(|r| match (r, rule) {
+            (Some(a), Some(b)) => std::ptr::eq(*a, b),
+            (None, None) => true,
+            _ => false,
+        });
+        if !known {
+            rules.push(rule);
+        }
+    }
+    if rules.is_empty() {
+        rules.push(used.lookup(client_ns, None));
+    }
+    rules
 }
 
 /// What a route's problems are found against.
