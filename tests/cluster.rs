@@ -2322,3 +2322,26 @@ fn a_service_without_a_selector_is_served_by_the_pods_its_slices_name() {
         c.server.requests()
     );
 }
+
+/// Revisions with their own root namespace, read from a cluster.
+#[test]
+fn revision_roots_read_from_a_cluster_match_the_manifests() {
+    let fixture = std::fs::read_to_string("tests/fixtures/revisions/mesh.yaml").expect("fixture");
+    let c = Cluster::with_seed(kube_loopback::parse_objects(&fixture).expect("valid YAML"));
+    // One target reads its namespace, the root and the revisions' roots.
+    let (code, stdout, stderr) = c.run(&["get", "shop/web:80"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(
+        stdout,
+        "\
+TARGET        MODE     SOURCE
+shop/web:80   STRICT   mesh canary-root/default
+"
+    );
+    let (code, stdout, stderr) = c.run(&["get", "bank/vault:80"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(
+        stdout.contains("MIXED   pods: 1 STRICT, 1 PERMISSIVE"),
+        "{stdout}"
+    );
+}

@@ -73,3 +73,24 @@ spec:
         out.stdout
     );
 }
+
+/// Pods on a control plane revision (`istio.io/rev` on the pod or its
+/// namespace) take their mesh-wide policy from that revision's root namespace.
+#[test]
+fn each_revision_has_the_root_namespace_its_mesh_config_names() {
+    let out = Mtls::new(["get", "-A", "-f", "tests/fixtures/revisions/"]).run();
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "\
+TARGET          MODE         SOURCE
+mesh            PERMISSIVE   mesh istio-system/default
+bank            PERMISSIVE   mesh istio-system/default
+bank/vault:80   MIXED        pods: 1 STRICT, 1 PERMISSIVE
+canary-root     STRICT       namespace canary-root/default
+istio-system    PERMISSIVE   mesh istio-system/default
+shop            STRICT       mesh canary-root/default
+shop/web:80     STRICT       mesh canary-root/default
+"
+    );
+}

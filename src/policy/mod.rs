@@ -47,6 +47,10 @@ pub struct Snapshot {
     /// The cluster's name in the mesh (istiod's `CLUSTER_ID`); `None` is
     /// Istio's default, `Kubernetes`.
     pub cluster_id: Option<String>,
+    /// The root namespace of each control plane revision whose mesh config
+    /// names one (`istio-<revision>`): pods on `istio.io/rev: R`, or in a
+    /// namespace labelled so, are served by revision R.
+    pub revision_roots: BTreeMap<String, String>,
 }
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";

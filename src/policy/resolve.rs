@@ -286,8 +286,8 @@ impl<'a> Index<'a> {
             let ns = p.id.namespace.as_str();
             match p.selector.iter().next() {
                 None => level_policies.entry(ns).or_default().push(p),
-                // A selector policy in the root namespace is ignored by Istio.
-                Some(_) if ns == snapshot.root_namespace => {}
+                // A selector policy in the root namespace is ignored by Istio:
+                // `compose` never looks for workload policies there.
                 Some((k, v)) => workload_policies
                     .entry((ns, k.as_str(), v.as_str()))
                     .or_default()
@@ -326,9 +326,24 @@ impl<'a> Index<'a> {
         &self.snapshot.root_namespace
     }
 
+    /// The root namespace of the control plane that serves a workload: its
+    /// revision's (`istio.io/rev` on the workload, else on its namespace),
+    /// else the default one (docs/semantics.md §4).
+    pub fn root_for(&self, namespace: &str, labels: &Labels) -> &'a str {
+        let roots = &self.snapshot.revision_roots;
+        if roots.is_empty() {
+            return self.root_namespace();
+        }
+        labels
+            .get("istio.io/rev")
+            .or_else(|| self.namespace_labels(namespace).get("istio.io/rev"))
+            .and_then(|revision| roots.get(revision))
+            .map_or_else(|| self.root_namespace(), String::as_str)
+    }
+
     /// The policies Istio composes for a workload with `labels` in `namespace`.
     pub fn compose(&self, namespace: &str, labels: &Labels) -> Composition<'a> {
-        let root = self.root_namespace();
+        let root = self.root_for(namespace, labels);
         let level = |ns: &str| self.level_policies.get(ns).cloned().unwrap_or_default();
         let mut composition = Composition {
             // Selector-less policies in the root namespace are mesh-wide, also

@@ -535,6 +535,16 @@ impl Cluster {
                 vec![Some(ns.clone()), Some(root.to_string())]
             }
         };
+        // The roots of control plane revisions, in meshes that have them.
+        let mut policy_namespaces = policy_namespaces;
+        if !matches!(scope, Scope::All | Scope::Mesh) {
+            for revision_root in collector.revision_root_namespaces() {
+                let ns = Some(revision_root);
+                if !policy_namespaces.contains(&ns) {
+                    policy_namespaces.push(ns);
+                }
+            }
+        }
         if let Some((group, version)) = self.peer_version.as_deref().and_then(|v| v.split_once('/'))
         {
             for ns in &policy_namespaces {
@@ -633,6 +643,20 @@ impl Cluster {
                             .join(",")
                     });
                 self.collect(collector, vec![service], "services")?;
+                // In a mesh with revisions, the namespace's `istio.io/rev`
+                // says which control plane serves its pods.
+                if !collector.revision_root_namespaces().is_empty()
+                    && let Ok(ns) = self
+                        .call(
+                            Method::GET,
+                            &format!("/api/v1/namespaces/{namespace}"),
+                            None,
+                            None,
+                        )
+                        .await
+                {
+                    self.collect(collector, vec![ns], "namespaces")?;
+                }
                 match selector {
                     Some(selector) => {
                         self.read_workloads_of_service(collector, namespace, &selector)

@@ -350,6 +350,17 @@ impl Collector {
         self.endpoint_slices.iter().any(|s| !s.pods.is_empty())
     }
 
+    /// The root namespaces of the control plane revisions, from the mesh
+    /// configs collected: their policies decide the pods of those revisions.
+    pub fn revision_root_namespaces(&self) -> Vec<String> {
+        let mut roots: Vec<String> = revision_roots(&self.mesh_configs, &self.control_planes)
+            .into_values()
+            .collect();
+        roots.sort();
+        roots.dedup();
+        roots
+    }
+
     /// Whether a mesh config was collected (else the control plane runs
     /// outside the namespaces read).
     pub fn has_mesh_config(&self) -> bool {
@@ -385,6 +396,7 @@ impl Collector {
         snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;
         snapshot.nodes = self.nodes;
+        snapshot.revision_roots = revision_roots(&self.mesh_configs, &self.control_planes);
         snapshot.cluster_id =
             default_control_plane(&self.control_planes).and_then(|c| c.cluster_id.clone());
         let root_seen = snapshot.namespaces.contains_key(&snapshot.root_namespace)
@@ -509,6 +521,42 @@ fn owned_by_deployment(object: &Value) -> bool {
 
 /// `rootNamespace` from the mesh config: the ConfigMap `istio`, else the first
 /// `istio-<revision>` by name, key `mesh` (a YAML document).
+/// The root namespace each revision's mesh config (`istio-<revision>`) names,
+/// preferring the config in the namespace where that revision's istiod runs.
+fn revision_roots(
+    configs: &BTreeMap<(String, String), Value>,
+    control_planes: &[ControlPlane],
+) -> BTreeMap<String, String> {
+    let mut roots: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    for ((namespace, name), config) in configs {
+        let Some(revision) = name.strip_prefix("istio-") else {
+            continue;
+        };
+        let Some(root) = config["data"]["mesh"]
+            .as_str()
+            .and_then(|mesh| serde_saphyr::from_str::<Value>(mesh).ok())
+            .and_then(|mesh| mesh["rootNamespace"].as_str().map(str::to_string))
+            .filter(|root| !root.is_empty())
+        else {
+            continue;
+        };
+        let served_here = control_planes
+            .iter()
+            .any(|c| c.revision.as_deref() == Some(revision) && &c.namespace == namespace);
+        match roots.get(revision) {
+            Some((true, _)) => {}
+            Some((false, _)) if !served_here => {}
+            _ => {
+                roots.insert(revision.to_string(), (served_here, root));
+            }
+        }
+    }
+    roots
+        .into_iter()
+        .map(|(rev, (_, root))| (rev, root))
+        .collect()
+}
+
 /// The control plane of the default revision, if one was read.
 fn default_control_plane(control_planes: &[ControlPlane]) -> Option<&ControlPlane> {
     control_planes
