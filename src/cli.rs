@@ -180,7 +180,10 @@ macro_rules! change_examples {
             " --dry-run             # validate the change, write nothing\n\n\
              A change writes PeerAuthentication objects: the policy Istio already uses at \
              that level, or a new one. It refuses (exit 3) when the result would not take \
-             effect, naming the policy in the way, unless --force."
+             effect, naming the policy in the way, or when it would make calls fail that \
+             work today (a client sending plaintext to a port that becomes STRICT, auto \
+             mTLS reaching a port that becomes DISABLE), naming the calls and the fix; \
+             --force writes anyway."
         )
     };
 }
@@ -221,7 +224,8 @@ pub struct ChangeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Write even when the result would not take effect
+    /// Write even when the result would not take effect or would make calls
+    /// fail (each failure is still reported, even with -q)
     #[arg(long)]
     pub force: bool,
 
