@@ -2345,3 +2345,35 @@ shop/web:80   STRICT   mesh canary-root/default
         "{stdout}"
     );
 }
+
+/// The change gate on a cluster: `--dry-run` and a real change are refused
+/// alike, before anything is sent; `--force` writes.
+#[test]
+fn a_change_that_would_break_calls_is_refused_on_a_cluster_too() {
+    let fixture = std::fs::read_to_string("tests/fixtures/gate.yaml").expect("fixture");
+    let c = Cluster::with_seed(kube_loopback::parse_objects(&fixture).expect("valid YAML"));
+    for args in [&["require", "shop", "--dry-run"][..], &["require", "shop"]] {
+        c.server.clear_requests();
+        let (code, stdout, stderr) = c.run(args);
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains("error[MTLS001] destinationrule front/plaintext"),
+            "{stderr}"
+        );
+        assert!(
+            c.server.requests().iter().all(|r| r.method == "GET"),
+            "nothing is sent: {:#?}",
+            c.server.requests()
+        );
+    }
+    let (code, _, stderr) = c.run_changing(
+        &["require", "shop", "--force", "--yes"],
+        &["PeerAuthentication shop/default"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: the change breaks calls (MTLS001"),
+        "{stderr}"
+    );
+}
