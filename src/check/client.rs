@@ -326,21 +326,21 @@ fn server_pods<'a>(index: &Index<'a>, svc: &Service, port: &ServicePort) -> Vec<
     let Endpoints::Workloads(endpoints) = index.endpoints(svc, port) else {
         return Vec::new();
     };
+    let none = Labels::new();
     let ns_labels = index
         .snapshot
         .namespaces
         .get(&svc.id.namespace)
-        .map(|n| n.labels.clone())
-        .unwrap_or_default();
+        .map_or(&none, |n| &n.labels);
     endpoints
         .into_iter()
         .map(|(w, tp)| {
-            let composition = index.compose(&svc.id.namespace, &w.policy_labels());
+            let composition = index.compose_workload(&svc.id.namespace, w);
             let decision = match tp {
                 Some(p) => composition.port_decision(p),
                 None => composition.workload_decision(),
             };
-            let plane = dataplane(w, &ns_labels);
+            let plane = dataplane(w, ns_labels);
             let at = tp.map(|p| (p, port.protocol.as_str()));
             let enforced = dataplane::enforcement(plane, decision.mode, w, at).map(|e| e.enforced);
             ServerPod {

@@ -194,7 +194,7 @@ fn overlapping_workload_policies(index: &Index<'_>) -> Vec<Finding> {
     > = BTreeMap::new();
     for ns in index.snapshot.namespaces.keys() {
         for w in workloads_in(index, ns) {
-            let composition = index.compose(ns, &w.policy_labels());
+            let composition = index.compose_workload(ns, w);
             if let Some((winner, rest)) = composition.workload.split_first() {
                 for loser in rest {
                     losers
@@ -465,7 +465,7 @@ fn dataplane_findings(index: &Index<'_>) -> Vec<Finding> {
             if plane == Dataplane::Sidecar {
                 continue;
             }
-            let composition = index.compose(ns, &w.policy_labels());
+            let composition = index.compose_workload(ns, w);
             let mut decisions: Vec<Decision<'_>> = vec![composition.workload_decision()];
             if let Some(winner) = composition.workload.first() {
                 decisions.extend(

@@ -22,6 +22,14 @@ pub fn selects(selector: &Labels, labels: &Labels) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// [`selects`] over an object's own labels and labels added to them (the
+/// own ones win where both have a key), without merging the two.
+pub fn selects_with(selector: &Labels, own: &Labels, added: &Labels) -> bool {
+    selector
+        .iter()
+        .all(|(k, v)| own.get(k).or_else(|| added.get(k)) == Some(v))
+}
+
 pub const PEER_AUTHENTICATION: &str = "PeerAuthentication";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
@@ -470,9 +478,14 @@ impl Workload {
         })
     }
 
-    /// The labels a PeerAuthentication selector sees: the workload's own and
-    /// the ones istiod adds (docs/semantics.md §4). A Service's selector sees
-    /// only the workload's own.
+    /// Whether a PeerAuthentication `selector` selects the workload: it sees
+    /// the workload's own labels and the ones istiod adds (docs/semantics.md
+    /// §4); a Service's selector sees only the workload's own.
+    pub fn policy_selects(&self, selector: &Labels) -> bool {
+        selects_with(selector, &self.labels, &self.topology)
+    }
+
+    /// The labels a PeerAuthentication selector sees, as one map.
     pub fn policy_labels(&self) -> std::borrow::Cow<'_, Labels> {
         if self.topology.is_empty() {
             return std::borrow::Cow::Borrowed(&self.labels);

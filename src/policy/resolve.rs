@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
 use crate::policy::model::LEGACY_API_VERSION;
-use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects};
+use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects, selects_with};
 use crate::policy::{
     EndpointSlice, IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service,
     Snapshot, Workload,
@@ -223,7 +223,7 @@ impl<'a> WorkloadIndex<'a> {
     /// also sees the labels istiod adds.
     pub fn select_for_policy(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
         self.select_by(namespace, selector, |w| {
-            selects(selector, &w.policy_labels())
+            w.policy_selects(selector)
         })
     }
 
@@ -343,7 +343,20 @@ impl<'a> Index<'a> {
 
     /// The policies Istio composes for a workload with `labels` in `namespace`.
     pub fn compose(&self, namespace: &str, labels: &Labels) -> Composition<'a> {
-        let root = self.root_for(namespace, labels);
+        static NONE: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+        self.compose_labels(namespace, labels, NONE.get_or_init(Labels::new))
+    }
+
+    /// The policies Istio composes for a workload: its own labels and the ones
+    /// istiod adds, without merging them into one map.
+    pub fn compose_workload(&self, namespace: &str, workload: &Workload) -> Composition<'a> {
+        self.compose_labels(namespace, &workload.labels, &workload.topology)
+    }
+
+    /// Composition over a workload's own labels and those istiod adds (its own
+    /// win where both have a key).
+    fn compose_labels(&self, namespace: &str, own: &Labels, added: &Labels) -> Composition<'a> {
+        let root = self.root_for(namespace, own);
         let level = |ns: &str| self.level_policies.get(ns).cloned().unwrap_or_default();
         let mut composition = Composition {
             // Selector-less policies in the root namespace are mesh-wide, also
@@ -355,17 +368,19 @@ impl<'a> Index<'a> {
             return composition;
         }
         composition.namespace = level(namespace);
-        let mut workload: Vec<&'a PeerAuthentication> = labels
+        let mut workload: Vec<&'a PeerAuthentication> = own
             .iter()
+            .chain(added.iter().filter(|(k, _)| !own.contains_key(*k)))
             .filter_map(|(k, v)| {
                 self.workload_policies
                     .get(&(namespace, k.as_str(), v.as_str()))
             })
             .flatten()
-            .filter(|p| selects(&p.selector, labels))
+            .filter(|p| selects_with(&p.selector, own, added))
             .copied()
             .collect();
         workload.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        workload.dedup_by(|a, b| std::ptr::eq(*a, *b));
         composition.workload = workload;
         composition
     }
@@ -559,17 +574,17 @@ impl<'a> Index<'a> {
         let ns = &service.id.namespace;
         let ns_labels = self.namespace_labels(ns);
         let backing = self.backing(service);
-        let served: Vec<(Option<&Workload>, Labels)> = match &backing {
-            Backing::Workloads(ws) => ws
-                .iter()
-                .map(|w| (Some(*w), w.policy_labels().into_owned()))
-                .collect(),
-            Backing::Selector(labels) => vec![(None, labels.clone())],
+        let served: Vec<(Option<&Workload>, Option<&Labels>)> = match &backing {
+            Backing::Workloads(ws) => ws.iter().map(|w| (Some(*w), None)).collect(),
+            Backing::Selector(labels) => vec![(None, Some(labels))],
         };
         let mut decisions = Vec::new();
         let mut enforcement = Vec::new();
         for (workload, labels) in &served {
-            let composition = self.compose(ns, labels);
+            let composition = match (workload, labels) {
+                (Some(w), _) => self.compose_workload(ns, w),
+                (None, labels) => self.compose(ns, labels.unwrap_or(&Labels::new())),
+            };
             let decision = self.legacy_or_peer(
                 &composition,
                 Composition::workload_decision,
@@ -593,23 +608,23 @@ impl<'a> Index<'a> {
         let ns = &service.id.namespace;
         let ns_labels = self.namespace_labels(ns);
         let endpoints = self.endpoints(service, port);
-        let served: Vec<(Option<&Workload>, Labels, Option<u32>)> = match &endpoints {
-            Endpoints::Workloads(ws) => ws
-                .iter()
-                .map(|(w, tp)| (Some(*w), w.policy_labels().into_owned(), *tp))
-                .collect(),
+        let served: Vec<(Option<&Workload>, Option<&Labels>, Option<u32>)> = match &endpoints {
+            Endpoints::Workloads(ws) => ws.iter().map(|(w, tp)| (Some(*w), None, *tp)).collect(),
             Endpoints::Selector(labels) => {
                 let tp = match &port.target_port {
                     TargetPort::Number(n) => Some(*n),
                     TargetPort::Name(_) => None,
                 };
-                vec![(None, labels.clone(), tp)]
+                vec![(None, Some(labels), tp)]
             }
         };
         let mut decisions = Vec::new();
         let mut enforcement = Vec::new();
         for (workload, labels, tp) in &served {
-            let composition = self.compose(ns, labels);
+            let composition = match (workload, labels) {
+                (Some(w), _) => self.compose_workload(ns, w),
+                (None, labels) => self.compose(ns, labels.unwrap_or(&Labels::new())),
+            };
             let peer = |c: &Composition<'a>| match tp {
                 Some(p) => c.port_decision(*p),
                 None => c.workload_decision(),
