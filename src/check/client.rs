@@ -17,8 +17,8 @@ use crate::check::{Finding, Severity, list, pa_object, plural};
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Dataplane, dataplane};
 use crate::policy::model::{Labels, ServicePort, Settings, TlsMode, selects};
-use crate::policy::resolve::{Decision, Endpoints, Index, PolicyRef};
-use crate::policy::{Service, Workload};
+use crate::policy::resolve::{Composition, Decision, Endpoints, Index, PolicyRef};
+use crate::policy::{ObjectRef, Service, Workload};
 
 /// A client-side problem, as findings group them: one object to fix, the
 /// same Service (subset), the same thing sent.
@@ -105,48 +105,64 @@ fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
     let mut problems: BTreeMap<Problem, Affected> = BTreeMap::new();
     for svc in &snapshot.services {
         let used = rules.for_service(svc);
+        // Clients grouped by the rule they use (none: auto mTLS): each group
+        // is judged once. Namespaces that see the same rules share one
+        // lookup, made for the first of them.
+        let mut groups: Vec<(Option<&MergedRule>, Vec<(&String, &[String])>)> = Vec::new();
+        let mut lookups: Vec<(&String, &[String])> =
+            distinct.iter().map(|ns| (ns, &[][..])).collect();
+        if let Some((first, rest)) = uniform.split_first() {
+            lookups.push((first, rest));
+        }
+        for (client_ns, alike) in lookups {
+            for merged in client_rules(index, &used, client_ns) {
+                let at = groups.iter().position(|(rule, _)| match (rule, merged) {
+                    (Some(a), Some(b)) => std::ptr::eq(*a, b),
+                    (None, None) => true,
+                    _ => false,
+                });
+                match at {
+                    Some(i) => groups[i].1.push((client_ns, alike)),
+                    None => groups.push((merged, vec![(client_ns, alike)])),
+                }
+            }
+        }
         // What auto mTLS infers: the namespace-wide, else mesh-wide, mode.
         let inferred = index
             .compose(&svc.id.namespace, &Labels::new())
             .workload_decision();
+        let mut known = Vec::new();
         for port in &svc.ports {
-            let servers = server_pods(index, svc, port);
+            let servers = server_pods(index, svc, port, &mut known);
             if servers.is_empty() {
                 continue;
             }
-            // Namespaces that see the same rules share one lookup, made for the
-            // first of them: the cost is per Service, not per Service and namespace.
-            let mut lookups: Vec<(&String, &[String])> =
-                distinct.iter().map(|ns| (ns, &[][..])).collect();
-            if let Some((first, rest)) = uniform.split_first() {
-                lookups.push((first, rest));
-            }
-            for (client_ns, alike) in lookups {
-                for merged in client_rules(index, &used, client_ns) {
-                    for route in routes(merged, port.port) {
-                        let reached: Vec<&ServerPod> = servers
-                            .iter()
-                            .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
-                            .collect();
-                        let context = Context {
-                            svc,
-                            rule: merged.map(|m| m.decider().to_string()),
-                            subset: route.subset,
-                            inferred: &inferred,
-                        };
-                        for (problem, pod, server_text, why) in
-                            route_problems(&context, route.settings, &reached)
-                        {
-                            let affected = problems.entry(problem).or_default();
-                            if affected.server.is_empty() {
-                                affected.server = server_text;
-                                affected.why = why;
-                            }
-                            affected.clients.insert(client_ns.clone());
-                            affected.clients.extend(alike.iter().cloned());
-                            affected.pods.insert(pod.to_string());
-                            affected.ports.insert(port.port);
+            for (merged, clients) in &groups {
+                for route in routes(*merged, port.port) {
+                    let reached: Vec<&ServerPod> = servers
+                        .iter()
+                        .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
+                        .collect();
+                    let context = Context {
+                        svc,
+                        rule: merged.map(|m| m.decider()),
+                        subset: route.subset,
+                        inferred: &inferred,
+                    };
+                    for (problem, pod, server_text, why) in
+                        route_problems(&context, route.settings, &reached)
+                    {
+                        let affected = problems.entry(problem).or_default();
+                        if affected.server.is_empty() {
+                            affected.server = server_text;
+                            affected.why = why;
                         }
+                        for (client_ns, alike) in clients {
+                            affected.clients.insert((*client_ns).clone());
+                            affected.clients.extend(alike.iter().cloned());
+                        }
+                        affected.pods.insert(pod.to_string());
+                        affected.ports.insert(port.port);
                     }
                 }
             }
@@ -187,7 +203,7 @@ fn client_rules<'i, 'a>(
 /// What a route's problems are found against.
 struct Context<'a, 'd> {
     svc: &'a Service,
-    rule: Option<String>,
+    rule: Option<&'a ObjectRef>,
     subset: Option<&'a str>,
     inferred: &'a Decision<'d>,
 }
@@ -202,7 +218,7 @@ fn route_problems<'s>(
     let problem = |code, object: String, tls| Problem {
         code,
         object,
-        rule: context.rule.clone(),
+        rule: context.rule.map(ToString::to_string),
         service: context.svc.id.to_string(),
         subset: context.subset.map(str::to_string),
         tls,
@@ -211,7 +227,7 @@ fn route_problems<'s>(
     let strict = |s: &ServerPod| s.enforced == Some(Enforced::Strict);
     match settings.tls {
         Some(tls) => {
-            let Some(rule) = &context.rule else {
+            let Some(rule) = context.rule else {
                 return out;
             };
             for server in reached {
@@ -232,18 +248,19 @@ fn route_problems<'s>(
             // Auto mTLS. Passthrough: plaintext to all as soon as one pod
             // has no sidecar (Istio's `BestEffortInferServiceMTLSMode`).
             let passthrough = context.svc.headless || settings.passthrough == Some(true);
-            let bare: Vec<String> = reached
-                .iter()
-                .filter(|s| s.dataplane != Dataplane::Sidecar)
-                .map(|s| s.workload.id.name.clone())
-                .collect();
-            if passthrough && !bare.is_empty() {
+            let bare = |s: &&&ServerPod| s.dataplane != Dataplane::Sidecar;
+            if passthrough && reached.iter().any(|s| bare(&s)) {
+                let bare: Vec<String> = reached
+                    .iter()
+                    .filter(bare)
+                    .map(|s| s.workload.id.name.clone())
+                    .collect();
                 let how = if context.svc.headless {
                     format!("service {} is headless", context.svc.id)
                 } else {
                     format!(
                         "destinationrule {} sets loadBalancer PASSTHROUGH",
-                        context.rule.as_deref().unwrap_or_default()
+                        context.rule.map(ToString::to_string).unwrap_or_default()
                     )
                 };
                 let why = format!(
@@ -262,7 +279,6 @@ fn route_problems<'s>(
                 }
                 return out;
             }
-            let why = inferred_text(context);
             for server in reached {
                 let Some(policy) = server.decision.policy else {
                     continue;
@@ -285,7 +301,7 @@ fn route_problems<'s>(
                     problem(code, object, None),
                     server.workload.id.name.as_str(),
                     server_text(&server.decision),
-                    why.clone(),
+                    inferred_text(context),
                 ));
             }
         }
@@ -322,7 +338,12 @@ fn inferred_text(context: &Context<'_, '_>) -> String {
 
 /// The pods that serve a Service port, with what each declares and enforces
 /// there.
-fn server_pods<'a>(index: &Index<'a>, svc: &Service, port: &ServicePort) -> Vec<ServerPod<'a>> {
+fn server_pods<'a>(
+    index: &Index<'a>,
+    svc: &Service,
+    port: &ServicePort,
+    known: &mut Vec<(&'a Workload, Composition<'a>, Dataplane)>,
+) -> Vec<ServerPod<'a>> {
     let Endpoints::Workloads(endpoints) = index.endpoints(svc, port) else {
         return Vec::new();
     };
@@ -335,18 +356,26 @@ fn server_pods<'a>(index: &Index<'a>, svc: &Service, port: &ServicePort) -> Vec<
     endpoints
         .into_iter()
         .map(|(w, tp)| {
-            let composition = index.compose_workload(&svc.id.namespace, w);
+            // A workload's composition and dataplane serve all its ports.
+            let at = match known.iter().position(|(k, _, _)| std::ptr::eq(*k, w)) {
+                Some(i) => i,
+                None => {
+                    let composition = index.compose_workload(&svc.id.namespace, w);
+                    known.push((w, composition, dataplane(w, ns_labels)));
+                    known.len() - 1
+                }
+            };
+            let (_, composition, plane) = &known[at];
             let decision = match tp {
                 Some(p) => composition.port_decision(p),
                 None => composition.workload_decision(),
             };
-            let plane = dataplane(w, ns_labels);
             let at = tp.map(|p| (p, port.protocol.as_str()));
-            let enforced = dataplane::enforcement(plane, decision.mode, w, at).map(|e| e.enforced);
+            let enforced = dataplane::enforcement(*plane, decision.mode, w, at).map(|e| e.enforced);
             ServerPod {
                 workload: w,
                 decision,
-                dataplane: plane,
+                dataplane: *plane,
                 enforced,
             }
         })

@@ -18,7 +18,9 @@
 //! a rule of the client's own namespace whose `workloadSelector` selects the
 //! client wins; else the last entry without a selector.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::policy::model::{DestinationRule, Labels, Subset, TlsPolicy, selects};
 use crate::policy::{ObjectRef, Service};

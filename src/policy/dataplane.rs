@@ -5,7 +5,6 @@
 //! DISABLE as PERMISSIVE; gateways take their listeners from Gateway resources.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::mode::{Enforced, Mode};
 use crate::policy::model::{Labels, Workload, WorkloadOrigin};
@@ -120,24 +119,12 @@ fn injected(workload: &Workload, namespace_labels: &Labels) -> bool {
     namespace_on || (pod_on && !namespace_disabled)
 }
 
-/// A template injected with Istio's `gateway` template, or a pod that was.
+/// A template to be injected with Istio's `gateway` template.
 fn gateway_template(workload: &Workload) -> bool {
-    let named = |list: &str| list.split(',').any(|t| t.trim() == "gateway");
-    if workload
-        .annotations
-        .get("inject.istio.io/templates")
-        .is_some_and(|t| named(t))
-    {
-        return true;
-    }
-    // A running pod records the templates it was injected with.
     workload
         .annotations
-        .get("sidecar.istio.io/status")
-        .and_then(|status| serde_json::from_str::<Value>(status).ok())
-        .and_then(|status| status.get("templates").cloned())
-        .and_then(|t| t.as_array().cloned())
-        .is_some_and(|t| t.iter().any(|t| t == "gateway"))
+        .get("inject.istio.io/templates")
+        .is_some_and(|list| list.split(',').any(|t| t.trim() == "gateway"))
 }
 
 /// Whether ztunnel captures the pod: the namespace or the pod is labelled
@@ -221,7 +208,7 @@ fn captured(workload: &Workload, port: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 

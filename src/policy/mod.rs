@@ -167,6 +167,16 @@ impl Snapshot {
         })
     }
 
+    /// Whether some policy selects by a label istiod adds (cluster, network,
+    /// node): only then do selectors need more than a workload's own labels.
+    pub fn selects_by_topology(&self) -> bool {
+        self.policies.iter().any(|p| {
+            p.selector
+                .keys()
+                .any(|k| k.starts_with("topology.") || k == HOSTNAME_LABEL)
+        })
+    }
+
     /// Gives each workload the labels istiod adds before it matches policy
     /// selectors (Istio's `AugmentLabels`, docs/semantics.md §4): the
     /// cluster's name, the network (the namespace's

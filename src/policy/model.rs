@@ -343,7 +343,8 @@ pub struct Workload {
     pub container_names: Vec<String>,
     /// `spec.hostNetwork`: no sidecar is injected, no ambient capture.
     pub host_network: bool,
-    /// Its `istio-proxy` container runs `proxy router`: a gateway, not a sidecar.
+    /// A gateway proxy, not a sidecar: its `istio-proxy` container runs
+    /// `proxy router`, or it was injected with the `gateway` template.
     pub router: bool,
     /// `spec.nodeName`, for the topology labels istiod adds from the node.
     pub node: Option<String>,
@@ -456,6 +457,13 @@ impl Workload {
                 }
             }
         }
+        // A running pod records the templates it was injected with.
+        router |= annotations
+            .get("sidecar.istio.io/status")
+            .and_then(|status| serde_json::from_str::<Value>(status).ok())
+            .and_then(|status| status.get("templates").cloned())
+            .and_then(|t| t.as_array().cloned())
+            .is_some_and(|t| t.iter().any(|t| t == "gateway"));
         Ok(Workload {
             id: meta.id,
             kind,

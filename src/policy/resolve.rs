@@ -10,14 +10,20 @@
 //!
 //! Rows — what `get` prints — aggregate the decisions of the pods behind a Service.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Keyed by the snapshot's own strings, looked up for every pod: foldhash
+// (seeded per process) rather than SipHash.
+use foldhash::{HashMap, HashMapExt};
 
 use serde::Serialize;
 
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
 use crate::policy::model::LEGACY_API_VERSION;
-use crate::policy::model::{LegacyKind, LegacyPort, ServicePort, TargetPort, selects, selects_with};
+use crate::policy::model::{
+    LegacyKind, LegacyPort, ServicePort, TargetPort, selects, selects_with,
+};
 use crate::policy::{
     EndpointSlice, IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service,
     Snapshot, Workload,
@@ -175,6 +181,8 @@ pub struct Index<'a> {
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     pods: WorkloadIndex<'a>,
     templates: WorkloadIndex<'a>,
+    /// Whether some policy selects by a label istiod adds.
+    topology: bool,
 }
 
 /// Workloads per namespace in name order, and per (namespace, label, value), so
@@ -186,7 +194,9 @@ pub struct WorkloadIndex<'a> {
 }
 
 impl<'a> WorkloadIndex<'a> {
-    pub fn new(items: &'a [Workload]) -> WorkloadIndex<'a> {
+    /// Workloads by namespace and label; with `topology`, also by the labels
+    /// istiod adds (needed only when a policy selects by one).
+    pub fn new(items: &'a [Workload], topology: bool) -> WorkloadIndex<'a> {
         let mut index = WorkloadIndex::default();
         for w in items {
             index
@@ -200,7 +210,8 @@ impl<'a> WorkloadIndex<'a> {
             for w in list.iter() {
                 // Own labels and the ones istiod adds: Services match the
                 // first, policies both (the filter in `select` decides).
-                for (k, v) in w.labels.iter().chain(&w.topology) {
+                let added = if topology { Some(&w.topology) } else { None };
+                for (k, v) in w.labels.iter().chain(added.into_iter().flatten()) {
                     index
                         .by_label
                         .entry((w.id.namespace.as_str(), k, v))
@@ -222,9 +233,7 @@ impl<'a> WorkloadIndex<'a> {
     /// The workloads of `namespace` that a policy's `selector` selects: it
     /// also sees the labels istiod adds.
     pub fn select_for_policy(&self, namespace: &str, selector: &Labels) -> Vec<&'a Workload> {
-        self.select_by(namespace, selector, |w| {
-            w.policy_selects(selector)
-        })
+        self.select_by(namespace, selector, |w| w.policy_selects(selector))
     }
 
     fn select_by(
@@ -304,6 +313,7 @@ impl<'a> Index<'a> {
         for list in services.values_mut() {
             list.sort_by(|a, b| a.id.name.cmp(&b.id.name));
         }
+        let topology = snapshot.selects_by_topology();
         let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
         for slice in &snapshot.endpoint_slices {
             slices
@@ -317,8 +327,9 @@ impl<'a> Index<'a> {
             workload_policies,
             services,
             slices,
-            pods: WorkloadIndex::new(&snapshot.pods),
-            templates: WorkloadIndex::new(&snapshot.templates),
+            pods: WorkloadIndex::new(&snapshot.pods, topology),
+            templates: WorkloadIndex::new(&snapshot.templates, topology),
+            topology,
         }
     }
 
@@ -368,6 +379,7 @@ impl<'a> Index<'a> {
             return composition;
         }
         composition.namespace = level(namespace);
+        let added = if self.topology { added } else { &Labels::new() };
         let mut workload: Vec<&'a PeerAuthentication> = own
             .iter()
             .chain(added.iter().filter(|(k, _)| !own.contains_key(*k)))

@@ -321,7 +321,7 @@ impl Collector {
     /// Whether a Service with a selector has no pod among those collected, so
     /// that pod templates must stand in.
     pub fn has_service_without_pods(&self) -> bool {
-        let pods = WorkloadIndex::new(&self.pods);
+        let pods = WorkloadIndex::new(&self.pods, false);
         self.services.values().any(|svc| {
             svc.selector
                 .as_ref()
