@@ -78,6 +78,10 @@ pub fn findings(index: &Index<'_>) -> Vec<Finding> {
         .collect()
 }
 
+/// Clients that use the same rule for a Service (none: auto mTLS): each
+/// namespace looked up, with the namespaces that see the same rules as it.
+type ClientGroup<'i, 'a, 'n> = (Option<&'i MergedRule<'a>>, Vec<(&'n String, &'n [String])>);
+
 /// Every client-side problem of the mesh, with who meets it.
 fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
     let snapshot = index.snapshot;
@@ -108,7 +112,7 @@ fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
         // Clients grouped by the rule they use (none: auto mTLS): each group
         // is judged once. Namespaces that see the same rules share one
         // lookup, made for the first of them.
-        let mut groups: Vec<(Option<&MergedRule>, Vec<(&String, &[String])>)> = Vec::new();
+        let mut groups: Vec<ClientGroup> = Vec::new();
         let mut lookups: Vec<(&String, &[String])> =
             distinct.iter().map(|ns| (ns, &[][..])).collect();
         if let Some((first, rest)) = uniform.split_first() {
