@@ -374,6 +374,7 @@ impl<'a> DestinationIndex<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::model::labels_of as labels;
     use serde_json::json;
 
     fn rule(ns: &str, name: &str, host: &str, export_to: &[&str]) -> DestinationRule {
@@ -393,13 +394,6 @@ mod tests {
         DestinationIndex::new(rules, "istio-system")
             .lookup(client, None, svc)
             .map(|m| m.decider().to_string())
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

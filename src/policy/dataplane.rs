@@ -211,6 +211,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::policy::model::labels_of as labels;
 
     fn pod(object: Value) -> Workload {
         Workload::from_pod(&object).expect("test pod is valid")
@@ -222,13 +223,6 @@ mod tests {
             &json!({"metadata": {"name": "d", "namespace": "ns"}, "spec": {"template": spec}}),
         )
         .expect("test template is valid")
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub fn selects(selector: &Labels, labels: &Labels) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Labels from pairs, for tests.
+#[cfg(test)]
+pub(crate) fn labels_of(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// [`selects`] over an object's own labels and labels added to them (the
 /// own ones win where both have a key), without merging the two.
 pub fn selects_with(selector: &Labels, own: &Labels, added: &Labels) -> bool {

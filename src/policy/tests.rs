@@ -547,9 +547,10 @@ fn rule_policies_apply_only_in_their_namespace_and_select_by_label_subset() {
     );
 }
 
-#[test]
-fn named_target_ports_resolve_per_pod_and_disagreeing_pods_make_a_mixed_row() {
-    let mut s = snapshot(
+/// Service `api` in `prod`, port 80 → target port `http`; its workload
+/// policy is STRICT, DISABLE for workload port 8080; `ports` per pod.
+fn named_port_world(pods: &[(&str, (&str, u32))]) -> Snapshot {
+    snapshot(
         vec![policy(
             "prod",
             "api",
@@ -559,12 +560,19 @@ fn named_target_ports_resolve_per_pod_and_disagreeing_pods_make_a_mixed_row() {
             &[(8080, Some(Mode::Disable))],
         )],
         vec![service("prod", "api", &[(80, json!("http"))])],
-        vec![
-            pod("prod", "api-a", &[("app", "api")], &[("http", 8080)]),
-            pod("prod", "api-b", &[("app", "api")], &[("http", 9090)]),
-            pod("prod", "api-c", &[("app", "api")], &[("http", 9090)]),
-        ],
-    );
+        pods.iter()
+            .map(|(name, port)| pod("prod", name, &[("app", "api")], &[*port]))
+            .collect(),
+    )
+}
+
+#[test]
+fn named_target_ports_resolve_per_pod_and_disagreeing_pods_make_a_mixed_row() {
+    let mut s = named_port_world(&[
+        ("api-a", ("http", 8080)),
+        ("api-b", ("http", 9090)),
+        ("api-c", ("http", 9090)),
+    ]);
     let r = row(&s, "prod/api:80");
     assert_eq!(r.mode, RowMode::Mixed);
     assert_eq!(r.target_port, None);
@@ -598,21 +606,7 @@ fn named_target_ports_resolve_per_pod_and_disagreeing_pods_make_a_mixed_row() {
 
 #[test]
 fn rule_a_pod_without_the_named_target_port_is_no_endpoint_of_it() {
-    let s = snapshot(
-        vec![policy(
-            "prod",
-            "api",
-            None,
-            WL,
-            Some(Mode::Strict),
-            &[(8080, Some(Mode::Disable))],
-        )],
-        vec![service("prod", "api", &[(80, json!("http"))])],
-        vec![
-            pod("prod", "api-a", &[("app", "api")], &[("http", 8080)]),
-            pod("prod", "api-b", &[("app", "api")], &[("admin", 9000)]),
-        ],
-    );
+    let s = named_port_world(&[("api-a", ("http", 8080)), ("api-b", ("admin", 9000))]);
     let r = row(&s, "prod/api:80");
     assert_eq!(
         (r.mode, r.target_port, r.workloads),

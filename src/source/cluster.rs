@@ -492,6 +492,17 @@ impl Cluster {
         })
     }
 
+    /// One Namespace object.
+    async fn get_namespace(&self, namespace: &str) -> Result<Value, ApiError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/namespaces/{namespace}"),
+            None,
+            None,
+        )
+        .await
+    }
+
     /// The nodes, whose region, zone and name istiod adds to the labels policy
     /// selectors see: read only when a selector uses one. Where nodes may not
     /// be read, a warning says which selectors cannot be matched as istiod does.
@@ -592,10 +603,7 @@ impl Cluster {
                 self.read_workloads(collector, None).await?;
             }
             Scope::Namespace(ns) => {
-                let namespace = match self
-                    .call(Method::GET, &format!("/api/v1/namespaces/{ns}"), None, None)
-                    .await
-                {
+                let namespace = match self.get_namespace(ns).await {
                     Ok(namespace) => namespace,
                     Err(ApiError::Status { code: 404, .. }) => bail!("namespace {ns:?} not found"),
                     Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
@@ -616,15 +624,7 @@ impl Cluster {
                     Ok(service) => service,
                     Err(ApiError::Status { code: 404, .. }) => {
                         // Tell a missing namespace from a missing Service.
-                        match self
-                            .call(
-                                Method::GET,
-                                &format!("/api/v1/namespaces/{namespace}"),
-                                None,
-                                None,
-                            )
-                            .await
-                        {
+                        match self.get_namespace(namespace).await {
                             Err(ApiError::Status { code: 404, .. }) => {
                                 bail!("namespace {namespace:?} not found")
                             }
@@ -646,14 +646,7 @@ impl Cluster {
                 // In a mesh with revisions, the namespace's `istio.io/rev`
                 // says which control plane serves its pods.
                 if !collector.revision_root_namespaces().is_empty()
-                    && let Ok(ns) = self
-                        .call(
-                            Method::GET,
-                            &format!("/api/v1/namespaces/{namespace}"),
-                            None,
-                            None,
-                        )
-                        .await
+                    && let Ok(ns) = self.get_namespace(namespace).await
                 {
                     self.collect(collector, vec![ns], "namespaces")?;
                 }
