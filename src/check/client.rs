@@ -16,7 +16,7 @@ use crate::check::destination::{DestinationIndex, MergedRule, ServiceRules};
 use crate::check::{Finding, Severity, list, pa_object, plural};
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Dataplane, dataplane};
-use crate::policy::model::{Labels, ServicePort, Settings, TlsMode, selects};
+use crate::policy::model::{Labels, NO_LABELS, ServicePort, Settings, TlsMode, selects};
 use crate::policy::resolve::{Composition, Decision, Endpoints, Index, PolicyRef};
 use crate::policy::{ObjectRef, Service, Workload};
 
@@ -351,12 +351,11 @@ fn server_pods<'a>(
     let Endpoints::Workloads(endpoints) = index.endpoints(svc, port) else {
         return Vec::new();
     };
-    let none = Labels::new();
     let ns_labels = index
         .snapshot
         .namespaces
         .get(&svc.id.namespace)
-        .map_or(&none, |n| &n.labels);
+        .map_or(&NO_LABELS, |n| &n.labels);
     endpoints
         .into_iter()
         .map(|(w, tp)| {

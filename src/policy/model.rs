@@ -15,6 +15,9 @@ use crate::mode::Mode;
 
 pub type Labels = BTreeMap<String, String>;
 
+/// No labels: what an object without any has.
+pub static NO_LABELS: Labels = BTreeMap::new();
+
 /// Whether a selector selects an object with these labels: every key and value
 /// of the selector is among them (a label subset, as Kubernetes' and Istio's
 /// selectors match). An empty selector selects everything.

@@ -22,7 +22,7 @@ use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::model::{
-    LegacyKind, LegacyPort, ServicePort, TargetPort, selects, selects_with,
+    LegacyKind, LegacyPort, NO_LABELS, ServicePort, TargetPort, selects, selects_with,
 };
 use crate::policy::{
     EndpointSlice, IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service,
@@ -354,8 +354,7 @@ impl<'a> Index<'a> {
 
     /// The policies Istio composes for a workload with `labels` in `namespace`.
     pub fn compose(&self, namespace: &str, labels: &Labels) -> Composition<'a> {
-        static NONE: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
-        self.compose_labels(namespace, labels, NONE.get_or_init(Labels::new))
+        self.compose_labels(namespace, labels, &NO_LABELS)
     }
 
     /// The policies Istio composes for a workload: its own labels and the ones
@@ -379,7 +378,7 @@ impl<'a> Index<'a> {
             return composition;
         }
         composition.namespace = level(namespace);
-        let added = if self.topology { added } else { &Labels::new() };
+        let added = if self.topology { added } else { &NO_LABELS };
         let mut workload: Vec<&'a PeerAuthentication> = own
             .iter()
             .chain(added.iter().filter(|(k, _)| !own.contains_key(*k)))
@@ -552,11 +551,10 @@ impl<'a> Index<'a> {
 
     /// The labels of a namespace (ambient mode and injection are labels).
     fn namespace_labels(&self, namespace: &str) -> &'a Labels {
-        static NONE: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
         self.snapshot
             .namespaces
             .get(namespace)
-            .map_or_else(|| NONE.get_or_init(Labels::new), |n| &n.labels)
+            .map_or(&NO_LABELS, |n| &n.labels)
     }
 
     pub fn mesh_row(&self) -> Row {
@@ -595,7 +593,7 @@ impl<'a> Index<'a> {
         for (workload, labels) in &served {
             let composition = match (workload, labels) {
                 (Some(w), _) => self.compose_workload(ns, w),
-                (None, labels) => self.compose(ns, labels.unwrap_or(&Labels::new())),
+                (None, labels) => self.compose(ns, labels.unwrap_or(&NO_LABELS)),
             };
             let decision = self.legacy_or_peer(
                 &composition,
@@ -635,7 +633,7 @@ impl<'a> Index<'a> {
         for (workload, labels, tp) in &served {
             let composition = match (workload, labels) {
                 (Some(w), _) => self.compose_workload(ns, w),
-                (None, labels) => self.compose(ns, labels.unwrap_or(&Labels::new())),
+                (None, labels) => self.compose(ns, labels.unwrap_or(&NO_LABELS)),
             };
             let peer = |c: &Composition<'a>| match tp {
                 Some(p) => c.port_decision(*p),
