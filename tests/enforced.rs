@@ -162,3 +162,66 @@ fn a_port_number_served_over_tcp_and_udp_keeps_both_rows() {
         ]
     );
 }
+
+/// Regression: a GitOps tree often holds Deployments but not their Namespace
+/// objects. Whether the injector adds a sidecar is then not known, and rows
+/// must not read as NONE (failing every `--expect STRICT` gate): they are
+/// judged by their declared mode until the Namespace object says more.
+#[test]
+fn templates_in_a_namespace_not_read_are_judged_by_their_declared_mode() {
+    let tree = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: prod}
+spec:
+  selector: {app: api}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: prod}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, ports: [{containerPort: 8080}]}]}
+";
+    let run = |extra: &str| {
+        Mtls::new([
+            "get",
+            "prod/api:80",
+            "-o",
+            "json",
+            "--expect",
+            "STRICT",
+            "-f",
+            "-",
+        ])
+        .stdin(format!("{tree}{extra}"))
+        .run()
+    };
+    let fields = |out: &common::Run| {
+        let value: Value = serde_json::from_str(&out.stdout).expect("JSON");
+        let row = &value["items"][0];
+        (row["dataplane"].clone(), row["enforced"].clone())
+    };
+
+    let unknown = run("");
+    assert_eq!((unknown.code, unknown.stderr.as_str()), (0, ""));
+    assert_eq!(fields(&unknown), (Value::Null, Value::Null));
+
+    let injected = run(
+        "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {istio-injection: enabled}}\n",
+    );
+    assert_eq!((injected.code, injected.stderr.as_str()), (0, ""));
+    assert_eq!(fields(&injected), (json!("sidecar"), json!("STRICT")));
+
+    let plain = run("---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n");
+    assert_eq!(plain.code, 3, "{}", plain.stderr);
+    assert_eq!(fields(&plain), (json!("none"), json!("NONE")));
+}

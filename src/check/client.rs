@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::check::destination::{DestinationIndex, MergedRule, ServiceRules};
 use crate::check::{Finding, Severity, list, pa_object, plural};
 use crate::mode::{Enforced, Mode};
-use crate::policy::dataplane::{self, Dataplane, dataplane};
-use crate::policy::model::{Labels, NO_LABELS, ServicePort, Settings, TlsMode, selects};
+use crate::policy::dataplane::{self, Dataplane, dataplane_in};
+use crate::policy::model::{Labels, ServicePort, Settings, TlsMode, selects};
 use crate::policy::resolve::{Composition, Decision, Endpoints, Index, PolicyRef};
 use crate::policy::{ObjectRef, Service, Workload};
 
@@ -346,41 +346,39 @@ fn server_pods<'a>(
     index: &Index<'a>,
     svc: &Service,
     port: &ServicePort,
-    known: &mut Vec<(&'a Workload, Composition<'a>, Dataplane)>,
+    known: &mut Vec<(&'a Workload, Composition<'a>, Option<Dataplane>)>,
 ) -> Vec<ServerPod<'a>> {
     let Endpoints::Workloads(endpoints) = index.endpoints(svc, port) else {
         return Vec::new();
     };
-    let ns_labels = index
-        .snapshot
-        .namespaces
-        .get(&svc.id.namespace)
-        .map_or(&NO_LABELS, |n| &n.labels);
+    let namespace = index.snapshot.namespaces.get(&svc.id.namespace);
     endpoints
         .into_iter()
-        .map(|(w, tp)| {
-            // A workload's composition and dataplane serve all its ports.
+        .filter_map(|(w, tp)| {
+            // A workload's composition and dataplane serve all its ports; a
+            // pod whose dataplane cannot be known is not judged.
             let at = match known.iter().position(|(k, _, _)| std::ptr::eq(*k, w)) {
                 Some(i) => i,
                 None => {
                     let composition = index.compose_workload(&svc.id.namespace, w);
-                    known.push((w, composition, dataplane(w, ns_labels)));
+                    known.push((w, composition, dataplane_in(w, namespace)));
                     known.len() - 1
                 }
             };
             let (_, composition, plane) = &known[at];
+            let plane = (*plane)?;
             let decision = match tp {
                 Some(p) => composition.port_decision(p),
                 None => composition.workload_decision(),
             };
             let at = tp.map(|p| (p, port.protocol.as_str()));
-            let enforced = dataplane::enforcement(*plane, decision.mode, w, at).map(|e| e.enforced);
-            ServerPod {
+            let enforced = dataplane::enforcement(plane, decision.mode, w, at).map(|e| e.enforced);
+            Some(ServerPod {
                 workload: w,
                 decision,
-                dataplane: *plane,
+                dataplane: plane,
                 enforced,
-            }
+            })
         })
         .collect()
 }

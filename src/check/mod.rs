@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::mode::Mode;
-use crate::policy::dataplane::{Dataplane, dataplane};
+use crate::policy::dataplane::{Dataplane, dataplane_in};
 use crate::policy::model::{Labels, TargetPort, selects};
 use crate::policy::resolve::{Backing, Decision, Index, Level};
 use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
@@ -461,7 +461,10 @@ fn dataplane_findings(index: &Index<'_>) -> Vec<Finding> {
             continue;
         }
         for w in workloads_in(index, ns) {
-            let plane = dataplane(w, &namespace.labels);
+            // Unknown (a template whose namespace was not read): no finding.
+            let Some(plane) = dataplane_in(w, Some(namespace)) else {
+                continue;
+            };
             if plane == Dataplane::Sidecar {
                 continue;
             }

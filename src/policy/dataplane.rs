@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::mode::{Enforced, Mode};
-use crate::policy::model::{Labels, Workload, WorkloadOrigin};
+use crate::policy::model::{Labels, NO_LABELS, Namespace, Workload, WorkloadOrigin};
 
 /// What serves a workload's inbound traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -97,6 +97,36 @@ pub fn dataplane(workload: &Workload, namespace_labels: &Labels) -> Dataplane {
     }
 }
 
+/// The dataplane of a workload in `namespace`, where it can be known: a
+/// running pod says it itself; a pod template needs its namespace's labels
+/// (injection, ambient) unless its own labels decide. `None`: unknown, as for
+/// a template whose Namespace object was not read.
+pub fn dataplane_in(workload: &Workload, namespace: Option<&Namespace>) -> Option<Dataplane> {
+    match namespace.filter(|n| n.seen) {
+        Some(ns) => Some(dataplane(workload, &ns.labels)),
+        None if workload.origin == WorkloadOrigin::Pod || decides_alone(workload) => {
+            Some(dataplane(workload, &NO_LABELS))
+        }
+        None => None,
+    }
+}
+
+/// Whether a template's own labels and spec decide its dataplane whatever
+/// its namespace says.
+fn decides_alone(workload: &Workload) -> bool {
+    let label = |k: &str| workload.labels.get(k).map(String::as_str);
+    workload.router
+        || gateway_template(workload)
+        || workload.host_network
+        || workload.container_names.iter().any(|c| c == "istio-proxy")
+        || label("sidecar.istio.io/inject") == Some("false")
+        || workload
+            .annotations
+            .get("sidecar.istio.io/inject")
+            .is_some_and(|v| v == "false")
+        || label("istio.io/dataplane-mode").is_some()
+}
+
 /// Whether the sidecar injector's webhooks would inject a pod of this template:
 /// the namespace asks (`istio-injection=enabled`, or `istio.io/rev` where
 /// injection is not disabled), or the pod does (`sidecar.istio.io/inject:
@@ -133,6 +163,15 @@ fn gateway_template(workload: &Workload) -> bool {
 /// sidecar, nor runs on the host network (Istio's `PodRedirectionEnabled`).
 fn ambient(workload: &Workload, namespace_labels: &Labels) -> bool {
     const MODE: &str = "istio.io/dataplane-mode";
+    // A running pod that ztunnel captures says so itself.
+    if workload.origin == WorkloadOrigin::Pod
+        && workload
+            .annotations
+            .get("ambient.istio.io/redirection")
+            .is_some_and(|r| r == "enabled")
+    {
+        return true;
+    }
     let enrolled = match workload.labels.get(MODE) {
         Some(mode) => mode == "ambient",
         None => namespace_labels.get(MODE).is_some_and(|m| m == "ambient"),
@@ -311,6 +350,33 @@ mod tests {
         assert_eq!(dataplane(&opted_out, &ambient_ns), Dataplane::None);
         assert_eq!(dataplane(&host, &ambient_ns), Dataplane::None);
         assert_eq!(dataplane(&sidecar, &ambient_ns), Dataplane::Sidecar);
+        // ztunnel marks the pods it captures: known without the namespace.
+        let enrolled = pod(json!({"metadata": {"name": "a", "namespace": "ns",
+            "annotations": {"ambient.istio.io/redirection": "enabled"}}}));
+        assert_eq!(dataplane(&enrolled, &nothing), Dataplane::Ambient);
+    }
+
+    #[test]
+    fn a_template_in_a_namespace_not_read_has_an_unknown_dataplane_unless_it_decides_alone() {
+        let unseen = Namespace {
+            name: "ns".into(),
+            labels: Labels::new(),
+            seen: false,
+        };
+        let plain = template(json!({}));
+        let refuses =
+            template(json!({"metadata": {"labels": {"sidecar.istio.io/inject": "false"}}}));
+        let running = pod(json!({"metadata": {"name": "a", "namespace": "ns"}}));
+        assert_eq!(dataplane_in(&plain, Some(&unseen)), None);
+        assert_eq!(dataplane_in(&plain, None), None);
+        assert_eq!(dataplane_in(&refuses, Some(&unseen)), Some(Dataplane::None));
+        assert_eq!(dataplane_in(&running, Some(&unseen)), Some(Dataplane::None));
+        let seen = Namespace {
+            seen: true,
+            labels: labels(&[("istio-injection", "enabled")]),
+            ..unseen
+        };
+        assert_eq!(dataplane_in(&plain, Some(&seen)), Some(Dataplane::Sidecar));
     }
 
     #[test]

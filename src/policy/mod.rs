@@ -153,6 +153,7 @@ impl Snapshot {
             self.namespaces.entry(name.clone()).or_insert(Namespace {
                 name,
                 labels: Labels::new(),
+                seen: false,
             });
         }
     }

@@ -603,6 +603,9 @@ pub fn env_value(container: &Value, name: &str) -> Option<String> {
 pub struct Namespace {
     pub name: String,
     pub labels: Labels,
+    /// Read as a Namespace object; `false` when only other objects name it,
+    /// so that its labels (injection, ambient) are not known.
+    pub seen: bool,
 }
 
 impl Namespace {
@@ -610,7 +613,11 @@ impl Namespace {
     pub fn from_object(object: &Value) -> Result<Namespace, String> {
         let name = Meta::of(object)?.id.name;
         let labels = metadata_labels(object)?;
-        Ok(Namespace { name, labels })
+        Ok(Namespace {
+            name,
+            labels,
+            seen: true,
+        })
     }
 }
 

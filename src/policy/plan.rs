@@ -419,6 +419,7 @@ pub fn apply_edit(snapshot: &mut Snapshot, edit: &Edit) -> Result<(), String> {
         .or_insert_with(|| crate::policy::Namespace {
             name: edit.id.namespace.clone(),
             labels: Default::default(),
+            seen: false,
         });
     Ok(())
 }

@@ -19,7 +19,7 @@ use foldhash::{HashMap, HashMapExt};
 use serde::Serialize;
 
 use crate::mode::{Enforced, Mode};
-use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane};
+use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane_in};
 use crate::policy::model::LEGACY_API_VERSION;
 use crate::policy::model::{
     LegacyKind, LegacyPort, NO_LABELS, ServicePort, TargetPort, selects, selects_with,
@@ -582,7 +582,7 @@ impl<'a> Index<'a> {
 
     pub fn service_row(&self, service: &Service) -> Row {
         let ns = &service.id.namespace;
-        let ns_labels = self.namespace_labels(ns);
+        let namespace = self.snapshot.namespaces.get(ns.as_str());
         let backing = self.backing(service);
         let served: Vec<(Option<&Workload>, Option<&Labels>)> = match &backing {
             Backing::Workloads(ws) => ws.iter().map(|w| (Some(*w), None)).collect(),
@@ -602,8 +602,10 @@ impl<'a> Index<'a> {
                 Some((service, None)),
             );
             if let Some(w) = workload {
-                let plane = dataplane(w, ns_labels);
-                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, None)));
+                if let Some(plane) = dataplane_in(w, namespace) {
+                    enforcement
+                        .push((plane, dataplane::enforcement(plane, decision.mode, w, None)));
+                }
             }
             decisions.push(decision);
         }
@@ -616,7 +618,7 @@ impl<'a> Index<'a> {
 
     pub fn port_row(&self, service: &Service, port: &ServicePort) -> Row {
         let ns = &service.id.namespace;
-        let ns_labels = self.namespace_labels(ns);
+        let namespace = self.snapshot.namespaces.get(ns.as_str());
         let endpoints = self.endpoints(service, port);
         let served: Vec<(Option<&Workload>, Option<&Labels>, Option<u32>)> = match &endpoints {
             Endpoints::Workloads(ws) => ws.iter().map(|(w, tp)| (Some(*w), None, *tp)).collect(),
@@ -641,9 +643,10 @@ impl<'a> Index<'a> {
             };
             let decision = self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))));
             if let Some(w) = workload {
-                let plane = dataplane(w, ns_labels);
-                let at = tp.map(|p| (p, port.protocol.as_str()));
-                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
+                if let Some(plane) = dataplane_in(w, namespace) {
+                    let at = tp.map(|p| (p, port.protocol.as_str()));
+                    enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
+                }
             }
             decisions.push(decision);
         }

@@ -1051,6 +1051,7 @@ fn require_then_unset_gives_back_the_original_table() {
         crate::policy::Namespace {
             name: "other".into(),
             labels: Default::default(),
+            seen: true,
         },
     );
     for target in ["mesh", "prod", "prod/api", "prod/api:80"] {
