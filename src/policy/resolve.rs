@@ -601,11 +601,10 @@ impl<'a> Index<'a> {
                 ns,
                 Some((service, None)),
             );
-            if let Some(w) = workload {
-                if let Some(plane) = dataplane_in(w, namespace) {
-                    enforcement
-                        .push((plane, dataplane::enforcement(plane, decision.mode, w, None)));
-                }
+            if let Some(w) = workload
+                && let Some(plane) = dataplane_in(w, namespace)
+            {
+                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, None)));
             }
             decisions.push(decision);
         }
@@ -642,11 +641,11 @@ impl<'a> Index<'a> {
                 None => c.workload_decision(),
             };
             let decision = self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))));
-            if let Some(w) = workload {
-                if let Some(plane) = dataplane_in(w, namespace) {
-                    let at = tp.map(|p| (p, port.protocol.as_str()));
-                    enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
-                }
+            if let Some(w) = workload
+                && let Some(plane) = dataplane_in(w, namespace)
+            {
+                let at = tp.map(|p| (p, port.protocol.as_str()));
+                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
             }
             decisions.push(decision);
         }
