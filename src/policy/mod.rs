@@ -4,6 +4,7 @@
 
 pub mod change;
 pub mod dataplane;
+pub mod explain;
 pub mod legacy;
 pub mod migrate;
 pub mod model;

@@ -1070,3 +1070,172 @@ fn require_then_unset_gives_back_the_original_table() {
         );
     }
 }
+
+mod explain {
+    use super::*;
+    use crate::policy::explain::{Candidate, Outcome, chain};
+    use crate::policy::resolve::Index;
+
+    const T1: &str = "2024-01-01T00:00:00Z";
+    const T2: &str = "2024-02-01T00:00:00Z";
+
+    /// (policy, mode, outcome) of a level's candidates.
+    fn summary(candidates: &[Candidate]) -> Vec<(String, String, Outcome)> {
+        candidates
+            .iter()
+            .map(|c| {
+                (
+                    c.policy.clone(),
+                    c.mode.map_or("UNSET", Mode::as_str).to_string(),
+                    c.outcome.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_level_lists_the_winner_the_shadowed_and_the_policies_that_do_not_apply() {
+        let s = api_world(vec![
+            policy(ROOT, "default", None, &[], Some(Mode::Permissive), &[]),
+            policy(ROOT, "root-selector", None, WL, Some(Mode::Disable), &[]),
+            policy("prod", "default", Some(T1), &[], None, &[]),
+            policy("prod", "younger", Some(T2), &[], Some(Mode::Strict), &[]),
+            policy(
+                "prod",
+                "api",
+                Some(T1),
+                WL,
+                Some(Mode::Strict),
+                &[(8080, Some(Mode::Disable))],
+            ),
+            policy(
+                "prod",
+                "api-2",
+                Some(T2),
+                WL,
+                Some(Mode::Permissive),
+                &[(8080, Some(Mode::Strict))],
+            ),
+            policy(
+                "prod",
+                "web",
+                None,
+                &[("app", "web")],
+                Some(Mode::Disable),
+                &[],
+            ),
+        ]);
+        let index = Index::new(&s);
+        let pod = &s.pods[0];
+        let c = chain(&index, "prod", Some(pod), &pod.labels, Some(8080));
+        let levels: Vec<Level> = c.links.iter().map(|l| l.level).collect();
+        assert_eq!(
+            levels,
+            [Level::Mesh, Level::Namespace, Level::Workload, Level::Port]
+        );
+        let s = |i: usize| summary(&c.links[i].candidates);
+        let shadowed = |by: &str| Outcome::Shadowed { by: by.into() };
+        assert_eq!(
+            s(0),
+            [
+                (
+                    "istio-system/default".into(),
+                    "PERMISSIVE".into(),
+                    Outcome::Decides
+                ),
+                (
+                    "istio-system/root-selector".into(),
+                    "DISABLE".into(),
+                    Outcome::IgnoredInRoot
+                ),
+            ]
+        );
+        assert_eq!(
+            s(1),
+            [
+                ("prod/default".into(), "UNSET".into(), Outcome::Inherits),
+                (
+                    "prod/younger".into(),
+                    "STRICT".into(),
+                    shadowed("prod/default")
+                ),
+            ]
+        );
+        assert_eq!(
+            s(2),
+            [
+                ("prod/api".into(), "STRICT".into(), Outcome::Decides),
+                (
+                    "prod/api-2".into(),
+                    "PERMISSIVE".into(),
+                    shadowed("prod/api")
+                ),
+                ("prod/web".into(), "DISABLE".into(), Outcome::NotSelected),
+            ]
+        );
+        assert_eq!(
+            s(3),
+            [
+                ("prod/api".into(), "DISABLE".into(), Outcome::Decides),
+                ("prod/api-2".into(), "STRICT".into(), shadowed("prod/api")),
+            ]
+        );
+        assert_eq!(
+            (c.mode, c.level, c.policy.as_deref()),
+            (Mode::Disable, Level::Port, Some("prod/api"))
+        );
+        assert_eq!(c.links[1].candidates[0].created.as_deref(), Some(T1));
+    }
+
+    #[test]
+    fn undecodable_policies_are_listed_where_istio_would_have_looked() {
+        let mut s = api_world(vec![]);
+        s.skipped_policies.push(crate::policy::SkippedPolicy {
+            id: ObjectRef {
+                namespace: "prod".into(),
+                name: "broken".into(),
+            },
+            reason: "unknown mTLS mode \"strict\"".into(),
+        });
+        let index = Index::new(&s);
+        let pod = &s.pods[0];
+        let c = chain(&index, "prod", Some(pod), &pod.labels, None);
+        assert_eq!(
+            summary(&c.links[1].candidates),
+            [(
+                "prod/broken".into(),
+                "UNSET".into(),
+                Outcome::Undecodable {
+                    reason: "unknown mTLS mode \"strict\"".into()
+                }
+            )]
+        );
+        assert_eq!((c.mode, c.level), (Mode::Permissive, Level::Default));
+    }
+
+    #[test]
+    fn the_chain_comes_to_the_decision_resolution_makes() {
+        // Without a port entry the port level inherits, and the workload decides.
+        let s = api_world(vec![policy(
+            "prod",
+            "api",
+            None,
+            WL,
+            Some(Mode::Strict),
+            &[],
+        )]);
+        let index = Index::new(&s);
+        let pod = &s.pods[0];
+        let c = chain(&index, "prod", Some(pod), &pod.labels, Some(8080));
+        assert_eq!(
+            summary(&c.links[3].candidates),
+            [("prod/api".into(), "UNSET".into(), Outcome::Inherits)]
+        );
+        let row = row(&s, "prod/api:80");
+        let source = row.source.expect("a source");
+        assert_eq!(
+            (RowMode::Single(c.mode), c.level, c.policy),
+            (row.mode, source.level, source.policy)
+        );
+    }
+}
