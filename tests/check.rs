@@ -7,9 +7,9 @@ use common::Mtls;
 
 use serde_json::{Value, json};
 
-const CODES: [&str; 14] = [
+const CODES: [&str; 15] = [
     "MTLS001", "MTLS002", "MTLS003", "MTLS004", "MTLS005", "MTLS006", "MTLS007", "MTLS008",
-    "MTLS009", "MTLS010", "MTLS011", "MTLS012", "MTLS013", "MTLS014",
+    "MTLS009", "MTLS010", "MTLS011", "MTLS012", "MTLS013", "MTLS014", "MTLS015",
 ];
 
 /// Fixture pairs for the rules behind a finding (docs/semantics.md §4): the

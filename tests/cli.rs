@@ -238,7 +238,15 @@ payments/ledger:443         DISABLE   port payments/ledger
 
 #[test]
 fn disable_on_a_port_creates_a_workload_policy_keyed_by_target_port_and_warns() {
-    let (code, stdout, stderr) = run(&["disable", "bookinfo/reviews:http", "-f", EXAMPLES]);
+    // bookinfo/reviews's DestinationRule sends ISTIO_MUTUAL to the port: the
+    // change breaks those calls, so it is forced (tests/gate.rs has the gate).
+    let (code, stdout, stderr) = run(&[
+        "disable",
+        "bookinfo/reviews:http",
+        "-f",
+        EXAMPLES,
+        "--force",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(
         stdout,
@@ -263,6 +271,9 @@ spec:
     assert_eq!(
         stderr,
         "\
+warning: the change breaks calls (MTLS015 destinationrule bookinfo/reviews): calls from sidecar clients in every \
+namespace to bookinfo/reviews:9080 will fail: destinationrule bookinfo/reviews sends mTLS (ISTIO_MUTUAL), but the \
+sidecars of 3 workloads (reviews-v1, reviews-v2, reviews-v3) take only plaintext (DISABLE from port policy bookinfo/reviews)
 bookinfo/reviews:9080: set to DISABLE (peerauthentication bookinfo/reviews to be created)
 warning: bookinfo/reviews:9080: mTLS gets weaker, from STRICT to DISABLE
 TARGET                  MODE      SOURCE
@@ -951,11 +962,15 @@ fn quiet_never_hides_a_security_warning() {
         "-f",
         EXAMPLES,
         "-q",
+        "--force",
     ]);
     assert_eq!(code, 0);
     assert_eq!(
         stderr,
-        "warning: payments/ledger:80: mTLS gets weaker, from STRICT to DISABLE\n\
+        "warning: the change breaks calls (MTLS015 destinationrule payments/ledger): calls from sidecar clients in \
+         every namespace to payments/ledger:80 will fail: destinationrule payments/ledger sends mTLS (ISTIO_MUTUAL), \
+         but the sidecar of 1 workload (ledger) takes only plaintext (DISABLE from port policy payments/ledger)\n\
+         warning: payments/ledger:80: mTLS gets weaker, from STRICT to DISABLE\n\
          warning: payments: mTLS gets weaker, from PERMISSIVE to DISABLE (and 1 more rows of payments)\n",
         "-q leaves out the confirmations and the table, never a weakening"
     );

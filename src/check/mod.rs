@@ -6,7 +6,7 @@
 //! words and gives a hint with the fix. None fires on a mesh free of the problems
 //! the codes describe.
 
-mod client;
+pub mod client;
 pub mod destination;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,7 +91,7 @@ pub fn check(snapshot: &Snapshot) -> Vec<Finding> {
     findings
 }
 
-/// The client-side failures (MTLS001, 002, 012, 013, 014) that `after` has
+/// The client-side failures (MTLS001, 002, 012, 013, 014, 015) that `after` has
 /// and `before` had not: the calls a change from one to the other would
 /// break. A failure that reaches more ports or clients than before counts.
 pub fn broken_by(before: &Snapshot, after: &Snapshot) -> Vec<Finding> {
