@@ -127,6 +127,22 @@ Examples:
   mtls check prod/api -o json           # the findings about one service")]
     Check(CheckArgs),
 
+    /// Explain why a port has its mode: the policies at each level, pod group by
+    /// pod group, what serves the pods, and what every caller sends
+    #[command(after_help = "\
+Examples:
+  mtls explain prod/api:http            # one Service port, as a tree
+  mtls explain prod/api -o json         # every port of a Service, for tools
+  mtls explain prod -f k8s/             # every Service port of a namespace, offline
+
+For each Service port: the container port each pod resolves it to; for each group
+of pods that resolve alike, every policy Istio considers at the mesh, namespace,
+workload and port levels, which one decides and why the others do not (shadowed
+by an older one, not selected, ignored in the root namespace, undecodable), and
+the mode the pods enforce; for each group of caller namespaces, the
+DestinationRule they use, what they send, and whether the calls work.")]
+    Explain(ExplainArgs),
+
     /// Print PeerAuthentications equivalent to the legacy authentication.istio.io
     /// policies, verified to keep every Service port's mode
     #[command(after_help = "\
@@ -255,6 +271,13 @@ pub struct CheckArgs {
     /// Which severity makes the exit code 3
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Service ports, Services, namespaces or `mesh` (every Service port)
+    #[arg(value_name = "TARGET", required_unless_present = "all_namespaces", add = ArgValueCompleter::new(crate::complete::targets))]
+    pub targets: Vec<String>,
 }
 
 /// The shells completion scripts are made for.

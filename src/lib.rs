@@ -5,6 +5,7 @@
 //! and fuzz targets use the library directly. ARCHITECTURE.md has the layers.
 
 pub mod check;
+pub mod explain;
 pub mod mode;
 pub mod policy;
 pub mod progress;

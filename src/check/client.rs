@@ -2,7 +2,7 @@
 //! pod behind a Service port, against what that pod's port takes.
 //!
 //! A DestinationRule that sets a TLS mode for the port decides what is sent
-//! (MTLS001, MTLS002). Without one, auto mTLS decides, from the namespace-wide
+//! (MTLS001, MTLS002, MTLS015). Without one, auto mTLS decides, from the namespace-wide
 //! (else mesh-wide) mode of the Service's namespace alone: DISABLE there sends
 //! plaintext to every pod (MTLS012 where a pod takes only mTLS); otherwise mTLS
 //! to the pods with a sidecar, plaintext to the others (MTLS013 where a
@@ -12,13 +12,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::Serialize;
+
 use crate::check::destination::{DestinationIndex, MergedRule, ServiceRules};
 use crate::check::{Finding, Severity, list, pa_object, plural};
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Dataplane, dataplane_in};
 use crate::policy::model::{Labels, ServicePort, Settings, TlsMode, selects};
 use crate::policy::resolve::{Composition, Decision, Endpoints, Index, PolicyRef};
-use crate::policy::{ObjectRef, Service, Workload};
+use crate::policy::{ObjectRef, Service, Snapshot, Workload};
 
 /// A client-side problem, as findings group them: one object to fix, the
 /// same Service (subset), the same thing sent.
@@ -89,48 +91,11 @@ fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
     // Clients in namespaces with rules of their own (read even where the
     // namespace itself was not, as a change reads only what it reaches) see
     // rules others do not; every other namespace sees the same.
-    let special = rules.distinct_namespaces();
-    let with_rules: BTreeSet<&str> = snapshot
-        .destination_rules
-        .iter()
-        .map(|r| r.id.namespace.as_str())
-        .collect();
-    let distinct: Vec<String> = special
-        .iter()
-        .filter(|ns| snapshot.namespaces.contains_key(*ns) || with_rules.contains(ns.as_str()))
-        .cloned()
-        .collect();
-    let uniform: Vec<String> = snapshot
-        .namespaces
-        .keys()
-        .filter(|ns| !special.contains(*ns))
-        .cloned()
-        .collect();
+    let (distinct, uniform) = client_namespaces(snapshot, &rules);
     let mut problems: BTreeMap<Problem, Affected> = BTreeMap::new();
     for svc in &snapshot.services {
         let used = rules.for_service(svc);
-        // Clients grouped by the rule they use (none: auto mTLS): each group
-        // is judged once. Namespaces that see the same rules share one
-        // lookup, made for the first of them.
-        let mut groups: Vec<ClientGroup> = Vec::new();
-        let mut lookups: Vec<(&String, &[String])> =
-            distinct.iter().map(|ns| (ns, &[][..])).collect();
-        if let Some((first, rest)) = uniform.split_first() {
-            lookups.push((first, rest));
-        }
-        for (client_ns, alike) in lookups {
-            for merged in client_rules(index, &used, client_ns) {
-                let at = groups.iter().position(|(rule, _)| match (rule, merged) {
-                    (Some(a), Some(b)) => std::ptr::eq(*a, b),
-                    (None, None) => true,
-                    _ => false,
-                });
-                match at {
-                    Some(i) => groups[i].1.push((client_ns, alike)),
-                    None => groups.push((merged, vec![(client_ns, alike)])),
-                }
-            }
-        }
+        let groups = client_groups(index, &used, &distinct, &uniform);
         // What auto mTLS infers: the namespace-wide, else mesh-wide, mode.
         let inferred = index
             .compose(&svc.id.namespace, &Labels::new())
@@ -173,6 +138,132 @@ fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
         }
     }
     problems
+}
+
+/// The client namespaces to look up: those with rules of their own (read
+/// even where the namespace itself was not, as a change reads only what it
+/// reaches), which see rules others do not; and every other namespace, which
+/// all see the same.
+fn client_namespaces(
+    snapshot: &Snapshot,
+    rules: &DestinationIndex<'_>,
+) -> (Vec<String>, Vec<String>) {
+    let special = rules.distinct_namespaces();
+    let with_rules: BTreeSet<&str> = snapshot
+        .destination_rules
+        .iter()
+        .map(|r| r.id.namespace.as_str())
+        .collect();
+    let distinct = special
+        .iter()
+        .filter(|ns| snapshot.namespaces.contains_key(*ns) || with_rules.contains(ns.as_str()))
+        .cloned()
+        .collect();
+    let uniform = snapshot
+        .namespaces
+        .keys()
+        .filter(|ns| !special.contains(*ns))
+        .cloned()
+        .collect();
+    (distinct, uniform)
+}
+
+/// Clients grouped by the rule they use for a Service (none: auto mTLS), so
+/// that each group is judged once. Namespaces that see the same rules share
+/// one lookup, made for the first of them.
+fn client_groups<'i, 'a, 'n>(
+    index: &Index<'_>,
+    used: &ServiceRules<'i, 'a>,
+    distinct: &'n [String],
+    uniform: &'n [String],
+) -> Vec<ClientGroup<'i, 'a, 'n>> {
+    let mut groups: Vec<ClientGroup> = Vec::new();
+    let mut lookups: Vec<(&String, &[String])> = distinct.iter().map(|ns| (ns, &[][..])).collect();
+    if let Some((first, rest)) = uniform.split_first() {
+        lookups.push((first, rest));
+    }
+    for (client_ns, alike) in lookups {
+        for merged in client_rules(index, used, client_ns) {
+            let at = groups.iter().position(|(rule, _)| match (rule, merged) {
+                (Some(a), Some(b)) => std::ptr::eq(*a, b),
+                (None, None) => true,
+                _ => false,
+            });
+            match at {
+                Some(i) => groups[i].1.push((client_ns, alike)),
+                None => groups.push((merged, vec![(client_ns, alike)])),
+            }
+        }
+    }
+    groups
+}
+
+/// What the callers of a Service port send, and whether their calls work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Caller {
+    /// The client namespaces this holds for.
+    pub namespaces: Vec<String>,
+    /// The DestinationRule that decides what they send, `NS/NAME`.
+    pub rule: Option<String>,
+    pub subset: Option<String>,
+    /// The TLS mode the rule sets; `None`: auto mTLS.
+    pub tls: Option<TlsMode>,
+    /// What auto mTLS infers from the Service's namespace.
+    pub inferred: Option<Mode>,
+    /// The findings their calls meet (MTLS001, 002, 012, 013, 014, 015); none:
+    /// the calls work.
+    pub failures: Vec<&'static str>,
+}
+
+/// Every caller of a Service port: each group of client namespaces by the
+/// rule (and subset) they use, what they send, and the failures they meet.
+pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Caller> {
+    let snapshot = index.snapshot;
+    let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
+    let (distinct, uniform) = client_namespaces(snapshot, &rules);
+    let used = rules.for_service(svc);
+    let inferred = index
+        .compose(&svc.id.namespace, &Labels::new())
+        .workload_decision();
+    let servers = server_pods(index, svc, port, &mut Vec::new());
+    let mut callers = Vec::new();
+    for (merged, clients) in client_groups(index, &used, &distinct, &uniform) {
+        let mut namespaces: Vec<String> = clients
+            .iter()
+            .flat_map(|(ns, alike)| std::iter::once(*ns).chain(alike.iter()))
+            .cloned()
+            .collect();
+        namespaces.sort();
+        for route in routes(merged, port.port) {
+            let reached: Vec<&ServerPod> = servers
+                .iter()
+                .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
+                .collect();
+            let context = Context {
+                svc,
+                rule: merged.map(|m| m.decider()),
+                subset: route.subset,
+                inferred: &inferred,
+            };
+            let mut failures: Vec<&'static str> =
+                route_problems(&context, route.settings, &reached)
+                    .into_iter()
+                    .map(|(problem, ..)| problem.code)
+                    .collect();
+            failures.sort_unstable();
+            failures.dedup();
+            callers.push(Caller {
+                namespaces: namespaces.clone(),
+                rule: merged.map(|m| m.decider().to_string()),
+                subset: route.subset.map(str::to_string),
+                tls: route.settings.tls,
+                inferred: route.settings.tls.is_none().then_some(inferred.mode),
+                failures,
+            });
+        }
+    }
+    callers
 }
 
 /// The rules the clients of a namespace use for a Service: one for all of
@@ -238,6 +329,12 @@ fn route_problems<'s>(
                 let code = match tls {
                     TlsMode::Disable | TlsMode::Simple if strict(server) => "MTLS001",
                     TlsMode::IstioMutual if server.dataplane == Dataplane::None => "MTLS002",
+                    TlsMode::IstioMutual | TlsMode::Mutual
+                        if server.dataplane == Dataplane::Sidecar
+                            && server.enforced == Some(Enforced::Disable) =>
+                    {
+                        "MTLS015"
+                    }
                     _ => continue,
                 };
                 out.push((
@@ -454,10 +551,10 @@ fn finding(problem: Problem, affected: Affected, namespaces: usize) -> Finding {
         plural(pods.len(), "workload", "workloads"),
         list(&pods)
     );
-    let (take, those) = if pods.len() == 1 {
-        ("takes", "it takes")
+    let (take, those, sidecars) = if pods.len() == 1 {
+        ("takes", "it takes", "sidecar")
     } else {
-        ("take", "they take")
+        ("take", "they take", "sidecars")
     };
     let (svc_ns, svc_name) = service.split_once('/').unwrap_or_default();
     let host = format!("{svc_name}.{svc_ns}.svc.cluster.local");
@@ -497,6 +594,17 @@ fn finding(problem: Problem, affected: Affected, namespaces: usize) -> Finding {
                  destinationrule {rule_text} so that auto mTLS sends plaintext to workloads without one"
             ),
         ),
+        "MTLS015" => (
+            format!(
+                "{from} will fail: {via} sends mTLS ({}), but the {sidecars} of {workloads} {take} only \
+                 plaintext ({server})",
+                tls.map_or("", TlsMode::as_str)
+            ),
+            format!(
+                "set the tls mode to DISABLE for this port in destinationrule {rule_text} (a portLevelSettings \
+                 entry), or `mtls unset {fix_target}` so that the port takes mTLS again"
+            ),
+        ),
         "MTLS012" => (
             format!(
                 "{from} will fail: no DestinationRule sets their TLS, so auto mTLS infers the server's mode from \
@@ -511,7 +619,7 @@ fn finding(problem: Problem, affected: Affected, namespaces: usize) -> Finding {
         "MTLS013" => (
             format!(
                 "{from} will fail: no DestinationRule sets their TLS, so auto mTLS infers the server's mode from \
-                 the namespace alone: {why}, so they send mTLS to the sidecar of {workloads}; but {those} \
+                 the namespace alone: {why}, so they send mTLS to the {sidecars} of {workloads}; but {those} \
                  only plaintext ({server})"
             ),
             format!(

@@ -4,6 +4,7 @@
 
 pub mod change;
 pub mod check;
+pub mod explain;
 pub mod get;
 pub mod interrupt;
 pub mod migrate;

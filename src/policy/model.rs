@@ -944,7 +944,22 @@ pub enum TlsMode {
     IstioMutual,
 }
 
+impl serde::Serialize for TlsMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "DISABLE",
+            TlsMode::Simple => "SIMPLE",
+            TlsMode::Mutual => "MUTUAL",
+            TlsMode::IstioMutual => "ISTIO_MUTUAL",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<TlsMode> {
         match s {
             "DISABLE" => Some(TlsMode::Disable),

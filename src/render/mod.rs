@@ -1,5 +1,6 @@
 //! Formatting: tables, JSON and YAML. Renderers format values; they decide nothing.
 
+pub mod explain;
 pub mod findings;
 pub mod plan;
 pub mod table;

@@ -1,0 +1,178 @@
+//! `mtls explain`: the whole decision for a Service port, on both ends — how
+//! the Service port maps to each pod's container port, the chain of policies
+//! behind each group of pods that resolve alike (`policy::explain`), what
+//! serves them and what they enforce, and what every caller sends with the
+//! verdict (`check::client`). Pure, like the rest of the core.
+
+use serde::Serialize;
+
+use crate::check::client::{self, Caller};
+use crate::mode::{Enforced, Mode};
+use crate::policy::Service;
+use crate::policy::change::Change;
+use crate::policy::dataplane::{self, Dataplane, dataplane_in};
+use crate::policy::explain::{Chain, chain};
+use crate::policy::model::{ServicePort, TargetPort, Workload};
+use crate::policy::plan::plan_change;
+use crate::policy::resolve::{Backing, Endpoints, Index};
+use crate::target::{PortRef, Target};
+
+/// Everything `explain` says of one Service port; the JSON form is the
+/// contract's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortExplanation {
+    /// `NS/SVC:PORT`, canonical.
+    pub target: String,
+    pub port: u16,
+    pub port_name: Option<String>,
+    pub protocol: String,
+    /// The Service's `targetPort`: a number or a container port's name.
+    pub target_port: String,
+    /// Each pod (or pod template) the Service selects, and the container
+    /// port it resolves the target port to; `serves: false` when it has none.
+    pub pods: Vec<PodPort>,
+    /// The pods that serve the port, grouped where they resolve alike.
+    pub groups: Vec<PodGroup>,
+    /// What each caller sends, and whether its calls work.
+    pub callers: Vec<Caller>,
+    /// The commands that set this port's mode, and whether each would take
+    /// effect as things are.
+    pub changes: Vec<ChangeOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodPort {
+    pub pod: String,
+    pub container_port: Option<u32>,
+    pub serves: bool,
+}
+
+/// Pods that resolve the port alike: the same labels, container port and
+/// dataplane.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodGroup {
+    pub pods: Vec<String>,
+    pub container_port: Option<u32>,
+    /// `None` where no pod is known, or its dataplane cannot be.
+    pub dataplane: Option<Dataplane>,
+    /// The mode traffic meets; `None` on a gateway or where unknown.
+    pub enforced: Option<Enforced>,
+    pub chain: Chain,
+}
+
+/// A command that sets the port's mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeOption {
+    pub command: String,
+    /// Whether the port would end up with the mode asked for (without
+    /// `--force`): no older policy in the way, a target port that resolves.
+    pub takes_effect: bool,
+}
+
+/// The explanation of one Service port.
+pub fn explain_port(index: &Index<'_>, service: &Service, port: &ServicePort) -> PortExplanation {
+    let snapshot = index.snapshot;
+    let ns = service.id.namespace.as_str();
+    let target = Target::Port {
+        namespace: ns.to_string(),
+        service: service.id.name.clone(),
+        port: PortRef::Number(port.port),
+    };
+    let namespace = snapshot.namespaces.get(ns);
+    // Every workload the Service selects, and what it resolves the port to.
+    let endpoints = index.endpoints(service, port);
+    let mut pods: Vec<PodPort> = Vec::new();
+    if let Backing::Workloads(all) = index.backing(service) {
+        for w in all {
+            let served = match &endpoints {
+                Endpoints::Workloads(ws) => {
+                    ws.iter().find(|(e, _)| e.id == w.id && e.kind == w.kind)
+                }
+                Endpoints::Selector(_) => None,
+            };
+            pods.push(PodPort {
+                pod: w.id.name.clone(),
+                container_port: served.and_then(|(_, tp)| *tp),
+                serves: served.is_some(),
+            });
+        }
+    }
+    let groups = match &endpoints {
+        Endpoints::Workloads(ws) => {
+            let mut groups: Vec<(Vec<&Workload>, Option<u32>)> = Vec::new();
+            for (w, tp) in ws {
+                let alike = groups.iter_mut().find(|(members, gtp)| {
+                    *gtp == *tp
+                        && members[0].labels == w.labels
+                        && members[0].topology == w.topology
+                        && dataplane_in(members[0], namespace) == dataplane_in(w, namespace)
+                });
+                match alike {
+                    Some((members, _)) => members.push(w),
+                    None => groups.push((vec![*w], *tp)),
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(members, tp)| {
+                    let first = members[0];
+                    let chain = chain(index, ns, Some(first), &first.labels, tp);
+                    let plane = dataplane_in(first, namespace);
+                    let at = tp.map(|p| (p, port.protocol.as_str()));
+                    PodGroup {
+                        pods: members.iter().map(|w| w.id.name.clone()).collect(),
+                        container_port: tp,
+                        dataplane: plane,
+                        enforced: plane
+                            .and_then(|p| dataplane::enforcement(p, chain.mode, first, at))
+                            .map(|e| e.enforced),
+                        chain,
+                    }
+                })
+                .collect()
+        }
+        Endpoints::Selector(labels) => {
+            let tp = match &port.target_port {
+                TargetPort::Number(n) => Some(*n),
+                TargetPort::Name(_) => None,
+            };
+            vec![PodGroup {
+                pods: Vec::new(),
+                container_port: tp,
+                dataplane: None,
+                enforced: None,
+                chain: chain(index, ns, None, labels, tp),
+            }]
+        }
+    };
+    let changes = [
+        ("require", Mode::Strict),
+        ("allow", Mode::Permissive),
+        ("disable", Mode::Disable),
+    ]
+    .into_iter()
+    .map(|(verb, mode)| ChangeOption {
+        command: format!("mtls {verb} {target}"),
+        takes_effect: plan_change(snapshot, &target, Change::Set(mode))
+            .is_ok_and(|step| step.blocked.is_none()),
+    })
+    .collect();
+    PortExplanation {
+        target: target.to_string(),
+        port: port.port,
+        port_name: port.name.clone(),
+        protocol: port.protocol.clone(),
+        target_port: match &port.target_port {
+            TargetPort::Number(n) => n.to_string(),
+            TargetPort::Name(name) => name.clone(),
+        },
+        pods,
+        groups,
+        callers: client::callers(index, service, port),
+        changes,
+    }
+}
