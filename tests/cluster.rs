@@ -2377,3 +2377,48 @@ fn a_change_that_would_break_calls_is_refused_on_a_cluster_too() {
         "{stderr}"
     );
 }
+
+/// `explain` reads a cluster as it reads manifests: the same JSON for the
+/// bundled example.
+#[test]
+fn explain_on_a_cluster_matches_the_manifests() {
+    let mut seed = Vec::new();
+    for file in [
+        "bookinfo/bookinfo.yaml",
+        "bookinfo/security.yaml",
+        "istio-system/mesh.yaml",
+        "payments/payments.yaml",
+        "payments/security.yaml",
+    ] {
+        let text = std::fs::read_to_string(format!("examples/{file}")).expect("example");
+        // What the server serves (ServiceAccounts are not mtls's business).
+        seed.extend(
+            kube_loopback::parse_objects(&text)
+                .expect("valid YAML")
+                .into_iter()
+                .filter(kube_loopback::knows),
+        );
+    }
+    let c = Cluster::with_seed(seed);
+    for target in ["bookinfo/ratings:9080", "payments/ledger"] {
+        let (code, from_cluster, stderr) = c.run(&["explain", target, "-o", "json"]);
+        assert_eq!((code, stderr.as_str()), (0, ""), "{target}");
+        let offline = Mtls::new(["explain", target, "-o", "json", "-f", "examples/"]).run();
+        let parse = |text: &str| -> Value { serde_json::from_str(text).expect("JSON") };
+        let mut cluster = parse(&from_cluster);
+        let mut manifests = parse(&offline.stdout);
+        // Creation times exist only on the server.
+        for value in [&mut cluster, &mut manifests] {
+            for port in value["ports"].as_array_mut().expect("ports") {
+                for group in port["groups"].as_array_mut().expect("groups") {
+                    for link in group["chain"]["links"].as_array_mut().expect("links") {
+                        for c in link["candidates"].as_array_mut().expect("candidates") {
+                            c["created"] = Value::Null;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cluster, manifests, "{target}");
+    }
+}

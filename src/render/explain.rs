@@ -63,9 +63,9 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
     for group in &e.groups {
         pod_group(out, group, color);
     }
-    out.push_str("└─ callers\n");
+    out.push_str("├─ callers\n");
     if e.callers.is_empty() {
-        out.push_str("   (no namespace calls it)\n");
+        out.push_str("│  (no namespace calls it)\n");
     }
     for c in &e.callers {
         let sends = match (c.tls, c.inferred) {
@@ -84,11 +84,26 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
             paint(&format!("fails ({})", c.failures.join(", ")), "red", color)
         };
         out.push_str(&format!(
-            "   {}: {}{sends}: {verdict}\n",
+            "│  {}: {}{sends}: {verdict}\n",
             super::printable(&few(&c.namespaces)),
             super::printable(&via)
         ));
     }
+    let changes: Vec<String> = e
+        .changes
+        .iter()
+        .map(|c| {
+            if c.takes_effect {
+                c.command.clone()
+            } else {
+                format!("{} (would not take effect)", c.command)
+            }
+        })
+        .collect();
+    out.push_str(&format!(
+        "└─ to change it: {}\n",
+        super::printable(&changes.join(", "))
+    ));
 }
 
 fn pod_group(out: &mut String, g: &PodGroup, color: bool) {

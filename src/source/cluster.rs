@@ -768,6 +768,11 @@ impl Cluster {
         .await?;
         if collector.has_service_without_pods() {
             self.read_templates(collector, Some(ns)).await?;
+            // Whether the injector gives those pods a sidecar depends on the
+            // namespace's labels.
+            if let Ok(namespace) = self.get_namespace(ns).await {
+                self.collect(collector, vec![namespace], "namespaces")?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,230 @@
+//! `mtls explain`: the tree at a terminal and the JSON for tools, for a port
+//! decided at each level, a shadowed policy, a selector that does not match, a
+//! partially named port, a pod without sidecar, an ambient pod, a caller whose
+//! DestinationRule sends plaintext to a STRICT port, a caller relying on auto
+//! mTLS in a DISABLE namespace, and a MIXED Service.
+
+mod common;
+
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use common::Mtls;
+
+const EXAMPLES: &str = "examples/";
+
+fn explain(args: &[&str], input: &str) -> common::Run {
+    Mtls::new(["explain"]).args(args).args(["-f", input]).run()
+}
+
+fn ports(args: &[&str], input: &str) -> Vec<Value> {
+    let out = explain(&[args, &["-o", "json"]].concat(), input);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+    let value: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    value["ports"].as_array().expect("ports").clone()
+}
+
+/// Each level's candidates as `policy mode outcome`.
+fn chain(group: &Value) -> Vec<(String, Vec<String>)> {
+    group["chain"]["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .map(|link| {
+            let candidates = link["candidates"]
+                .as_array()
+                .expect("candidates")
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} {}",
+                        c["policy"].as_str().unwrap_or(""),
+                        c["mode"].as_str().unwrap_or(""),
+                        c["outcome"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            (link["level"].as_str().unwrap_or("").to_string(), candidates)
+        })
+        .collect()
+}
+
+#[test]
+fn the_tree_shows_the_chain_the_shadowed_policy_and_a_caller_that_fails() {
+    let out = explain(&["bookinfo/ratings:9080"], EXAMPLES);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "\
+bookinfo/ratings:9080 (http) TCP → targetPort 9080
+├─ pods: ratings-v1 → 9080
+├─ ratings-v1, port 9080: STRICT from namespace bookinfo/default (sidecar, enforced STRICT)
+│  ├─ mesh      istio-system/default PERMISSIVE: decides
+│  ├─ namespace bookinfo/default STRICT: decides
+│  │            bookinfo/migration-permissive PERMISSIVE: ignored: bookinfo/default is older
+│  ├─ workload  -
+│  └─ port      -
+├─ callers
+│  bookinfo, istio-system: auto mTLS (namespace mode STRICT): works
+│  payments: destinationrule payments/ratings-plaintext, sends DISABLE: fails (MTLS001)
+└─ to change it: mtls require bookinfo/ratings:9080, mtls allow bookinfo/ratings:9080, mtls disable bookinfo/ratings:9080
+"
+    );
+}
+
+#[test]
+fn the_json_carries_the_decision_at_each_level() {
+    // ledger's 443 is decided at the port level, its 80 at the workload level;
+    // fraud-check at the namespace level (the ledger policy does not select
+    // it); a pod on the canary revision at the mesh level of its root.
+    let ledger = ports(&["payments/ledger"], EXAMPLES);
+    let decided = |p: &Value| {
+        let g = &p["groups"][0];
+        (
+            g["chain"]["level"].clone(),
+            g["chain"]["mode"].clone(),
+            g["chain"]["policy"].clone(),
+        )
+    };
+    assert_eq!(
+        ledger.iter().map(decided).collect::<Vec<_>>(),
+        [
+            (json!("workload"), json!("STRICT"), json!("payments/ledger")),
+            (json!("port"), json!("DISABLE"), json!("payments/ledger")),
+        ]
+    );
+    let canary = ports(&["shop/web:80"], "tests/fixtures/revisions/");
+    assert_eq!(
+        decided(&canary[0]),
+        (json!("mesh"), json!("STRICT"), json!("canary-root/default"))
+    );
+    let fraud = ports(&["payments/fraud-check:7070"], EXAMPLES);
+    assert_eq!(
+        decided(&fraud[0]),
+        (
+            json!("namespace"),
+            json!("PERMISSIVE"),
+            json!("payments/default")
+        )
+    );
+    assert_eq!(
+        chain(&fraud[0]["groups"][0])[2],
+        (
+            "workload".to_string(),
+            vec!["payments/ledger STRICT notSelected".to_string()]
+        )
+    );
+    let ratings = ports(&["bookinfo/ratings:9080"], EXAMPLES);
+    let shadowed = &ratings[0]["groups"][0]["chain"]["links"][1]["candidates"][1];
+    assert_eq!(
+        (&shadowed["policy"], &shadowed["outcome"], &shadowed["by"]),
+        (
+            &json!("bookinfo/migration-permissive"),
+            &json!("shadowed"),
+            &json!("bookinfo/default")
+        )
+    );
+    let callers = &ratings[0]["callers"];
+    assert_eq!(
+        callers,
+        &json!([
+            {"namespaces": ["bookinfo", "istio-system"], "rule": null, "subset": null, "tls": null,
+             "inferred": "STRICT", "failures": []},
+            {"namespaces": ["payments"], "rule": "payments/ratings-plaintext", "subset": null,
+             "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"]},
+        ])
+    );
+    assert_eq!(
+        ratings[0]["changes"][0],
+        json!({"command": "mtls require bookinfo/ratings:9080", "takesEffect": true})
+    );
+}
+
+#[test]
+fn pods_that_do_not_serve_the_port_and_what_serves_the_others() {
+    let mesh = "tests/fixtures/enforced/";
+    let partial = ports(&["shop/partial:80"], mesh);
+    assert_eq!(
+        partial[0]["pods"],
+        json!([
+            {"pod": "partial-a", "containerPort": 8080, "serves": true},
+            {"pod": "partial-b", "containerPort": null, "serves": false},
+        ])
+    );
+    let served = |target: &str| {
+        let p = &ports(&[target], mesh)[0]["groups"][0];
+        (p["dataplane"].clone(), p["enforced"].clone())
+    };
+    assert_eq!(served("shop/plain:80"), (json!("none"), json!("NONE")));
+    assert_eq!(
+        served("ambient/legacy:80"),
+        (json!("ambient"), json!("PERMISSIVE"))
+    );
+    assert_eq!(served("shop/ingress:80"), (json!("gateway"), Value::Null));
+    let tree = explain(&["shop/partial:80"], mesh);
+    assert!(
+        tree.stdout.contains(
+            "├─ pods: partial-a → 8080; not serving it (no container port http): partial-b\n"
+        ),
+        "{}",
+        tree.stdout
+    );
+}
+
+#[test]
+fn auto_mtls_callers_in_a_disable_namespace_and_a_mixed_service() {
+    let auto = ports(&["shop/web:80"], "tests/fixtures/check/MTLS012.yaml");
+    let callers = auto[0]["callers"].as_array().expect("callers");
+    assert!(
+        callers
+            .iter()
+            .all(|c| c["inferred"] == "DISABLE" && c["failures"] == json!(["MTLS012"])),
+        "{callers:?}"
+    );
+    let mixed = ports(&["shop/web:http"], "tests/fixtures/mixed.yaml");
+    let groups: Vec<(Value, Value, Value)> = mixed[0]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["pods"].clone(),
+                g["containerPort"].clone(),
+                g["chain"]["mode"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (json!(["web-a"]), json!(8080), json!("DISABLE")),
+            (json!(["web-b"]), json!(9090), json!("STRICT")),
+        ]
+    );
+}
+
+#[test]
+fn targets_name_ports_services_and_namespaces_and_bad_ones_fail() {
+    let namespace = ports(&["payments"], EXAMPLES);
+    let targets: Vec<&str> = namespace
+        .iter()
+        .filter_map(|p| p["target"].as_str())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "payments/fraud-check:7070",
+            "payments/ledger:80",
+            "payments/ledger:443"
+        ]
+    );
+    let missing = explain(&["payments/nope:80"], EXAMPLES);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("service payments/nope not found"),
+        "{}",
+        missing.stderr
+    );
+    let no_target = Mtls::new(["explain", "-f", EXAMPLES]).run();
+    assert_eq!(no_target.code, 2, "{}", no_target.stderr);
+}
