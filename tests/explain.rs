@@ -227,4 +227,21 @@ fn targets_name_ports_services_and_namespaces_and_bad_ones_fail() {
     );
     let no_target = Mtls::new(["explain", "-f", EXAMPLES]).run();
     assert_eq!(no_target.code, 2, "{}", no_target.stderr);
+    let everything = ports(&["-A"], EXAMPLES);
+    assert_eq!(everything.len(), 7, "every Service port of the example");
+}
+
+/// The guide's two recipes show `explain`'s output as it is.
+#[test]
+fn the_guide_shows_explain_as_it_prints() {
+    let guide = std::fs::read_to_string("docs/guide.md").expect("the guide");
+    for target in ["bookinfo/ratings:9080", "payments/fraud-check"] {
+        let out = explain(&[target], EXAMPLES);
+        let shown = format!("$ mtls explain {target} -f examples/\n{}```", out.stdout);
+        assert!(
+            guide.contains(&shown),
+            "docs/guide.md shows another output for {target}:\n{}",
+            out.stdout
+        );
+    }
 }
