@@ -90,6 +90,8 @@ pub enum Output {
     Wide,
     Json,
     Yaml,
+    /// `explain` only: the graph of callers and ports for Graphviz (`dot -Tsvg`)
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,6 +63,13 @@ fn parse() -> Cli {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cli.global.output == cli::Output::Dot && !matches!(cli.command, Command::Explain(_)) {
+        return Err(error::UsageError(
+            "-o dot draws the graph of `mtls explain`; this command prints table, wide, json or yaml"
+                .into(),
+        )
+        .into());
+    }
     let session = cmd::Session::new(&cli.global);
     match &cli.command {
         Command::Get(args) => cmd::get::run(&session, args),

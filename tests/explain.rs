@@ -245,3 +245,33 @@ fn the_guide_shows_explain_as_it_prints() {
         );
     }
 }
+
+#[test]
+fn dot_draws_callers_to_ports_colored_by_verdict_and_only_for_explain() {
+    let out = explain(&["bookinfo/ratings:9080", "-o", "dot"], EXAMPLES);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        r#"digraph mtls {
+  rankdir=LR;
+  node [fontname="sans-serif"];
+  "bookinfo/ratings:9080" [shape=box, label="bookinfo/ratings:9080\nSTRICT"];
+  "bookinfo, istio-system" [shape=ellipse];
+  "bookinfo, istio-system" -> "bookinfo/ratings:9080" [color=green, label="auto mTLS (STRICT)"];
+  "payments" [shape=ellipse];
+  "payments" -> "bookinfo/ratings:9080" [color=red, label="DISABLE: MTLS001"];
+}
+"#
+    );
+    for command in ["get", "check"] {
+        let refused = Mtls::new([command, "-o", "dot", "-f", EXAMPLES]).run();
+        assert_eq!(refused.code, 2, "{command}: {}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains("-o dot draws the graph of `mtls explain`"),
+            "{}",
+            refused.stderr
+        );
+    }
+}

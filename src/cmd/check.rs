@@ -40,7 +40,10 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
         .collect();
 
     let text = match session.args.output {
-        Output::Table | Output::Wide => render::findings::report(&findings, session.color),
+        // `-o dot` is refused before any command runs but `explain`.
+        Output::Table | Output::Wide | Output::Dot => {
+            render::findings::report(&findings, session.color)
+        }
         Output::Json => render::json(&FindingList {
             findings: &findings,
         }),

@@ -72,6 +72,7 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         Output::Json => render::json(&list),
         Output::Yaml => render::yaml(&list)?,
         Output::Table | Output::Wide => render::explain::tree(&explanations, session.color),
+        Output::Dot => render::explain::dot(&explanations),
     })
 }
 

@@ -181,7 +181,8 @@ impl<'a> Session<'a> {
     ) -> anyhow::Result<String> {
         let list = render::RowList { items: rows };
         Ok(match self.args.output {
-            Output::Table | Output::Wide => render::table::rows(
+            // `-o dot` is refused before any command runs but `explain`.
+            Output::Table | Output::Wide | Output::Dot => render::table::rows(
                 rows,
                 &render::table::Style {
                     wide: self.args.output == Output::Wide,

@@ -180,6 +180,57 @@ fn candidate(c: &Candidate, level: Level, color: bool) -> String {
     }
 }
 
+/// The callers → port graph in Graphviz's DOT language: a box per Service
+/// port (its modes), a node per group of caller namespaces, an edge per route
+/// colored by its verdict (green works, red fails, with the finding codes).
+pub fn dot(explanations: &[PortExplanation]) -> String {
+    // DOT strings are quoted; names from outside are escaped for it.
+    let escape = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
+    let quote = |text: &str| format!("\"{}\"", escape(text));
+    let mut out =
+        String::from("digraph mtls {\n  rankdir=LR;\n  node [fontname=\"sans-serif\"];\n");
+    for e in explanations {
+        let modes: Vec<String> = e
+            .groups
+            .iter()
+            .map(|g| match g.enforced {
+                Some(enforced) if enforced.as_str() != g.chain.mode.as_str() => {
+                    format!("{} → {enforced}", g.chain.mode)
+                }
+                _ => g.chain.mode.to_string(),
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {} [shape=box, label={}];\n",
+            quote(&e.target),
+            // `\n` is DOT's line break inside a label.
+            format!("\"{}\\n{}\"", escape(&e.target), escape(&modes.join(", ")))
+        ));
+        for c in &e.callers {
+            let from = few(&c.namespaces);
+            out.push_str(&format!("  {} [shape=ellipse];\n", quote(&from)));
+            let sends = match (c.tls, c.inferred) {
+                (Some(tls), _) => tls.as_str().to_string(),
+                (None, Some(mode)) => format!("auto mTLS ({mode})"),
+                (None, None) => "auto mTLS".to_string(),
+            };
+            let (color, label) = if c.failures.is_empty() {
+                ("green", sends)
+            } else {
+                ("red", format!("{sends}: {}", c.failures.join(", ")))
+            };
+            out.push_str(&format!(
+                "  {} -> {} [color={color}, label={}];\n",
+                quote(&from),
+                quote(&e.target),
+                quote(&label)
+            ));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
 /// Up to four names, then how many more.
 fn few(names: &[String]) -> String {
     let mut text = names.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
