@@ -200,11 +200,12 @@ pub fn dot(explanations: &[PortExplanation]) -> String {
                 _ => g.chain.mode.to_string(),
             })
             .collect();
+        // `\n` is DOT's line break inside a label.
         out.push_str(&format!(
-            "  {} [shape=box, label={}];\n",
+            "  {} [shape=box, label=\"{}\\n{}\"];\n",
             quote(&e.target),
-            // `\n` is DOT's line break inside a label.
-            format!("\"{}\\n{}\"", escape(&e.target), escape(&modes.join(", ")))
+            escape(&e.target),
+            escape(&modes.join(", "))
         ));
         for c in &e.callers {
             let from = few(&c.namespaces);
