@@ -65,7 +65,7 @@ bookinfo/ratings:9080 (http) TCP → targetPort 9080
 │  ├─ workload  -
 │  └─ port      -
 ├─ callers
-│  bookinfo, istio-system: auto mTLS (namespace mode STRICT): works
+│  every other namespace, and bookinfo, istio-system: auto mTLS (namespace mode STRICT): works
 │  payments: destinationrule payments/ratings-plaintext, sends DISABLE: fails (MTLS001)
 └─ to change it: mtls require bookinfo/ratings:9080, mtls allow bookinfo/ratings:9080, mtls disable bookinfo/ratings:9080
 "
@@ -128,10 +128,10 @@ fn the_json_carries_the_decision_at_each_level() {
     assert_eq!(
         callers,
         &json!([
-            {"namespaces": ["bookinfo", "istio-system"], "rule": null, "subset": null, "tls": null,
-             "inferred": "STRICT", "failures": []},
-            {"namespaces": ["payments"], "rule": "payments/ratings-plaintext", "subset": null,
-             "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"]},
+            {"namespaces": ["bookinfo", "istio-system"], "everyOther": true, "rule": null, "subset": null,
+             "tls": null, "inferred": "STRICT", "failures": []},
+            {"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext",
+             "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"]},
         ])
     );
     assert_eq!(
@@ -256,8 +256,8 @@ fn dot_draws_callers_to_ports_colored_by_verdict_and_only_for_explain() {
   rankdir=LR;
   node [fontname="sans-serif"];
   "bookinfo/ratings:9080" [shape=box, label="bookinfo/ratings:9080\nSTRICT"];
-  "bookinfo, istio-system" [shape=ellipse];
-  "bookinfo, istio-system" -> "bookinfo/ratings:9080" [color=green, label="auto mTLS (STRICT)"];
+  "every other namespace, and bookinfo, istio-system" [shape=ellipse];
+  "every other namespace, and bookinfo, istio-system" -> "bookinfo/ratings:9080" [color=green, label="auto mTLS (STRICT)"];
   "payments" [shape=ellipse];
   "payments" -> "bookinfo/ratings:9080" [color=red, label="DISABLE: MTLS001"];
 }

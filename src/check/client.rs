@@ -202,8 +202,11 @@ fn client_groups<'i, 'a, 'n>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Caller {
-    /// The client namespaces this holds for.
+    /// The client namespaces this holds for: those with rules of their own.
     pub namespaces: Vec<String>,
+    /// It also holds for every other namespace (those without rules of
+    /// their own, which all see the same).
+    pub every_other: bool,
     /// The DestinationRule that decides what they send, `NS/NAME`.
     pub rule: Option<String>,
     pub subset: Option<String>,
@@ -221,7 +224,12 @@ pub struct Caller {
 pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Caller> {
     let snapshot = index.snapshot;
     let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
-    let (distinct, uniform) = client_namespaces(snapshot, &rules);
+    let (distinct, mut uniform) = client_namespaces(snapshot, &rules);
+    // Namespaces not read (or not there yet) see what those without rules of
+    // their own see: one lookup stands for them all.
+    if uniform.is_empty() {
+        uniform.push(String::new());
+    }
     let used = rules.for_service(svc);
     let inferred = index
         .compose(&svc.id.namespace, &Labels::new())
@@ -229,10 +237,11 @@ pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Call
     let servers = server_pods(index, svc, port, &mut Vec::new());
     let mut callers = Vec::new();
     for (merged, clients) in client_groups(index, &used, &distinct, &uniform) {
+        let every_other = clients.iter().any(|(ns, _)| uniform.first() == Some(*ns));
         let mut namespaces: Vec<String> = clients
             .iter()
-            .flat_map(|(ns, alike)| std::iter::once(*ns).chain(alike.iter()))
-            .cloned()
+            .filter(|(ns, _)| uniform.first() != Some(*ns))
+            .map(|(ns, _)| (*ns).clone())
             .collect();
         namespaces.sort();
         for route in routes(merged, port.port) {
@@ -255,6 +264,7 @@ pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Call
             failures.dedup();
             callers.push(Caller {
                 namespaces: namespaces.clone(),
+                every_other,
                 rule: merged.map(|m| m.decider().to_string()),
                 subset: route.subset.map(str::to_string),
                 tls: route.settings.tls,

@@ -4,6 +4,7 @@
 
 use colored::Colorize;
 
+use crate::check::client::Caller;
 use crate::explain::{PodGroup, PortExplanation};
 use crate::policy::explain::{Candidate, Outcome};
 use crate::policy::resolve::Level;
@@ -85,7 +86,7 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
         };
         out.push_str(&format!(
             "│  {}: {}{sends}: {verdict}\n",
-            super::printable(&few(&c.namespaces)),
+            super::printable(&who(c)),
             super::printable(&via)
         ));
     }
@@ -208,7 +209,7 @@ pub fn dot(explanations: &[PortExplanation]) -> String {
             escape(&modes.join(", "))
         ));
         for c in &e.callers {
-            let from = few(&c.namespaces);
+            let from = who(c);
             out.push_str(&format!("  {} [shape=ellipse];\n", quote(&from)));
             let sends = match (c.tls, c.inferred) {
                 (Some(tls), _) => tls.as_str().to_string(),
@@ -230,6 +231,15 @@ pub fn dot(explanations: &[PortExplanation]) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// The caller namespaces, as the tree and the graph name them.
+fn who(caller: &Caller) -> String {
+    match (caller.namespaces.as_slice(), caller.every_other) {
+        ([], true) => "every namespace".to_string(),
+        (names, true) => format!("every other namespace, and {}", few(names)),
+        (names, false) => few(names),
+    }
 }
 
 /// Up to four names, then how many more.
