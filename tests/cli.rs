@@ -1007,3 +1007,22 @@ fn clicolor_force_colors_a_pipe_and_no_color_still_wins() {
     let env = get().env("CLICOLOR_FORCE", "1").env("NO_COLOR", "1").run();
     assert!(!esc(&env), "NO_COLOR wins: {:?}", env.stdout);
 }
+
+/// A MIXED row in the wide view names the pods of each decision and the
+/// policy behind it, not only how many pods have each mode.
+#[test]
+fn wide_mixed_rows_list_the_pod_groups_and_their_deciding_policies() {
+    let (code, stdout, stderr) = run(&[
+        "get",
+        "shop/web:80",
+        "-f",
+        "tests/fixtures/mixed.yaml",
+        "-o",
+        "wide",
+    ]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(
+        stdout.contains("MIXED   MIXED      sidecar     -       web-a: DISABLE port shop/web; web-b: STRICT workload shop/web"),
+        "{stdout}"
+    );
+}

@@ -608,11 +608,15 @@ impl<'a> Index<'a> {
             }
             decisions.push(decision);
         }
+        let pods: Vec<&str> = served
+            .iter()
+            .filter_map(|(w, _)| w.map(|w| w.id.name.as_str()))
+            .collect();
         let mut row = Row::new(format!("{ns}/{}", service.id.name), Scope::Service);
         row.namespace = Some(ns.clone());
         row.service = Some(service.id.name.clone());
         row.workloads = Some(backing.count());
-        row.decided(decisions).served(&enforcement)
+        row.decided_by(decisions, &pods).served(&enforcement)
     }
 
     pub fn port_row(&self, service: &Service, port: &ServicePort) -> Row {
@@ -663,7 +667,11 @@ impl<'a> Index<'a> {
             _ => None,
         };
         row.workloads = Some(endpoints.count());
-        row.decided(decisions).served(&enforcement)
+        let pods: Vec<&str> = served
+            .iter()
+            .filter_map(|(w, _, _)| w.map(|w| w.id.name.as_str()))
+            .collect();
+        row.decided_by(decisions, &pods).served(&enforcement)
     }
 
     /// The rows `get` prints for one target, or why the target does not exist.
@@ -808,6 +816,15 @@ impl Serialize for RowMode {
     }
 }
 
+/// Pods of a `MIXED` row that come to the same decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodDecision {
+    pub pods: Vec<String>,
+    pub mode: Mode,
+    pub level: Level,
+    pub policy: Option<String>,
+}
+
 /// What serves a row's pods: one dataplane, or `mixed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowDataplane {
@@ -890,6 +907,9 @@ pub struct Row {
     /// Why the enforced mode is not the declared one, when all pods agree.
     #[serde(skip)]
     pub bypass: Option<Bypass>,
+    /// For a `MIXED` row: the pods of each decision (mode, level, policy).
+    #[serde(skip)]
+    pub mixed: Vec<PodDecision>,
     pub source: Option<Source>,
     pub shadowed: Vec<String>,
     pub workloads: Option<usize>,
@@ -926,6 +946,7 @@ impl Row {
             enforced: None,
             enforced_modes: None,
             bypass: None,
+            mixed: Vec::new(),
             source: None,
             shadowed: Vec::new(),
             workloads: None,
@@ -992,12 +1013,33 @@ impl Row {
 
     /// Fills mode, source and shadowed from the decisions of the workloads behind
     /// the row, in workload name order.
-    fn decided(mut self, decisions: Vec<Decision<'_>>) -> Row {
+    fn decided(self, decisions: Vec<Decision<'_>>) -> Row {
+        self.decided_by(decisions, &[])
+    }
+
+    /// Like [`Row::decided`], with the pods behind the decisions (in the same
+    /// order), so that a `MIXED` row can say which pods decide how.
+    fn decided_by(mut self, decisions: Vec<Decision<'_>>, pods: &[&str]) -> Row {
         let modes: BTreeSet<Mode> = decisions.iter().map(|d| d.mode).collect();
         if modes.len() > 1 {
             let mut counts = BTreeMap::new();
-            for d in &decisions {
+            for (i, d) in decisions.iter().enumerate() {
                 *counts.entry(d.mode).or_insert(0) += 1;
+                let policy = d.policy.map(|p| p.id().to_string());
+                let pod = pods.get(i).map(|p| p.to_string());
+                match self
+                    .mixed
+                    .iter_mut()
+                    .find(|g| g.mode == d.mode && g.level == d.level && g.policy == policy)
+                {
+                    Some(group) => group.pods.extend(pod),
+                    None => self.mixed.push(PodDecision {
+                        pods: pod.into_iter().collect(),
+                        mode: d.mode,
+                        level: d.level,
+                        policy,
+                    }),
+                }
             }
             self.mode = RowMode::Mixed;
             self.modes = Some(counts);

@@ -65,7 +65,8 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                     s.level.as_str().to_string(),
                     s.policy.clone().unwrap_or_else(|| "-".into()),
                 ),
-                (None, Some(modes)) => ("-".into(), mixed_summary(modes)),
+                (None, Some(modes)) if row.mixed.is_empty() => ("-".into(), mixed_summary(modes)),
+                (None, Some(_)) => ("-".into(), mixed_groups(row)),
                 (None, None) => ("-".into(), "-".into()),
             };
             table.add_row(vec![
@@ -195,6 +196,25 @@ fn source(row: &Row) -> String {
         (None, Some(modes)) => mixed_summary(modes),
         (None, None) => "-".into(),
     }
+}
+
+/// The pods of a MIXED row by decision: `web-a: DISABLE port shop/web; web-b:
+/// STRICT workload shop/web`.
+fn mixed_groups(row: &Row) -> String {
+    row.mixed
+        .iter()
+        .map(|g| {
+            let mut pods = g.pods.iter().take(3).cloned().collect::<Vec<_>>().join(",");
+            if g.pods.len() > 3 {
+                pods.push_str(&format!(" +{}", g.pods.len() - 3));
+            }
+            match &g.policy {
+                Some(policy) => format!("{pods}: {} {} {policy}", g.mode, g.level.as_str()),
+                None => format!("{pods}: {} {}", g.mode, g.level.as_str()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn mixed_summary(modes: &std::collections::BTreeMap<Mode, usize>) -> String {
