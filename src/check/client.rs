@@ -108,18 +108,8 @@ fn problems(index: &Index<'_>) -> BTreeMap<Problem, Affected> {
             }
             for (merged, clients) in &groups {
                 for route in routes(*merged, port.port) {
-                    let reached: Vec<&ServerPod> = servers
-                        .iter()
-                        .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
-                        .collect();
-                    let context = Context {
-                        svc,
-                        rule: merged.map(|m| m.decider()),
-                        subset: route.subset,
-                        inferred: &inferred,
-                    };
                     for (problem, pod, server_text, why) in
-                        route_problems(&context, route.settings, &reached)
+                        judge(svc, *merged, &route, &servers, &inferred)
                     {
                         let affected = problems.entry(problem).or_default();
                         if affected.server.is_empty() {
@@ -245,21 +235,10 @@ pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Call
             .collect();
         namespaces.sort();
         for route in routes(merged, port.port) {
-            let reached: Vec<&ServerPod> = servers
-                .iter()
-                .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
+            let mut failures: Vec<&'static str> = judge(svc, merged, &route, &servers, &inferred)
+                .into_iter()
+                .map(|(problem, ..)| problem.code)
                 .collect();
-            let context = Context {
-                svc,
-                rule: merged.map(|m| m.decider()),
-                subset: route.subset,
-                inferred: &inferred,
-            };
-            let mut failures: Vec<&'static str> =
-                route_problems(&context, route.settings, &reached)
-                    .into_iter()
-                    .map(|(problem, ..)| problem.code)
-                    .collect();
             failures.sort_unstable();
             failures.dedup();
             callers.push(Caller {
@@ -303,6 +282,28 @@ fn client_rules<'i, 'a>(
         rules.push(used.lookup(client_ns, None));
     }
     rules
+}
+
+/// The problems of one route of the clients that use `merged` (none: auto
+/// mTLS), against the server pods it reaches.
+fn judge<'s>(
+    svc: &Service,
+    merged: Option<&MergedRule<'_>>,
+    route: &Route<'_>,
+    servers: &'s [ServerPod<'s>],
+    inferred: &Decision<'_>,
+) -> Vec<(Problem, &'s str, String, String)> {
+    let reached: Vec<&ServerPod> = servers
+        .iter()
+        .filter(|s| route.labels.is_none_or(|l| selects(l, &s.workload.labels)))
+        .collect();
+    let context = Context {
+        svc,
+        rule: merged.map(|m| m.decider()),
+        subset: route.subset,
+        inferred,
+    };
+    route_problems(&context, route.settings, &reached)
 }
 
 /// What a route's problems are found against.
