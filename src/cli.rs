@@ -280,6 +280,12 @@ pub struct ExplainArgs {
     /// Service ports, Services, namespaces or `mesh` (every Service port)
     #[arg(value_name = "TARGET", required_unless_present = "all_namespaces", add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
+
+    /// Explain one caller only: a namespace, or a workload in it (a pod, or
+    /// a Deployment or other pod template, by name), whose labels a
+    /// DestinationRule's workloadSelector may select
+    #[arg(long, value_name = "NS[/WORKLOAD]")]
+    pub from: Option<String>,
 }
 
 /// The shells completion scripts are made for.

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::check::client::{self, Caller};
+use crate::check::client::{self, Caller, Client};
 use crate::mode::{Enforced, Mode};
 use crate::policy::Service;
 use crate::policy::change::Change;
@@ -74,7 +74,12 @@ pub struct ChangeOption {
 }
 
 /// The explanation of one Service port.
-pub fn explain_port(index: &Index<'_>, service: &Service, port: &ServicePort) -> PortExplanation {
+pub fn explain_port(
+    index: &Index<'_>,
+    service: &Service,
+    port: &ServicePort,
+    from: Option<Client<'_>>,
+) -> PortExplanation {
     let snapshot = index.snapshot;
     let ns = service.id.namespace.as_str();
     let target = Target::Port {
@@ -172,7 +177,7 @@ pub fn explain_port(index: &Index<'_>, service: &Service, port: &ServicePort) ->
         },
         pods,
         groups,
-        callers: client::callers(index, service, port),
+        callers: client::callers(index, service, port, from),
         changes,
     }
 }

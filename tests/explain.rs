@@ -275,3 +275,43 @@ fn dot_draws_callers_to_ports_colored_by_verdict_and_only_for_explain() {
         );
     }
 }
+
+#[test]
+fn from_explains_one_caller_a_namespace_or_a_workload_whose_labels_a_rule_selects() {
+    let callers = |from: &str, input: &str| {
+        let p = ports(&["shop/web:80", "--from", from], input);
+        p[0]["callers"].clone()
+    };
+    let payments = ports(&["bookinfo/ratings:9080", "--from", "payments"], EXAMPLES);
+    assert_eq!(
+        payments[0]["callers"],
+        json!([{"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext",
+                "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"]}])
+    );
+    let selected = "tests/fixtures/check/MTLS001-workload-selector.yaml";
+    assert_eq!(
+        callers("front/legacy-client-1", selected)[0]["rule"],
+        "front/legacy-plain"
+    );
+    assert_eq!(
+        callers("front/legacy-client-1", selected)[0]["failures"],
+        json!(["MTLS001"])
+    );
+    let not_selected = "tests/fixtures/check/MTLS001-workload-selector-ok.yaml";
+    assert_eq!(
+        callers("front/legacy-client-1", not_selected)[0]["rule"],
+        Value::Null
+    );
+
+    let missing = explain(&["shop/web:80", "--from", "front/nobody"], selected);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("no pod, Deployment or other workload named \"nobody\" in front"),
+        "{}",
+        missing.stderr
+    );
+    let bad = explain(&["shop/web:80", "--from", "Front"], selected);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

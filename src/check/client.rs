@@ -209,16 +209,34 @@ pub struct Caller {
     pub failures: Vec<&'static str>,
 }
 
+/// One caller to explain alone (`--from`): a namespace, and the labels of
+/// one of its workloads where known.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'x> {
+    pub namespace: &'x str,
+    pub labels: Option<&'x Labels>,
+}
+
 /// Every caller of a Service port: each group of client namespaces by the
-/// rule (and subset) they use, what they send, and the failures they meet.
-pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Caller> {
+/// rule (and subset) they use, what they send, and the failures they meet;
+/// with `from`, that one caller only.
+pub fn callers(
+    index: &Index<'_>,
+    svc: &Service,
+    port: &ServicePort,
+    from: Option<Client<'_>>,
+) -> Vec<Caller> {
     let snapshot = index.snapshot;
     let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
-    let (distinct, mut uniform) = client_namespaces(snapshot, &rules);
+    let (mut distinct, mut uniform) = client_namespaces(snapshot, &rules);
     // Namespaces not read (or not there yet) see what those without rules of
     // their own see: one lookup stands for them all.
     if uniform.is_empty() {
         uniform.push(String::new());
+    }
+    if let Some(client) = from {
+        distinct = vec![client.namespace.to_string()];
+        uniform.clear();
     }
     let used = rules.for_service(svc);
     let inferred = index
@@ -226,7 +244,17 @@ pub fn callers(index: &Index<'_>, svc: &Service, port: &ServicePort) -> Vec<Call
         .workload_decision();
     let servers = server_pods(index, svc, port, &mut Vec::new());
     let mut callers = Vec::new();
-    for (merged, clients) in client_groups(index, &used, &distinct, &uniform) {
+    let groups = match from {
+        Some(Client {
+            namespace,
+            labels: Some(labels),
+        }) => vec![(
+            used.lookup(namespace, Some(labels)),
+            vec![(&distinct[0], &[][..])],
+        )],
+        _ => client_groups(index, &used, &distinct, &uniform),
+    };
+    for (merged, clients) in groups {
         let every_other = clients.iter().any(|(ns, _)| uniform.first() == Some(*ns));
         let mut namespaces: Vec<String> = clients
             .iter()

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::cli::{ExplainArgs, Output};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of};
 use crate::error::UsageError;
+use mtls::check::client::Client;
 use mtls::explain::{PortExplanation, explain_port};
 use mtls::policy::Service;
 use mtls::policy::model::ServicePort;
@@ -25,7 +26,13 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let scope = scope_of(&targets, session.args.all_namespaces);
+    let from = args.from.as_deref().map(parse_from).transpose()?;
+    // The caller's namespace is read too: its workloads and their labels.
+    let mut reached = targets.clone();
+    if let Some((namespace, _)) = &from {
+        reached.push(Target::Namespace(namespace.clone()));
+    }
+    let scope = scope_of(&reached, session.args.all_namespaces);
     // Callers may be in any namespace: their DestinationRules are read too.
     let snapshot = session.snapshot_with_clients(&scope)?;
     let index = Index::new(&snapshot);
@@ -61,9 +68,35 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         }
     }
     ports.dedup_by(|a, b| std::ptr::eq(a.1, b.1));
+    let client = match &from {
+        None => None,
+        Some((namespace, workload)) => {
+            index.require_namespace(namespace)?;
+            let labels = match workload {
+                None => None,
+                Some(name) => Some(
+                    &snapshot
+                        .pods
+                        .iter()
+                        .chain(&snapshot.templates)
+                        .find(|w| &w.id.namespace == namespace && &w.id.name == name)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "--from {namespace}/{name}: no pod, Deployment or other workload named {name:?} in {namespace}"
+                            )
+                        })?
+                        .labels,
+                ),
+            };
+            Some(Client {
+                namespace: namespace.as_str(),
+                labels,
+            })
+        }
+    };
     let explanations: Vec<PortExplanation> = ports
         .into_iter()
-        .map(|(svc, port)| explain_port(&index, svc, port))
+        .map(|(svc, port)| explain_port(&index, svc, port, client))
         .collect();
     let list = ExplanationList {
         ports: &explanations,
@@ -83,4 +116,19 @@ fn service_ports<'s>(index: &Index<'s>, namespace: &str) -> Vec<(&'s Service, &'
         .iter()
         .flat_map(|svc| svc.ports.iter().map(move |p| (*svc, p)))
         .collect()
+}
+
+/// `--from NS[/WORKLOAD]`: a namespace, and maybe a workload's name in it.
+fn parse_from(raw: &str) -> Result<(String, Option<String>), UsageError> {
+    let (namespace, workload) = match raw.split_once('/') {
+        Some((ns, name)) => (ns, Some(name)),
+        None => (raw, None),
+    };
+    mtls::target::check_label("namespace", namespace)
+        .map_err(|e| UsageError(format!("--from {raw:?}: {e}")))?;
+    if let Some(name) = workload {
+        mtls::target::check_label("workload", name)
+            .map_err(|e| UsageError(format!("--from {raw:?}: {e}")))?;
+    }
+    Ok((namespace.to_string(), workload.map(str::to_string)))
 }
