@@ -769,8 +769,10 @@ impl Cluster {
         if collector.has_service_without_pods() {
             self.read_templates(collector, Some(ns)).await?;
             // Whether the injector gives those pods a sidecar depends on the
-            // namespace's labels.
-            if let Ok(namespace) = self.get_namespace(ns).await {
+            // namespace's labels (read already in a mesh with revisions).
+            if !collector.has_namespace(ns)
+                && let Ok(namespace) = self.get_namespace(ns).await
+            {
                 self.collect(collector, vec![namespace], "namespaces")?;
             }
         }

@@ -339,6 +339,11 @@ impl Collector {
         self.warnings.push(warning);
     }
 
+    /// Whether the Namespace object `name` was collected.
+    pub fn has_namespace(&self, name: &str) -> bool {
+        self.namespaces.contains_key(name)
+    }
+
     /// Whether a Service without a selector was collected: its EndpointSlices
     /// say which pods serve it.
     pub fn has_service_without_selector(&self) -> bool {
