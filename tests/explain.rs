@@ -315,3 +315,20 @@ fn from_explains_one_caller_a_namespace_or_a_workload_whose_labels_a_rule_select
     let bad = explain(&["shop/web:80", "--from", "Front"], selected);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+#[test]
+fn a_target_without_service_ports_says_so_and_json_stays_a_list() {
+    let tree = explain(&["istio-system"], EXAMPLES);
+    assert_eq!(
+        (tree.code, tree.stdout.as_str(), tree.stderr.as_str()),
+        (
+            0,
+            "",
+            "no Service port to explain: the targets hold no Service with ports\n"
+        )
+    );
+    assert_eq!(
+        ports(&["istio-system", "-q"], EXAMPLES),
+        Vec::<Value>::new()
+    );
+}

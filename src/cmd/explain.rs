@@ -98,6 +98,10 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(svc, port)| explain_port(&index, svc, port, client))
         .collect();
+    if explanations.is_empty() {
+        // Said on stderr: stdout keeps its format (an empty list as JSON).
+        session.note("no Service port to explain: the targets hold no Service with ports");
+    }
     let list = ExplanationList {
         ports: &explanations,
     };
