@@ -59,9 +59,19 @@ pub(crate) fn pa_object(p: &PeerAuthentication) -> String {
 
 /// Up to five names, then how many more.
 pub(crate) fn list(names: &[String]) -> String {
-    let mut text = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if names.len() > 5 {
-        text.push_str(&format!(" and {} more", names.len() - 5));
+    first_names(names, 5)
+}
+
+/// Up to `at_most` names, then how many more: `a, b and 3 more`.
+pub(crate) fn first_names(names: &[String], at_most: usize) -> String {
+    let mut text = names
+        .iter()
+        .take(at_most)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > at_most {
+        text.push_str(&format!(" and {} more", names.len() - at_most));
     }
     text
 }

@@ -244,11 +244,7 @@ fn who(caller: &Caller) -> String {
 
 /// Up to four names, then how many more.
 fn few(names: &[String]) -> String {
-    let mut text = names.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
-    if names.len() > 4 {
-        text.push_str(&format!(" and {} more", names.len() - 4));
-    }
-    text
+    crate::check::first_names(names, 4)
 }
 
 fn paint(text: &str, how: &str, color: bool) -> String {
