@@ -141,10 +141,7 @@ pub fn explain_port(
                 .collect()
         }
         Endpoints::Selector(labels) => {
-            let tp = match &port.target_port {
-                TargetPort::Number(n) => Some(*n),
-                TargetPort::Name(_) => None,
-            };
+            let tp = port.target_port.number();
             vec![PodGroup {
                 pods: Vec::new(),
                 container_port: tp,

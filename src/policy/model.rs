@@ -254,6 +254,17 @@ pub enum TargetPort {
     Name(String),
 }
 
+impl TargetPort {
+    /// The workload port, where the Service names it by number; a named one
+    /// depends on each pod.
+    pub fn number(&self) -> Option<u32> {
+        match self {
+            TargetPort::Number(n) => Some(*n),
+            TargetPort::Name(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePort {
     pub name: Option<String>,

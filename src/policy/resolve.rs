@@ -21,9 +21,7 @@ use serde::Serialize;
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane_in};
 use crate::policy::model::LEGACY_API_VERSION;
-use crate::policy::model::{
-    LegacyKind, LegacyPort, NO_LABELS, ServicePort, TargetPort, selects, selects_with,
-};
+use crate::policy::model::{LegacyKind, LegacyPort, NO_LABELS, ServicePort, selects, selects_with};
 use crate::policy::{
     EndpointSlice, IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service,
     Snapshot, Workload,
@@ -146,6 +144,18 @@ impl<'a> Composition<'a> {
         }
         self.workload_decision()
     }
+}
+
+/// A workload behind a row (or, with no pod known, the Service's selector
+/// standing in) and the workload port it serves the row's port on.
+type Served<'a> = (Option<&'a Workload>, Option<&'a Labels>, Option<u32>);
+
+/// What the workloads behind a row come to: their decisions in order, what
+/// serves and enforces each whose dataplane can be known, and their names.
+struct Serving<'a, 's> {
+    decisions: Vec<Decision<'a>>,
+    enforcement: Vec<(Dataplane, Option<Enforcement>)>,
+    pods: Vec<&'s str>,
 }
 
 /// The workloads that serve one Service port: each with the workload port it
@@ -462,13 +472,7 @@ impl<'a> Index<'a> {
                 .into_iter()
                 .map(|(w, tp)| (w.policy_labels().into_owned(), tp))
                 .collect(),
-            Endpoints::Selector(labels) => {
-                let tp = match &port.target_port {
-                    TargetPort::Number(n) => Some(*n),
-                    TargetPort::Name(_) => None,
-                };
-                vec![(labels, tp)]
-            }
+            Endpoints::Selector(labels) => vec![(labels, port.target_port.number())],
         }
     }
 
@@ -582,36 +586,16 @@ impl<'a> Index<'a> {
 
     pub fn service_row(&self, service: &Service) -> Row {
         let ns = &service.id.namespace;
-        let namespace = self.snapshot.namespaces.get(ns.as_str());
         let backing = self.backing(service);
-        let served: Vec<(Option<&Workload>, Option<&Labels>)> = match &backing {
-            Backing::Workloads(ws) => ws.iter().map(|w| (Some(*w), None)).collect(),
-            Backing::Selector(labels) => vec![(None, Some(labels))],
+        let served: Vec<Served> = match &backing {
+            Backing::Workloads(ws) => ws.iter().map(|w| (Some(*w), None, None)).collect(),
+            Backing::Selector(labels) => vec![(None, Some(labels), None)],
         };
-        let mut decisions = Vec::new();
-        let mut enforcement = Vec::new();
-        for (workload, labels) in &served {
-            let composition = match (workload, labels) {
-                (Some(w), _) => self.compose_workload(ns, w),
-                (None, labels) => self.compose(ns, labels.unwrap_or(&NO_LABELS)),
-            };
-            let decision = self.legacy_or_peer(
-                &composition,
-                Composition::workload_decision,
-                ns,
-                Some((service, None)),
-            );
-            if let Some(w) = workload
-                && let Some(plane) = dataplane_in(w, namespace)
-            {
-                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, None)));
-            }
-            decisions.push(decision);
-        }
-        let pods: Vec<&str> = served
-            .iter()
-            .filter_map(|(w, _)| w.map(|w| w.id.name.as_str()))
-            .collect();
+        let Serving {
+            decisions,
+            enforcement,
+            pods,
+        } = self.serve(service, None, &served);
         let mut row = Row::new(format!("{ns}/{}", service.id.name), Scope::Service);
         row.namespace = Some(ns.clone());
         row.service = Some(service.id.name.clone());
@@ -621,38 +605,16 @@ impl<'a> Index<'a> {
 
     pub fn port_row(&self, service: &Service, port: &ServicePort) -> Row {
         let ns = &service.id.namespace;
-        let namespace = self.snapshot.namespaces.get(ns.as_str());
         let endpoints = self.endpoints(service, port);
-        let served: Vec<(Option<&Workload>, Option<&Labels>, Option<u32>)> = match &endpoints {
+        let served: Vec<Served> = match &endpoints {
             Endpoints::Workloads(ws) => ws.iter().map(|(w, tp)| (Some(*w), None, *tp)).collect(),
-            Endpoints::Selector(labels) => {
-                let tp = match &port.target_port {
-                    TargetPort::Number(n) => Some(*n),
-                    TargetPort::Name(_) => None,
-                };
-                vec![(None, Some(labels), tp)]
-            }
+            Endpoints::Selector(labels) => vec![(None, Some(labels), port.target_port.number())],
         };
-        let mut decisions = Vec::new();
-        let mut enforcement = Vec::new();
-        for (workload, labels, tp) in &served {
-            let composition = match (workload, labels) {
-                (Some(w), _) => self.compose_workload(ns, w),
-                (None, labels) => self.compose(ns, labels.unwrap_or(&NO_LABELS)),
-            };
-            let peer = |c: &Composition<'a>| match tp {
-                Some(p) => c.port_decision(*p),
-                None => c.workload_decision(),
-            };
-            let decision = self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))));
-            if let Some(w) = workload
-                && let Some(plane) = dataplane_in(w, namespace)
-            {
-                let at = tp.map(|p| (p, port.protocol.as_str()));
-                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
-            }
-            decisions.push(decision);
-        }
+        let Serving {
+            decisions,
+            enforcement,
+            pods,
+        } = self.serve(service, Some(port), &served);
         let distinct: BTreeSet<Option<u32>> = served.iter().map(|(_, _, tp)| *tp).collect();
         let mut row = Row::new(
             format!("{ns}/{}:{}", service.id.name, port.port),
@@ -667,11 +629,51 @@ impl<'a> Index<'a> {
             _ => None,
         };
         row.workloads = Some(endpoints.count());
-        let pods: Vec<&str> = served
+        row.decided_by(decisions, &pods).served(&enforcement)
+    }
+
+    /// What each workload behind a Service (or one of its ports) decides and
+    /// enforces.
+    fn serve<'s>(
+        &self,
+        service: &Service,
+        port: Option<&ServicePort>,
+        served: &'s [Served<'a>],
+    ) -> Serving<'a, 's> {
+        let ns = &service.id.namespace;
+        let namespace = self.snapshot.namespaces.get(ns.as_str());
+        let mut decisions = Vec::new();
+        let mut enforcement = Vec::new();
+        for (workload, labels, tp) in served {
+            let composition = match (workload, labels) {
+                (Some(w), _) => self.compose_workload(ns, w),
+                (None, labels) => self.compose(ns, labels.unwrap_or(&NO_LABELS)),
+            };
+            let peer = |c: &Composition<'a>| match tp {
+                Some(p) => c.port_decision(*p),
+                None => c.workload_decision(),
+            };
+            let decision = self.legacy_or_peer(&composition, peer, ns, Some((service, port)));
+            if let Some(w) = workload
+                && let Some(plane) = dataplane_in(w, namespace)
+            {
+                let at = match (port, tp) {
+                    (Some(sp), Some(p)) => Some((*p, sp.protocol.as_str())),
+                    _ => None,
+                };
+                enforcement.push((plane, dataplane::enforcement(plane, decision.mode, w, at)));
+            }
+            decisions.push(decision);
+        }
+        let pods = served
             .iter()
             .filter_map(|(w, _, _)| w.map(|w| w.id.name.as_str()))
             .collect();
-        row.decided_by(decisions, &pods).served(&enforcement)
+        Serving {
+            decisions,
+            enforcement,
+            pods,
+        }
     }
 
     /// The rows `get` prints for one target, or why the target does not exist.
