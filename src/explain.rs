@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::check::client::{self, Caller, Client};
+use crate::check::destination::DestinationIndex;
 use crate::mode::{Enforced, Mode};
 use crate::policy::Service;
 use crate::policy::change::Change;
@@ -76,6 +77,7 @@ pub struct ChangeOption {
 /// The explanation of one Service port.
 pub fn explain_port(
     index: &Index<'_>,
+    rules: &DestinationIndex<'_>,
     service: &Service,
     port: &ServicePort,
     from: Option<Client<'_>>,
@@ -174,7 +176,7 @@ pub fn explain_port(
         },
         pods,
         groups,
-        callers: client::callers(index, service, port, from),
+        callers: client::callers(index, rules, service, port, from),
         changes,
     }
 }

@@ -219,16 +219,16 @@ pub struct Client<'x> {
 
 /// Every caller of a Service port: each group of client namespaces by the
 /// rule (and subset) they use, what they send, and the failures they meet;
-/// with `from`, that one caller only.
+/// with `from`, that one caller only. `rules` is the snapshot's
+/// DestinationRule index, built once for every port explained.
 pub fn callers(
     index: &Index<'_>,
+    rules: &DestinationIndex<'_>,
     svc: &Service,
     port: &ServicePort,
     from: Option<Client<'_>>,
 ) -> Vec<Caller> {
-    let snapshot = index.snapshot;
-    let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
-    let (mut distinct, mut uniform) = client_namespaces(snapshot, &rules);
+    let (mut distinct, mut uniform) = client_namespaces(index.snapshot, rules);
     // Namespaces not read (or not there yet) see what those without rules of
     // their own see: one lookup stands for them all.
     if uniform.is_empty() {

@@ -6,6 +6,7 @@ use crate::cli::{ExplainArgs, Output};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of};
 use crate::error::UsageError;
 use mtls::check::client::Client;
+use mtls::check::destination::DestinationIndex;
 use mtls::explain::{PortExplanation, explain_port};
 use mtls::policy::Service;
 use mtls::policy::model::ServicePort;
@@ -94,9 +95,10 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
             })
         }
     };
+    let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
     let explanations: Vec<PortExplanation> = ports
         .into_iter()
-        .map(|(svc, port)| explain_port(&index, svc, port, client))
+        .map(|(svc, port)| explain_port(&index, &rules, svc, port, client))
         .collect();
     if explanations.is_empty() {
         // Said on stderr: stdout keeps its format (an empty list as JSON).
