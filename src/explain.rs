@@ -13,7 +13,7 @@ use crate::policy::Service;
 use crate::policy::change::Change;
 use crate::policy::dataplane::{self, Dataplane, dataplane_in};
 use crate::policy::explain::{Chain, chain};
-use crate::policy::model::{ServicePort, TargetPort, Workload};
+use crate::policy::model::{ContainerPort, ServicePort, TargetPort, Workload};
 use crate::policy::plan::plan_change;
 use crate::policy::resolve::{Backing, Endpoints, Index};
 use crate::target::{PortRef, Target};
@@ -23,6 +23,10 @@ use crate::target::{PortRef, Target};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortExplanation {
+    /// Named only as part of a namespace, a Service or the mesh: the
+    /// terminal gives it one line per pod group.
+    #[serde(skip)]
+    pub brief: bool,
     /// `NS/SVC:PORT`, canonical.
     pub target: String,
     pub port: u16,
@@ -166,6 +170,7 @@ pub fn explain_port(
     })
     .collect();
     PortExplanation {
+        brief: false,
         target: target.to_string(),
         port: port.port,
         port_name: port.name.clone(),
@@ -178,5 +183,86 @@ pub fn explain_port(
         groups,
         callers: client::callers(index, rules, service, port, from),
         changes,
+    }
+}
+
+/// Everything `explain` says of one pod: its workload-level decision, and
+/// each of its ports with the Service ports it serves there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodExplanation {
+    /// `NS/pod/NAME`.
+    pub target: String,
+    pub dataplane: Option<Dataplane>,
+    /// The mode the pod enforces as a whole; `None` on a gateway.
+    pub enforced: Option<Enforced>,
+    /// The chain of the pod's workload-level decision.
+    pub chain: Chain,
+    pub ports: Vec<PodPortExplanation>,
+}
+
+/// One port of a pod.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodPortExplanation {
+    /// `NS/pod/NAME:PORT`.
+    pub target: String,
+    pub container_port: u32,
+    pub name: Option<String>,
+    pub protocol: String,
+    /// Whether a container declares it; an undeclared port is listed when
+    /// the pod's workload policy sets it, and the sidecar serves it too.
+    pub declared: bool,
+    pub enforced: Option<Enforced>,
+    /// The Service ports that reach the pod on it, `NS/SVC:PORT`.
+    pub services: Vec<String>,
+    pub chain: Chain,
+}
+
+/// The explanation of a pod; with `port`, of that port alone.
+pub fn explain_pod(
+    index: &Index<'_>,
+    pod: &Workload,
+    port: Option<&ContainerPort>,
+) -> PodExplanation {
+    let ns = pod.id.namespace.as_str();
+    let plane = dataplane_in(pod, index.snapshot.namespaces.get(ns));
+    let chain = chain(index, ns, Some(pod), &pod.labels, None);
+    let served = index.served_by(pod);
+    let ports = match port {
+        Some(port) => vec![port.clone()],
+        None => index.pod_ports(pod),
+    };
+    let ports = ports
+        .into_iter()
+        .map(|p| {
+            let chain = self::chain(index, ns, Some(pod), &pod.labels, Some(p.port));
+            let at = Some((p.port, p.protocol.as_str()));
+            PodPortExplanation {
+                target: format!("{ns}/pod/{}:{}", pod.id.name, p.port),
+                container_port: p.port,
+                declared: pod.ports.contains(&p),
+                enforced: plane
+                    .and_then(|plane| dataplane::enforcement(plane, chain.mode, pod, at))
+                    .map(|e| e.enforced),
+                services: served
+                    .iter()
+                    .filter(|(_, sp, tp)| *tp == Some(p.port) && sp.protocol == p.protocol)
+                    .map(|(svc, sp, _)| format!("{}:{}", svc.id, sp.port))
+                    .collect(),
+                name: p.name,
+                protocol: p.protocol,
+                chain,
+            }
+        })
+        .collect();
+    PodExplanation {
+        target: format!("{ns}/pod/{}", pod.id.name),
+        dataplane: plane,
+        enforced: plane
+            .and_then(|plane| dataplane::enforcement(plane, chain.mode, pod, None))
+            .map(|e| e.enforced),
+        chain,
+        ports,
     }
 }

@@ -1,6 +1,8 @@
-//! What a command acts on: the mesh, a namespace, a Service, or one Service port.
+//! What a command acts on: the mesh, a namespace, a Service, one Service port,
+//! or a pod and its container ports.
 //!
-//! The grammar is the contract's (`mesh`, `NS`, `NS/`, `NS/SVC`, `NS/SVC:PORT`).
+//! The grammar is the contract's (`mesh`, `NS`, `NS/`, `NS/SVC`, `NS/SVC:PORT`,
+//! `NS/pod/NAME`, `NS/pod/NAME:PORT`).
 //! Parsing is strict and names the part that is wrong, because a typo in a target
 //! of a mutating command must never be guessed at.
 
@@ -37,6 +39,26 @@ pub enum Target {
         service: String,
         port: PortRef,
     },
+    /// A pod: its workload-level decision and each of its ports; with
+    /// `port`, one container port (by number, or by a container port's name).
+    Pod {
+        namespace: String,
+        pod: String,
+        port: Option<PortRef>,
+    },
+}
+
+impl Target {
+    /// The namespace the target lies in; `None` for the mesh.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Target::Mesh => None,
+            Target::Namespace(namespace)
+            | Target::Service { namespace, .. }
+            | Target::Port { namespace, .. }
+            | Target::Pod { namespace, .. } => Some(namespace),
+        }
+    }
 }
 
 /// Why a target did not parse. The message quotes the whole target and names the
@@ -72,9 +94,14 @@ impl FromStr for Target {
         if rest.is_empty() {
             return Ok(Target::Namespace(namespace.to_string()));
         }
+        if let Some(pod) = rest.strip_prefix("pod/") {
+            return parse_pod(namespace, pod).map_err(fail);
+        }
         if rest.contains('/') {
             return Err(fail(
-                "expected NAMESPACE/SERVICE:PORT (only one '/' is allowed)".into(),
+                "expected NAMESPACE/SERVICE:PORT or NAMESPACE/pod/NAME[:PORT] \
+                 (only one '/' is allowed before a service)"
+                    .into(),
             ));
         }
         let (service, port) = match rest.split_once(':') {
@@ -97,6 +124,26 @@ impl FromStr for Target {
             port: parse_port(port).map_err(fail)?,
         })
     }
+}
+
+/// `NAME[:PORT]` after `NS/pod/`.
+fn parse_pod(namespace: &str, rest: &str) -> Result<Target, String> {
+    let (pod, port) = match rest.split_once(':') {
+        None => (rest, None),
+        Some((_, port)) if port.contains(':') => {
+            return Err("expected NAMESPACE/pod/NAME:PORT".into());
+        }
+        Some((pod, port)) => (pod, Some(port)),
+    };
+    if pod.contains('/') {
+        return Err("expected NAMESPACE/pod/NAME[:PORT] (a pod name has no '/')".into());
+    }
+    check_subdomain("pod", pod)?;
+    Ok(Target::Pod {
+        namespace: namespace.to_string(),
+        pod: pod.to_string(),
+        port: port.map(parse_port).transpose()?,
+    })
 }
 
 fn parse_port(port: &str) -> Result<PortRef, String> {
@@ -134,6 +181,25 @@ pub fn check_label(what: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a DNS-1123 subdomain, which pod names are: dot-separated labels,
+/// at most 253 characters.
+pub fn check_subdomain(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("the {what} name is empty"));
+    }
+    let valid = value.len() <= 253
+        && value
+            .split('.')
+            .all(|label| check_label(what, label).is_ok());
+    if !valid {
+        return Err(format!(
+            "{what} name {value:?} is not a valid name (lowercase letters, digits, '-' and '.', \
+             at most 253 characters, each part between dots starting and ending with a letter or digit)"
+        ));
+    }
+    Ok(())
+}
+
 impl fmt::Display for Target {
     /// The canonical spelling, which parses back to the same target.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,6 +213,16 @@ impl fmt::Display for Target {
                 service,
                 port,
             } => write!(f, "{namespace}/{service}:{port}"),
+            Target::Pod {
+                namespace,
+                pod,
+                port: None,
+            } => write!(f, "{namespace}/pod/{pod}"),
+            Target::Pod {
+                namespace,
+                pod,
+                port: Some(port),
+            } => write!(f, "{namespace}/pod/{pod}:{port}"),
         }
     }
 }
@@ -168,6 +244,13 @@ mod tests {
         Target::Port {
             namespace: n.into(),
             service: s.into(),
+            port: p,
+        }
+    }
+    fn pod(n: &str, name: &str, p: Option<PortRef>) -> Target {
+        Target::Pod {
+            namespace: n.into(),
+            pod: name.into(),
             port: p,
         }
     }
@@ -213,6 +296,28 @@ mod tests {
                 "prod/api:8080",
             ),
             (&"a".repeat(63), ns(&"a".repeat(63)), &"a".repeat(63)),
+            (
+                "prod/pod/api-7d4-x2k",
+                pod("prod", "api-7d4-x2k", None),
+                "prod/pod/api-7d4-x2k",
+            ),
+            (
+                "prod/pod/web.v1:8080",
+                pod("prod", "web.v1", Some(PortRef::Number(8080))),
+                "prod/pod/web.v1:8080",
+            ),
+            (
+                "prod/pod/web-1:http",
+                pod("prod", "web-1", Some(PortRef::Name("http".into()))),
+                "prod/pod/web-1:http",
+            ),
+            // `NS/pod` is the Service called pod.
+            ("prod/pod", svc("prod", "pod"), "prod/pod"),
+            (
+                "prod/pod:80",
+                port("prod", "pod", PortRef::Number(80)),
+                "prod/pod:80",
+            ),
         ];
         for (input, want, canonical) in cases {
             let got: Target = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -232,8 +337,18 @@ mod tests {
             ("prod/api:http:8080", "expected NAMESPACE/SERVICE:PORT"),
             (
                 "prod/api/x",
-                "expected NAMESPACE/SERVICE:PORT (only one '/' is allowed)",
+                "expected NAMESPACE/SERVICE:PORT or NAMESPACE/pod/NAME[:PORT]",
             ),
+            ("prod/pod/", "the pod name is empty"),
+            (
+                "prod/pod/a/b",
+                "expected NAMESPACE/pod/NAME[:PORT] (a pod name has no '/')",
+            ),
+            ("prod/pod/Web", "pod name \"Web\" is not a valid name"),
+            ("prod/pod/web..1", "pod name \"web..1\" is not a valid name"),
+            ("prod/pod/web:0", "port 0 is out of range 1..65535"),
+            ("prod/pod/web:1:2", "expected NAMESPACE/pod/NAME:PORT"),
+            ("prod/pod/web:", "the port is empty"),
             (
                 "prod:8080",
                 "expected NAMESPACE/SERVICE:PORT (a port needs a service)",
@@ -291,6 +406,8 @@ mod tests {
                 Target::Service { namespace: ns.clone(), service: svc.clone() },
                 Target::Port { namespace: ns.clone(), service: svc.clone(), port: PortRef::Number(port) },
                 Target::Port { namespace: ns.clone(), service: svc.clone(), port: PortRef::Name(name.clone()) },
+                Target::Pod { namespace: ns.clone(), pod: format!("{svc}.{name}"), port: None },
+                Target::Pod { namespace: ns.clone(), pod: svc.clone(), port: Some(PortRef::Number(port)) },
             ] {
                 proptest::prop_assert_eq!(target.to_string().parse::<Target>(), Ok(target));
             }

@@ -129,9 +129,10 @@ fn the_json_carries_the_decision_at_each_level() {
         callers,
         &json!([
             {"namespaces": ["bookinfo", "istio-system"], "everyOther": true, "rule": null, "subset": null,
-             "tls": null, "inferred": "STRICT", "failures": []},
+             "tls": null, "inferred": "STRICT", "failures": [], "plaintext": false, "works": true},
             {"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext",
-             "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"]},
+             "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"],
+             "plaintext": false, "works": false},
         ])
     );
     assert_eq!(
@@ -235,7 +236,7 @@ fn targets_name_ports_services_and_namespaces_and_bad_ones_fail() {
 #[test]
 fn the_guide_shows_explain_as_it_prints() {
     let guide = std::fs::read_to_string("docs/guide.md").expect("the guide");
-    for target in ["bookinfo/ratings:9080", "payments/fraud-check"] {
+    for target in ["bookinfo/ratings:9080", "payments/fraud-check:7070"] {
         let out = explain(&[target], EXAMPLES);
         let shown = format!("$ mtls explain {target} -f examples/\n{}```", out.stdout);
         assert!(
@@ -286,7 +287,8 @@ fn from_explains_one_caller_a_namespace_or_a_workload_whose_labels_a_rule_select
     assert_eq!(
         payments[0]["callers"],
         json!([{"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext",
-                "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"]}])
+                "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"],
+                "plaintext": false, "works": false}])
     );
     let selected = "tests/fixtures/check/MTLS001-workload-selector.yaml";
     assert_eq!(
@@ -330,5 +332,90 @@ fn a_target_without_service_ports_says_so_and_json_stays_a_list() {
     assert_eq!(
         ports(&["istio-system", "-q"], EXAMPLES),
         Vec::<Value>::new()
+    );
+}
+
+#[test]
+fn callers_without_a_proxy_send_plaintext_which_a_strict_pod_rejects() {
+    let pods = "tests/fixtures/pods.yaml";
+    let web = ports(&["shop/web:80", "-q"], pods);
+    assert_eq!(
+        web[0]["callers"][1],
+        json!({"namespaces": ["batch"], "everyOther": false, "rule": null, "subset": null,
+               "tls": null, "inferred": null, "failures": [], "plaintext": true, "works": false})
+    );
+    let tree = explain(&["shop/web:80", "-q"], pods);
+    assert!(
+        tree.stdout.contains(
+            "│  batch (workloads without a proxy): sends plaintext: fails (a pod enforces STRICT)\n"
+        ),
+        "{}",
+        tree.stdout
+    );
+    // The caller alone, by namespace or by its pod.
+    for from in ["batch", "batch/cron-1"] {
+        let one = ports(&["shop/web:80", "--from", from, "-q"], pods);
+        assert_eq!(
+            one[0]["callers"],
+            json!([{"namespaces": ["batch"], "everyOther": false, "rule": null, "subset": null,
+                    "tls": null, "inferred": null, "failures": [], "plaintext": true, "works": false}]),
+            "--from {from}"
+        );
+    }
+    // A port without a proxy takes plaintext: the same callers work.
+    let plain = ports(&["shop/plain:80"], "tests/fixtures/enforced/");
+    let unproxied: Vec<&Value> = plain[0]["callers"]
+        .as_array()
+        .expect("callers")
+        .iter()
+        .filter(|c| c["plaintext"] == true)
+        .collect();
+    assert_eq!(unproxied.len(), 1);
+    assert_eq!(
+        (&unproxied[0]["namespaces"], &unproxied[0]["works"]),
+        (&json!(["shop"]), &json!(true))
+    );
+}
+
+#[test]
+fn a_port_entry_on_a_policy_without_selector_is_listed_as_ignored() {
+    let web = ports(&["shop/web:80", "-q"], "tests/fixtures/check/MTLS006.yaml");
+    assert_eq!(
+        chain(&web[0]["groups"][0])[3],
+        (
+            "port".to_string(),
+            vec!["shop/default PERMISSIVE portWithoutSelector".to_string()]
+        )
+    );
+    assert_eq!(web[0]["groups"][0]["chain"]["mode"], "STRICT");
+}
+
+#[test]
+fn namespaces_and_services_get_a_line_per_port_and_pod_group() {
+    let out = explain(&["shop"], "tests/fixtures/mixed.yaml");
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "\
+shop/web:80 (http) → 8080: web-a: DISABLE from port shop/web (sidecar, enforced DISABLE); calls fail from every other namespace, and istio-system (MTLS013)
+shop/web:80 (http) → 9090: web-b: STRICT from workload shop/web (sidecar, enforced STRICT); calls fail from every other namespace, and istio-system (MTLS013)
+"
+    );
+    // A port named on its own as well is explained in full, once.
+    let both = explain(&["payments", "payments/ledger:443"], EXAMPLES);
+    assert_eq!(both.code, 0, "{}", both.stderr);
+    assert_eq!(
+        both.stdout.matches("payments/ledger:443 (https)").count(),
+        1
+    );
+    assert!(both.stdout.contains(
+        "payments/ledger:80 (http) → 8080: ledger: STRICT from workload payments/ledger"
+    ));
+    assert!(both.stdout.contains("├─ ledger, port 8443: DISABLE"));
+    // JSON keeps the whole structure for every port.
+    let json = ports(&["payments"], EXAMPLES);
+    assert!(
+        json.iter()
+            .all(|p| p["groups"][0]["chain"]["links"].is_array())
     );
 }

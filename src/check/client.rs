@@ -204,9 +204,14 @@ pub struct Caller {
     pub tls: Option<TlsMode>,
     /// What auto mTLS infers from the Service's namespace.
     pub inferred: Option<Mode>,
-    /// The findings their calls meet (MTLS001, 002, 012, 013, 014, 015); none:
-    /// the calls work.
+    /// The findings their calls meet (MTLS001, 002, 012, 013, 014, 015).
     pub failures: Vec<&'static str>,
+    /// Their workloads run without a proxy: they send plaintext whatever
+    /// the rules say, which a pod that enforces STRICT rejects.
+    pub plaintext: bool,
+    /// Whether their calls work: no finding, and no plaintext to a pod that
+    /// enforces STRICT.
+    pub works: bool,
 }
 
 /// One caller to explain alone (`--from`): a namespace, and the labels of
@@ -229,13 +234,25 @@ pub fn callers(
     from: Option<Client<'_>>,
 ) -> Vec<Caller> {
     let (mut distinct, mut uniform) = client_namespaces(index.snapshot, rules);
+    let unproxied = unproxied_clients(index, from);
+    // Namespaces whose workloads all run without a proxy use no rule.
+    let plain_only: BTreeSet<&str> = unproxied
+        .iter()
+        .filter(|(_, all)| *all)
+        .map(|(ns, _)| ns.as_str())
+        .collect();
+    distinct.retain(|ns| !plain_only.contains(ns.as_str()));
+    uniform.retain(|ns| !plain_only.contains(ns.as_str()));
     // Namespaces not read (or not there yet) see what those without rules of
     // their own see: one lookup stands for them all.
     if uniform.is_empty() {
         uniform.push(String::new());
     }
     if let Some(client) = from {
-        distinct = vec![client.namespace.to_string()];
+        distinct.clear();
+        if !plain_only.contains(client.namespace) {
+            distinct.push(client.namespace.to_string());
+        }
         uniform.clear();
     }
     let used = rules.for_service(svc);
@@ -244,14 +261,14 @@ pub fn callers(
         .workload_decision();
     let servers = server_pods(index, svc, port, &mut Vec::new());
     let mut callers = Vec::new();
-    let groups = match from {
-        Some(Client {
-            namespace,
-            labels: Some(labels),
-        }) => vec![(
-            used.lookup(namespace, Some(labels)),
-            vec![(&distinct[0], &[][..])],
-        )],
+    let groups = match (from, distinct.first()) {
+        (
+            Some(Client {
+                namespace,
+                labels: Some(labels),
+            }),
+            Some(first),
+        ) => vec![(used.lookup(namespace, Some(labels)), vec![(first, &[][..])])],
         _ => client_groups(index, &used, &distinct, &uniform),
     };
     for (merged, clients) in groups {
@@ -276,11 +293,57 @@ pub fn callers(
                 subset: route.subset.map(str::to_string),
                 tls: route.settings.tls,
                 inferred: route.settings.tls.is_none().then_some(inferred.mode),
+                works: failures.is_empty(),
                 failures,
+                plaintext: false,
             });
         }
     }
+    if !unproxied.is_empty() {
+        let strict = servers.iter().any(|s| s.enforced == Some(Enforced::Strict));
+        callers.push(Caller {
+            namespaces: unproxied.into_iter().map(|(ns, _)| ns).collect(),
+            every_other: false,
+            rule: None,
+            subset: None,
+            tls: None,
+            inferred: None,
+            failures: Vec::new(),
+            plaintext: true,
+            works: !strict,
+        });
+    }
     callers
+}
+
+/// The client namespaces with workloads that run without a proxy (no
+/// sidecar, gateway or ambient capture), and whether that is all of their
+/// workloads; with `from`, that caller alone. A workload whose dataplane
+/// cannot be known is not counted either way.
+fn unproxied_clients(index: &Index<'_>, from: Option<Client<'_>>) -> Vec<(String, bool)> {
+    let snapshot = index.snapshot;
+    let namespaces: Vec<&str> = match from {
+        Some(client) => vec![client.namespace],
+        None => snapshot.namespaces.keys().map(String::as_str).collect(),
+    };
+    let mut found = Vec::new();
+    for ns in namespaces {
+        let namespace = snapshot.namespaces.get(ns);
+        let planes: Vec<Dataplane> = index
+            .selected_workloads(ns, &Labels::new())
+            .into_iter()
+            .filter(|w| match from.and_then(|c| c.labels) {
+                Some(labels) => &w.labels == labels,
+                None => true,
+            })
+            .filter_map(|w| dataplane_in(w, namespace))
+            .collect();
+        let plain = planes.iter().filter(|p| **p == Dataplane::None).count();
+        if plain > 0 {
+            found.push((ns.to_string(), plain == planes.len()));
+        }
+    }
+    found
 }
 
 /// The rules the clients of a namespace use for a Service: one for all of

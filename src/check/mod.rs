@@ -137,7 +137,8 @@ pub fn concerns(finding: &Finding, target: &Target, root: &str) -> bool {
                         .is_some_and(|rest| rest.starts_with(':'))
             })
         }
-        Target::Port { .. } => false,
+        // Decided by the rows they have: see `Index::rows_for`.
+        Target::Port { .. } | Target::Pod { .. } => false,
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::cli::ChangeArgs;
 use crate::cmd::interrupt::Interrupt;
-use crate::cmd::{Session, listed, parse_targets, print_stdout, scope_of, sort_rows};
+use crate::cmd::{Session, listed, parse_change_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
 use mtls::check::{self, Finding};
 use mtls::mode::Mode;
@@ -30,7 +30,13 @@ use mtls::target::Target;
 const MAX_ATTEMPTS: u32 = 40;
 
 pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::Result<()> {
-    let targets = parse_targets(&args.targets)?;
+    let command = match change {
+        Change::Set(Mode::Strict) => "require",
+        Change::Set(Mode::Permissive) => "allow",
+        Change::Set(Mode::Disable) => "disable",
+        Change::Unset => "unset",
+    };
+    let targets = parse_change_targets(&args.targets, command)?;
     let scope = reach_of(&targets);
     // With the clients' side: a change must not break their calls.
     let snapshot = session.snapshot_with_clients(&scope)?;

@@ -68,12 +68,38 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Port targets concern the findings about that port's row.
+/// Port targets concern the findings about that port's row; pod targets
+/// the findings about the Service ports the pod serves (with a port, those
+/// that resolve to it) and their Services.
 fn concerns(finding: &Finding, target: &Target, root: &str, index: &Index<'_>) -> bool {
-    if let Target::Port { .. } = target {
-        return index
+    match target {
+        Target::Port { .. } => index
             .rows_for(target)
-            .is_ok_and(|rows| rows.iter().any(|r| finding.rows.contains(&r.target)));
+            .is_ok_and(|rows| rows.iter().any(|r| finding.rows.contains(&r.target))),
+        Target::Pod {
+            namespace,
+            pod,
+            port,
+        } => {
+            let Ok(pod) = index.require_pod(namespace, pod) else {
+                return false;
+            };
+            let number = match port {
+                Some(port) => match index.require_pod_port(pod, port) {
+                    Ok(p) => Some(p.port),
+                    Err(_) => return false,
+                },
+                None => None,
+            };
+            index
+                .served_by(pod)
+                .into_iter()
+                .filter(|(_, _, tp)| number.is_none() || *tp == number)
+                .any(|(svc, sp, _)| {
+                    finding.rows.contains(&format!("{}:{}", svc.id, sp.port))
+                        || (number.is_none() && finding.rows.contains(&svc.id.to_string()))
+                })
+        }
+        _ => check::concerns(finding, target, root),
     }
-    check::concerns(finding, target, root)
 }

@@ -1,5 +1,8 @@
 //! `mtls explain`: the whole decision for each Service port the targets name.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use serde::Serialize;
 
 use crate::cli::{ExplainArgs, Output};
@@ -7,16 +10,18 @@ use crate::cmd::{Session, parse_targets, print_stdout, scope_of};
 use crate::error::UsageError;
 use mtls::check::client::Client;
 use mtls::check::destination::DestinationIndex;
-use mtls::explain::{PortExplanation, explain_port};
+use mtls::explain::{PodExplanation, PortExplanation, explain_pod, explain_port};
 use mtls::policy::Service;
 use mtls::policy::model::ServicePort;
 use mtls::policy::resolve::{Index, find_service_port};
 use mtls::render;
+use mtls::source::cluster::{Clients, Scope};
 use mtls::target::Target;
 
 #[derive(Serialize)]
 struct ExplanationList<'a> {
     ports: &'a [PortExplanation],
+    pods: &'a [PodExplanation],
 }
 
 pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
@@ -28,16 +33,32 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         .into());
     }
     let from = args.from.as_deref().map(parse_from).transpose()?;
-    // The caller's namespace is read too: its workloads and their labels.
-    let mut reached = targets.clone();
-    if let Some((namespace, _)) = &from {
-        reached.push(Target::Namespace(namespace.clone()));
-    }
-    let scope = scope_of(&reached, session.args.all_namespaces);
-    // Callers may be in any namespace: their DestinationRules are read too.
-    let snapshot = session.snapshot_with_clients(&scope)?;
+    // `mesh` explains every Service port: everything is read.
+    let all = session.args.all_namespaces || targets.contains(&Target::Mesh);
+    let scope = match (scope_of(&targets, all), &from) {
+        // The caller's workloads are in the namespace read.
+        (scope, Some((namespace, _))) if scope.namespace() == Some(namespace.as_str()) => {
+            Scope::Namespace(namespace.clone())
+        }
+        (scope, _) => scope,
+    };
+    let snapshot = match &from {
+        // Callers may be in any namespace: their DestinationRules are read too.
+        None => session.snapshot_with_clients(&scope)?,
+        // One caller: its workloads, and the rules it can use.
+        Some((namespace, workload)) => session.snapshot_with_caller(
+            &scope,
+            Clients::From {
+                namespace: namespace.clone(),
+                workload: workload.clone(),
+            },
+        )?,
+    };
     let index = Index::new(&snapshot);
-    let mut ports: Vec<(&Service, &ServicePort)> = Vec::new();
+    // Each Service port, and whether it was named only as part of a wider
+    // target (the tree then gives it a line per pod group).
+    let mut ports: Vec<(&Service, &ServicePort, bool)> = Vec::new();
+    let mut pods = Vec::new();
     if session.args.all_namespaces {
         for ns in snapshot.namespaces.keys() {
             ports.extend(service_ports(&index, ns));
@@ -56,7 +77,7 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
             }
             Target::Service { namespace, service } => {
                 let svc = index.require_service(namespace, service)?;
-                ports.extend(svc.ports.iter().map(|p| (svc, p)));
+                ports.extend(svc.ports.iter().map(|p| (svc, p, true)));
             }
             Target::Port {
                 namespace,
@@ -64,11 +85,35 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
                 port,
             } => {
                 let svc = index.require_service(namespace, service)?;
-                ports.push((svc, find_service_port(svc, port)?));
+                ports.push((svc, find_service_port(svc, port)?, false));
+            }
+            Target::Pod {
+                namespace,
+                pod,
+                port,
+            } => {
+                let pod = index.require_pod(namespace, pod)?;
+                let port = port
+                    .as_ref()
+                    .map(|p| index.require_pod_port(pod, p))
+                    .transpose()?;
+                pods.push(explain_pod(&index, pod, port.as_ref()));
             }
         }
     }
-    ports.dedup_by(|a, b| std::ptr::eq(a.1, b.1));
+    // Each port once, where it first comes; in full if named on its own.
+    let mut unique: Vec<(&Service, &ServicePort, bool)> = Vec::new();
+    let mut at: HashMap<*const ServicePort, usize> = HashMap::new();
+    for (svc, port, brief) in ports {
+        match at.entry(std::ptr::from_ref(port)) {
+            Entry::Occupied(known) => unique[*known.get()].2 &= brief,
+            Entry::Vacant(slot) => {
+                slot.insert(unique.len());
+                unique.push((svc, port, brief));
+            }
+        }
+    }
+    pods.dedup_by(|a, b| a.target == b.target && a.ports == b.ports);
     let client = match &from {
         None => None,
         Some((namespace, workload)) => {
@@ -96,31 +141,39 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         }
     };
     let rules = DestinationIndex::new(&snapshot.destination_rules, index.root_namespace());
-    let explanations: Vec<PortExplanation> = ports
+    let explanations: Vec<PortExplanation> = unique
         .into_iter()
-        .map(|(svc, port)| explain_port(&index, &rules, svc, port, client))
+        .map(|(svc, port, brief)| PortExplanation {
+            brief,
+            ..explain_port(&index, &rules, svc, port, client)
+        })
         .collect();
-    if explanations.is_empty() {
+    if explanations.is_empty() && pods.is_empty() {
         // Said on stderr: stdout keeps its format (an empty list as JSON).
         session.note("no Service port to explain: the targets hold no Service with ports");
     }
     let list = ExplanationList {
         ports: &explanations,
+        pods: &pods,
     };
     print_stdout(&match session.args.output {
         Output::Json => render::json(&list),
         Output::Yaml => render::yaml(&list)?,
-        Output::Table | Output::Wide => render::explain::tree(&explanations, session.color),
+        Output::Table | Output::Wide => render::explain::tree(&explanations, &pods, session.color),
         Output::Dot => render::explain::dot(&explanations),
     })
 }
 
-/// Every port of every Service in a namespace, in name order.
-fn service_ports<'s>(index: &Index<'s>, namespace: &str) -> Vec<(&'s Service, &'s ServicePort)> {
+/// Every port of every Service in a namespace, in name order, each to be
+/// explained briefly.
+fn service_ports<'s>(
+    index: &Index<'s>,
+    namespace: &str,
+) -> Vec<(&'s Service, &'s ServicePort, bool)> {
     index
         .services_in(namespace)
         .iter()
-        .flat_map(|svc| svc.ports.iter().map(move |p| (*svc, p)))
+        .flat_map(|svc| svc.ports.iter().map(move |p| (*svc, p, true)))
         .collect()
 }
 

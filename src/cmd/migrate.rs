@@ -19,7 +19,7 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
     let targets = parse_targets(&args.targets)?;
     if targets
         .iter()
-        .any(|t| matches!(t, Target::Mesh | Target::Port { .. }))
+        .any(|t| matches!(t, Target::Mesh | Target::Port { .. } | Target::Pod { .. }))
     {
         return Err(UsageError(
             "migrate takes namespaces and Services (or nothing, for everything)".into(),

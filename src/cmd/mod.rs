@@ -20,7 +20,7 @@ use crate::error::UsageError;
 use mtls::policy::Snapshot;
 use mtls::policy::resolve::Row;
 use mtls::render;
-use mtls::source::cluster::{ConnectOptions, Notice, Scope};
+use mtls::source::cluster::{Clients, ConnectOptions, Notice, Scope};
 use mtls::source::connection::Connection;
 use mtls::source::manifests::{self, LoadOptions};
 use mtls::target::Target;
@@ -78,16 +78,21 @@ impl<'a> Session<'a> {
     /// Reads the snapshot that `scope` needs (offline: every manifest), printing
     /// the warnings its objects deserve.
     pub fn snapshot(&self, scope: &Scope) -> anyhow::Result<Snapshot> {
-        self.read(scope, false)
+        self.read(scope, &Clients::None)
     }
 
     /// Like [`Session::snapshot`], with what decides the clients' side too:
     /// DestinationRules, and legacy policies where they are served.
     pub fn snapshot_with_clients(&self, scope: &Scope) -> anyhow::Result<Snapshot> {
-        self.read(scope, true)
+        self.read(scope, &Clients::All)
     }
 
-    fn read(&self, scope: &Scope, clients: bool) -> anyhow::Result<Snapshot> {
+    /// Like [`Session::snapshot`], with one caller's side (`--from`).
+    pub fn snapshot_with_caller(&self, scope: &Scope, caller: Clients) -> anyhow::Result<Snapshot> {
+        self.read(scope, &caller)
+    }
+
+    fn read(&self, scope: &Scope, clients: &Clients) -> anyhow::Result<Snapshot> {
         if !self.offline() {
             let connection = self.connection()?;
             let root = self.args.root_namespace.as_deref();
@@ -231,6 +236,19 @@ pub fn parse_targets(raw: &[String]) -> Result<Vec<Target>, UsageError> {
         .collect()
 }
 
+/// Parses the targets of a command that writes: pods are read, not set
+/// (usage error, exit 2), since a pod's mode follows its Service's policies.
+pub fn parse_change_targets(raw: &[String], command: &str) -> Result<Vec<Target>, UsageError> {
+    let targets = parse_targets(raw)?;
+    if let Some(pod) = targets.iter().find(|t| matches!(t, Target::Pod { .. })) {
+        return Err(UsageError(format!(
+            "{pod}: `mtls {command}` changes the mesh, a namespace, a Service or a Service port, not a pod \
+             (its mode follows the policies of its Service); `mtls get {pod}` and `mtls explain {pod}` show it"
+        )));
+    }
+    Ok(targets)
+}
+
 /// The least that must be read for all of `targets`.
 pub fn scope_of(targets: &[Target], all: bool) -> Scope {
     if all {
@@ -248,21 +266,18 @@ pub fn scope_of(targets: &[Target], all: bool) -> Scope {
                 namespace: namespace.clone(),
                 name: service.clone(),
             },
+            Target::Pod { namespace, pod, .. } => Scope::Pod {
+                namespace: namespace.clone(),
+                name: pod.clone(),
+            },
         };
         scope = Some(match (scope, this) {
             (None, this) => this,
             (Some(Scope::Mesh), this) | (Some(this), Scope::Mesh) => this,
             (Some(a), b) if a == b => a,
-            (Some(Scope::Namespace(a)), Scope::Service { namespace: b, .. })
-            | (Some(Scope::Service { namespace: b, .. }), Scope::Namespace(a))
-                if a == b =>
-            {
-                Scope::Namespace(a)
-            }
-            (Some(Scope::Service { namespace: a, .. }), Scope::Service { namespace: b, .. })
-                if a == b =>
-            {
-                Scope::Namespace(a)
+            // Two targets in one namespace read that namespace.
+            (Some(a), b) if a.namespace().is_some() && a.namespace() == b.namespace() => {
+                Scope::Namespace(a.namespace().unwrap_or_default().to_string())
             }
             _ => Scope::All,
         });

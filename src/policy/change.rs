@@ -257,6 +257,9 @@ pub enum Impossible {
         port: u16,
         target: TargetPort,
     },
+    /// A pod: changes act on the levels policies have (mesh, namespace,
+    /// Service, Service port), and a pod's mode follows its Service's.
+    Pod { target: String },
     /// Legacy API: the namespace's `default` Policy has targets.
     LegacyDefaultHasTargets { policy: String },
     /// Legacy API: unsetting would delete a policy that holds other
@@ -357,6 +360,11 @@ pub(crate) fn target_level<'s>(
             let svc = index.require_service(namespace, service)?;
             let port = find_service_port(svc, port)?;
             (Level::Port, namespace.clone(), Some(svc), Some(port))
+        }
+        Target::Pod { .. } => {
+            return Err(PlanError::Impossible(Impossible::Pod {
+                target: target.to_string(),
+            }));
         }
     };
     let canonical = match (service, port) {

@@ -29,6 +29,9 @@ pub enum Outcome {
     IgnoredInRoot,
     /// Istio cannot decode it, and ignores it.
     Undecodable { reason: String },
+    /// A `portLevelMtls` entry on a mesh-wide or namespace-wide policy:
+    /// Istio reads port settings only from policies with a selector.
+    PortWithoutSelector,
 }
 
 /// One policy at one level.
@@ -114,7 +117,20 @@ pub fn chain(
         );
         links.push(workload_link);
         if let Some(p) = port {
-            links.push(level_link(Level::Port, &composition.workload, Some(p)));
+            let mut port_link = level_link(Level::Port, &composition.workload, Some(p));
+            // Entries for the port on policies without a selector, which
+            // Istio ignores (docs/semantics.md §1).
+            port_link.candidates.extend(
+                composition
+                    .mesh
+                    .iter()
+                    .chain(&composition.namespace)
+                    .filter_map(|policy| {
+                        let mode = policy.port_modes.get(&p)?;
+                        Some(candidate(policy, *mode, Outcome::PortWithoutSelector))
+                    }),
+            );
+            links.push(port_link);
         }
     }
     // What Istio ignores: selector policies in the root namespace that would

@@ -339,6 +339,9 @@ pub struct ContainerPort {
     pub name: Option<String>,
     pub port: u32,
     pub protocol: String,
+    /// Declared by the `istio-proxy` container: the proxy's own ports, not
+    /// the application's.
+    pub proxy: bool,
 }
 
 /// Where a workload's labels come from, in the order the contract prefers them.
@@ -476,6 +479,7 @@ impl Workload {
                         name: opt_string(p.get("name")).map_err(at)?,
                         port: port_number(p.get("containerPort")).map_err(at)?.into(),
                         protocol: protocol(p).map_err(at)?,
+                        proxy: c.get("name").and_then(Value::as_str) == Some("istio-proxy"),
                     });
                 }
             }
@@ -579,6 +583,7 @@ impl EndpointSlice {
                 name: opt_string(p.get("name")).map_err(at)?,
                 port: port_number(Some(number)).map_err(at)?.into(),
                 protocol: protocol(p).map_err(at)?,
+                proxy: false,
             });
         }
         Ok(Some(EndpointSlice {

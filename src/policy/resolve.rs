@@ -21,7 +21,9 @@ use serde::Serialize;
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::{self, Bypass, Dataplane, Enforcement, dataplane_in};
 use crate::policy::model::LEGACY_API_VERSION;
-use crate::policy::model::{LegacyKind, LegacyPort, NO_LABELS, ServicePort, selects, selects_with};
+use crate::policy::model::{
+    ContainerPort, LegacyKind, LegacyPort, NO_LABELS, ServicePort, selects, selects_with,
+};
 use crate::policy::{
     EndpointSlice, IstioApi, Labels, LegacyPolicy, ObjectRef, PeerAuthentication, Service,
     Snapshot, Workload,
@@ -676,9 +678,209 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// A pod's row: its workload-level decision, what serves it and what it
+    /// enforces there.
+    pub fn pod_row(&self, pod: &Workload) -> Row {
+        let ns = pod.id.namespace.as_str();
+        let composition = self.compose_workload(ns, pod);
+        let legacy = self.legacy_service_of(pod, None);
+        let decision = self.legacy_or_peer(
+            &composition,
+            Composition::workload_decision,
+            ns,
+            legacy.map(|(svc, _)| (svc, None)),
+        );
+        let plane = dataplane_in(pod, self.snapshot.namespaces.get(ns));
+        let enforcement: Vec<(Dataplane, Option<Enforcement>)> = plane
+            .map(|p| (p, dataplane::enforcement(p, decision.mode, pod, None)))
+            .into_iter()
+            .collect();
+        let mut row = Row::new(pod_target(pod, None), Scope::Pod);
+        row.namespace = Some(ns.to_string());
+        row.pod = Some(pod.id.name.clone());
+        row.workloads = Some(1);
+        row.decided(vec![decision]).served(&enforcement)
+    }
+
+    /// The row of one of a pod's ports.
+    pub fn pod_port_row(&self, pod: &Workload, port: &ContainerPort) -> Row {
+        let ns = pod.id.namespace.as_str();
+        let composition = self.compose_workload(ns, pod);
+        let legacy = self.legacy_service_of(pod, Some(port));
+        let decision = self.legacy_or_peer(
+            &composition,
+            |c| c.port_decision(port.port),
+            ns,
+            legacy.map(|(svc, sp)| (svc, sp)),
+        );
+        let plane = dataplane_in(pod, self.snapshot.namespaces.get(ns));
+        let at = Some((port.port, port.protocol.as_str()));
+        let enforcement: Vec<(Dataplane, Option<Enforcement>)> = plane
+            .map(|p| (p, dataplane::enforcement(p, decision.mode, pod, at)))
+            .into_iter()
+            .collect();
+        let mut row = Row::new(pod_target(pod, Some(port.port)), Scope::PodPort);
+        row.namespace = Some(ns.to_string());
+        row.pod = Some(pod.id.name.clone());
+        row.port_name = port.name.clone();
+        row.target_port = Some(port.port);
+        row.workloads = Some(1);
+        row.decided(vec![decision]).served(&enforcement)
+    }
+
+    /// The ports a pod's rows list: the application's container ports (the
+    /// proxy's own are not captured), then the ports its workload policy
+    /// sets, which the sidecar serves whether declared or not
+    /// (docs/semantics.md §2).
+    pub fn pod_ports(&self, pod: &Workload) -> Vec<ContainerPort> {
+        let mut ports: Vec<ContainerPort> =
+            pod.ports.iter().filter(|p| !p.proxy).cloned().collect();
+        let composition = self.compose_workload(&pod.id.namespace, pod);
+        if let Some(policy) = composition.workload.first() {
+            for number in policy.port_modes.keys() {
+                if !ports.iter().any(|p| p.port == *number) {
+                    ports.push(ContainerPort {
+                        name: None,
+                        port: *number,
+                        protocol: "TCP".into(),
+                        proxy: false,
+                    });
+                }
+            }
+        }
+        ports
+    }
+
+    /// The running pod `namespace/name`, or why there is none.
+    pub fn require_pod(&self, namespace: &str, name: &str) -> Result<&'a Workload, LookupError> {
+        self.require_namespace(namespace)?;
+        if let Some(pod) = self
+            .snapshot
+            .pods
+            .iter()
+            .find(|w| w.id.namespace == namespace && w.id.name == name)
+        {
+            return Ok(pod);
+        }
+        let template = self
+            .snapshot
+            .templates
+            .iter()
+            .find(|w| w.id.namespace == namespace && w.id.name == name);
+        Err(LookupError::Pod {
+            pod: format!("{namespace}/{name}"),
+            hint: match template {
+                Some(t) => format!(
+                    "; {} {namespace}/{name} holds a pod template, and pod targets name running pods: \
+                     name one of its pods, or a Service that selects them",
+                    t.kind.to_lowercase()
+                ),
+                None => String::new(),
+            },
+        })
+    }
+
+    /// A pod's port, by number (any port: an undeclared one may be served
+    /// too) or by the name of a container port.
+    pub fn require_pod_port(
+        &self,
+        pod: &Workload,
+        port: &PortRef,
+    ) -> Result<ContainerPort, LookupError> {
+        let ports = self.pod_ports(pod);
+        let found = match port {
+            PortRef::Number(n) => Some(
+                ports
+                    .iter()
+                    .find(|p| p.port == u32::from(*n))
+                    .cloned()
+                    .unwrap_or(ContainerPort {
+                        name: None,
+                        port: u32::from(*n),
+                        protocol: "TCP".into(),
+                        proxy: false,
+                    }),
+            ),
+            PortRef::Name(name) => ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .cloned(),
+        };
+        found.ok_or_else(|| LookupError::PodPort {
+            pod: format!("{}/{}", pod.id.namespace, pod.id.name),
+            port: port.to_string(),
+            ports: listed_ports(ports.iter().map(|p| (p.port, p.name.as_deref()))),
+        })
+    }
+
+    /// The Service ports a pod serves, with the container port each resolves
+    /// to, in Service name order.
+    pub fn served_by(&self, pod: &Workload) -> Vec<(&'a Service, &'a ServicePort, Option<u32>)> {
+        let mut served = Vec::new();
+        for svc in self.services_in(&pod.id.namespace) {
+            for port in &svc.ports {
+                if let Endpoints::Workloads(ws) = self.endpoints(svc, port)
+                    && let Some((_, tp)) = ws.iter().find(|(w, _)| std::ptr::eq(*w, pod))
+                {
+                    served.push((*svc, port, *tp));
+                }
+            }
+        }
+        served
+    }
+
+    /// On the legacy API, where policies target Services: the first Service
+    /// (in name order) that selects the pod, and with `port`, its Service
+    /// port that resolves to it.
+    fn legacy_service_of(
+        &self,
+        pod: &Workload,
+        port: Option<&ContainerPort>,
+    ) -> Option<(&'a Service, Option<&'a ServicePort>)> {
+        if !self.snapshot.api.legacy_decides() {
+            return None;
+        }
+        self.services_in(&pod.id.namespace).iter().find_map(|svc| {
+            let selector = svc.selector.as_ref().filter(|s| !s.is_empty())?;
+            if !selects(selector, &pod.labels) {
+                return None;
+            }
+            match port {
+                None => Some((*svc, None)),
+                Some(cp) => svc
+                    .ports
+                    .iter()
+                    .find(|sp| pod.find_port(&sp.target_port, &sp.protocol) == Some(cp.port))
+                    .map(|sp| (*svc, Some(sp))),
+            }
+        })
+    }
+
     /// The rows `get` prints for one target, or why the target does not exist.
     pub fn rows_for(&self, target: &Target) -> Result<Vec<Row>, LookupError> {
         match target {
+            Target::Pod {
+                namespace,
+                pod,
+                port,
+            } => {
+                let pod = self.require_pod(namespace, pod)?;
+                match port {
+                    Some(port) => {
+                        let port = self.require_pod_port(pod, port)?;
+                        Ok(vec![self.pod_port_row(pod, &port)])
+                    }
+                    None => {
+                        let mut rows = vec![self.pod_row(pod)];
+                        rows.extend(
+                            self.pod_ports(pod)
+                                .iter()
+                                .map(|p| self.pod_port_row(pod, p)),
+                        );
+                        Ok(rows)
+                    }
+                }
+            }
             Target::Mesh => Ok(vec![self.mesh_row()]),
             Target::Namespace(ns) => {
                 self.require_namespace(ns)?;
@@ -751,25 +953,39 @@ pub fn find_service_port<'s>(
             PortRef::Number(n) => p.port == *n,
             PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
         })
-        .ok_or_else(|| {
-            let ports: Vec<String> = service
-                .ports
-                .iter()
-                .map(|p| match &p.name {
-                    Some(name) => format!("{} ({name})", p.port),
-                    None => p.port.to_string(),
-                })
-                .collect();
-            LookupError::Port {
-                service: service.id.to_string(),
-                port: port.to_string(),
-                ports: if ports.is_empty() {
-                    "none".into()
-                } else {
-                    ports.join(", ")
-                },
-            }
+        .ok_or_else(|| LookupError::Port {
+            service: service.id.to_string(),
+            port: port.to_string(),
+            ports: listed_ports(
+                service
+                    .ports
+                    .iter()
+                    .map(|p| (u32::from(p.port), p.name.as_deref())),
+            ),
         })
+}
+
+/// Ports as an error lists them: `80 (http), 9090`, or `none`.
+fn listed_ports<'n>(ports: impl Iterator<Item = (u32, Option<&'n str>)>) -> String {
+    let ports: Vec<String> = ports
+        .map(|(number, name)| match name {
+            Some(name) => format!("{number} ({name})"),
+            None => number.to_string(),
+        })
+        .collect();
+    if ports.is_empty() {
+        "none".into()
+    } else {
+        ports.join(", ")
+    }
+}
+
+/// `NS/pod/NAME`, or `NS/pod/NAME:PORT`.
+fn pod_target(pod: &Workload, port: Option<u32>) -> String {
+    match port {
+        Some(port) => format!("{}/pod/{}:{port}", pod.id.namespace, pod.id.name),
+        None => format!("{}/pod/{}", pod.id.namespace, pod.id.name),
+    }
 }
 
 /// A target that names something the snapshot does not have.
@@ -785,6 +1001,14 @@ pub enum LookupError {
         port: String,
         ports: String,
     },
+    #[error("pod {pod} not found{hint}")]
+    Pod { pod: String, hint: String },
+    #[error("pod {pod} has no container port {port:?}; its ports: {ports}")]
+    PodPort {
+        pod: String,
+        port: String,
+        ports: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -794,6 +1018,10 @@ pub enum Scope {
     Namespace,
     Service,
     Port,
+    Pod,
+    /// One port of a pod.
+    #[serde(rename = "podPort")]
+    PodPort,
 }
 
 /// A row's mode: one mode, or `MIXED` when the pods behind it disagree.
@@ -890,6 +1118,9 @@ pub struct Row {
     pub scope: Scope,
     pub namespace: Option<String>,
     pub service: Option<String>,
+    /// The pod of a `pod` or `podPort` row; absent from other rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
     pub port: Option<u16>,
     pub port_name: Option<String>,
     pub target_port: Option<u32>,
@@ -939,6 +1170,7 @@ impl Row {
             scope,
             namespace: None,
             service: None,
+            pod: None,
             port: None,
             port_name: None,
             target_port: None,
@@ -1064,23 +1296,34 @@ impl Row {
         self
     }
 
-    /// Rows sort as the contract says: mesh, then by namespace, service, port.
-    pub fn sort_key(&self) -> (u8, &str, &str, u8, u16) {
+    /// Rows sort as the contract says: mesh, then by namespace, service, port;
+    /// a namespace's pods after its Services.
+    pub fn sort_key(&self) -> (u8, &str, u8, &str, u8, u32) {
         let rank = |scope| match scope {
             Scope::Mesh => 0,
             _ => 1,
         };
-        let inner = match self.scope {
-            Scope::Mesh | Scope::Namespace => 0,
-            Scope::Service => 1,
-            Scope::Port => 2,
+        let (group, inner) = match self.scope {
+            Scope::Mesh | Scope::Namespace => (0, 0),
+            Scope::Service => (1, 1),
+            Scope::Port => (1, 2),
+            Scope::Pod => (2, 0),
+            Scope::PodPort => (2, 1),
+        };
+        let port = match self.scope {
+            Scope::PodPort => self.target_port.unwrap_or(0),
+            _ => self.port.map_or(0, u32::from),
         };
         (
             rank(self.scope),
             self.namespace.as_deref().unwrap_or(""),
-            self.service.as_deref().unwrap_or(""),
+            group,
+            self.service
+                .as_deref()
+                .or(self.pod.as_deref())
+                .unwrap_or(""),
             inner,
-            self.port.unwrap_or(0),
+            port,
         )
     }
 }

@@ -5,21 +5,141 @@
 use colored::Colorize;
 
 use crate::check::client::Caller;
-use crate::explain::{PodGroup, PortExplanation};
+use crate::explain::{PodExplanation, PodGroup, PortExplanation};
+use crate::mode::Enforced;
+use crate::policy::dataplane::Dataplane;
 use crate::policy::explain::{Candidate, Outcome};
 use crate::policy::resolve::Level;
 
 /// Every explanation as a tree, one after another; `color` marks winners,
-/// dims losers and colors verdicts.
-pub fn tree(explanations: &[PortExplanation], color: bool) -> String {
-    let mut out = String::new();
-    for (i, e) in explanations.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
+/// dims losers and colors verdicts. Ports named only as part of a wider
+/// target get one line per pod group, together; pods follow the ports.
+pub fn tree(explanations: &[PortExplanation], pods: &[PodExplanation], color: bool) -> String {
+    let mut blocks: Vec<String> = Vec::new();
+    let mut lines = String::new();
+    for e in explanations {
+        if e.brief {
+            brief(&mut lines, e, color);
+            continue;
         }
-        port(&mut out, e, color);
+        if !lines.is_empty() {
+            blocks.push(std::mem::take(&mut lines));
+        }
+        let mut block = String::new();
+        port(&mut block, e, color);
+        blocks.push(block);
     }
-    out
+    if !lines.is_empty() {
+        blocks.push(lines);
+    }
+    for p in pods {
+        let mut block = String::new();
+        pod(&mut block, p, color);
+        blocks.push(block);
+    }
+    blocks.join("\n")
+}
+
+/// One line per pod group of a port: who serves it, the decision, and how
+/// its callers fare.
+fn brief(out: &mut String, e: &PortExplanation, color: bool) {
+    let name = e
+        .port_name
+        .as_deref()
+        .map_or(String::new(), |n| format!(" ({n})"));
+    let failing: Vec<&Caller> = e.callers.iter().filter(|c| !c.works).collect();
+    let callers = match (e.callers.len(), failing.len()) {
+        (0, _) => "no callers".to_string(),
+        (_, 0) => paint("callers work", "green", color),
+        (_, _) => {
+            let who: Vec<String> = failing
+                .iter()
+                .map(|c| match c.failures.as_slice() {
+                    [] => format!("{} (plaintext to STRICT)", who(c)),
+                    codes => format!("{} ({})", who(c), codes.join(", ")),
+                })
+                .collect();
+            paint(&format!("calls fail from {}", who.join("; ")), "red", color)
+        }
+    };
+    for g in &e.groups {
+        let who = if g.pods.is_empty() {
+            "no pods".to_string()
+        } else {
+            few(&g.pods)
+        };
+        let port = g.container_port.map_or("?".to_string(), |p| p.to_string());
+        out.push_str(&format!(
+            "{}{name} → {port}: {}: {} ({}); {callers}\n",
+            super::printable(&e.target),
+            super::printable(&who),
+            super::printable(&decided(&g.chain)),
+            serves(g.dataplane, g.enforced),
+        ));
+    }
+}
+
+/// A pod: its workload-level chain, then each port's.
+fn pod(out: &mut String, p: &PodExplanation, color: bool) {
+    let plane = p.dataplane.map_or("dataplane unknown", |d| d.as_str());
+    out.push_str(&format!("{} ({plane})\n", super::printable(&p.target)));
+    let last_port = p.ports.len();
+    out.push_str(&format!(
+        "{} pod as a whole: {} ({})\n",
+        if last_port == 0 { "└─" } else { "├─" },
+        super::printable(&decided(&p.chain)),
+        serves(p.dataplane, p.enforced)
+    ));
+    chain_links(
+        out,
+        &p.chain,
+        if last_port == 0 { "   " } else { "│  " },
+        color,
+    );
+    for (i, port) in p.ports.iter().enumerate() {
+        let last = i + 1 == last_port;
+        let name = port
+            .name
+            .as_deref()
+            .map_or(String::new(), |n| format!(" ({n})"));
+        let undeclared = if port.declared {
+            ""
+        } else {
+            ", undeclared: its policy sets it"
+        };
+        let services = if port.services.is_empty() {
+            "; no Service port reaches it".to_string()
+        } else {
+            format!("; serves {}", few(&port.services))
+        };
+        out.push_str(&format!(
+            "{} port {}{name} {}{undeclared}: {} ({}){}\n",
+            if last { "└─" } else { "├─" },
+            port.container_port,
+            port.protocol,
+            super::printable(&decided(&port.chain)),
+            serves(p.dataplane, port.enforced),
+            super::printable(&services)
+        ));
+        chain_links(out, &port.chain, if last { "   " } else { "│  " }, color);
+    }
+}
+
+/// `STRICT from workload NS/NAME`, or the default.
+fn decided(chain: &crate::policy::explain::Chain) -> String {
+    match &chain.policy {
+        Some(p) => format!("{} from {} {p}", chain.mode, chain.level.as_str()),
+        None => format!("{} (no policy)", chain.mode),
+    }
+}
+
+/// What serves a pod and what it enforces.
+fn serves(dataplane: Option<Dataplane>, enforced: Option<Enforced>) -> String {
+    match (dataplane, enforced) {
+        (Some(plane), Some(e)) => format!("{}, enforced {e}", plane.as_str()),
+        (Some(plane), None) => format!("{}, PeerAuthentication does not apply", plane.as_str()),
+        (None, _) => "dataplane unknown".to_string(),
+    }
 }
 
 fn port(out: &mut String, e: &PortExplanation, color: bool) {
@@ -69,20 +189,21 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
         out.push_str("│  (no namespace calls it)\n");
     }
     for c in &e.callers {
-        let sends = match (c.tls, c.inferred) {
-            (Some(tls), _) => format!("sends {}", tls.as_str()),
-            (None, Some(mode)) => format!("auto mTLS (namespace mode {mode})"),
-            (None, None) => "auto mTLS".to_string(),
+        let sends = match (c.plaintext, c.tls, c.inferred) {
+            (true, ..) => "sends plaintext".to_string(),
+            (false, Some(tls), _) => format!("sends {}", tls.as_str()),
+            (false, None, Some(mode)) => format!("auto mTLS (namespace mode {mode})"),
+            (false, None, None) => "auto mTLS".to_string(),
         };
         let via = match (&c.rule, &c.subset) {
             (Some(rule), Some(subset)) => format!("destinationrule {rule} (subset {subset}), "),
             (Some(rule), None) => format!("destinationrule {rule}, "),
             _ => String::new(),
         };
-        let verdict = if c.failures.is_empty() {
-            paint("works", "green", color)
-        } else {
-            paint(&format!("fails ({})", c.failures.join(", ")), "red", color)
+        let verdict = match (c.works, c.failures.is_empty()) {
+            (true, _) => paint("works", "green", color),
+            (false, true) => paint("fails (a pod enforces STRICT)", "red", color),
+            (false, false) => paint(&format!("fails ({})", c.failures.join(", ")), "red", color),
         };
         out.push_str(&format!(
             "│  {}: {}{sends}: {verdict}\n",
@@ -116,20 +237,19 @@ fn pod_group(out: &mut String, g: &PodGroup, color: bool) {
     let port = g
         .container_port
         .map_or(String::new(), |p| format!(", port {p}"));
-    let serves = match (g.dataplane, g.enforced) {
-        (Some(plane), Some(e)) => format!("{}, enforced {e}", plane.as_str()),
-        (Some(plane), None) => format!("{}, PeerAuthentication does not apply", plane.as_str()),
-        (None, _) => "dataplane unknown".to_string(),
-    };
-    let decided = match &g.chain.policy {
-        Some(p) => format!("{} from {} {p}", g.chain.mode, g.chain.level.as_str()),
-        None => format!("{} (no policy)", g.chain.mode),
-    };
     out.push_str(&format!(
-        "├─ {}{port}: {decided} ({serves})\n",
-        super::printable(&who)
+        "├─ {}{port}: {} ({})\n",
+        super::printable(&who),
+        super::printable(&decided(&g.chain)),
+        serves(g.dataplane, g.enforced)
     ));
-    let links = &g.chain.links;
+    chain_links(out, &g.chain, "│  ", color);
+}
+
+/// A chain's levels as branches under `indent`, each candidate with what
+/// became of it.
+fn chain_links(out: &mut String, chain: &crate::policy::explain::Chain, indent: &str, color: bool) {
+    let links = &chain.links;
     for (i, link) in links.iter().enumerate() {
         let branch = if i + 1 == links.len() {
             "└─"
@@ -138,7 +258,7 @@ fn pod_group(out: &mut String, g: &PodGroup, color: bool) {
         };
         let level = format!("{:<9}", link.level.as_str());
         if link.candidates.is_empty() {
-            out.push_str(&format!("│  {branch} {level} -\n"));
+            out.push_str(&format!("{indent}{branch} {level} -\n"));
             continue;
         }
         for (j, c) in link.candidates.iter().enumerate() {
@@ -148,7 +268,10 @@ fn pod_group(out: &mut String, g: &PodGroup, color: bool) {
                 let cont = if i + 1 == links.len() { "  " } else { "│ " };
                 format!("{cont} {:<9}", "")
             };
-            out.push_str(&format!("│  {lead} {}\n", candidate(c, link.level, color)));
+            out.push_str(&format!(
+                "{indent}{lead} {}\n",
+                candidate(c, link.level, color)
+            ));
         }
     }
 }
@@ -158,13 +281,18 @@ fn candidate(c: &Candidate, level: Level, color: bool) -> String {
     let what = match (&c.outcome, level) {
         (Outcome::Decides, _) => paint("decides", "green", color),
         (Outcome::Inherits, Level::Port) => "no entry for the port: inherits".to_string(),
-        (Outcome::Inherits, _) => "UNSET: inherits".to_string(),
+        (Outcome::Inherits, _) => "inherits".to_string(),
         (Outcome::Shadowed { by }, _) => paint(&format!("ignored: {by} is older"), "dimmed", color),
         (Outcome::NotSelected, _) => {
             paint("its selector does not select these pods", "dimmed", color)
         }
         (Outcome::IgnoredInRoot, _) => paint(
             "ignored: a selector policy in the root namespace",
+            "dimmed",
+            color,
+        ),
+        (Outcome::PortWithoutSelector, _) => paint(
+            "ignored: portLevelMtls on a policy without selector",
             "dimmed",
             color,
         ),
@@ -211,15 +339,16 @@ pub fn dot(explanations: &[PortExplanation]) -> String {
         for c in &e.callers {
             let from = who(c);
             out.push_str(&format!("  {} [shape=ellipse];\n", quote(&from)));
-            let sends = match (c.tls, c.inferred) {
-                (Some(tls), _) => tls.as_str().to_string(),
-                (None, Some(mode)) => format!("auto mTLS ({mode})"),
-                (None, None) => "auto mTLS".to_string(),
+            let sends = match (c.plaintext, c.tls, c.inferred) {
+                (true, ..) => "plaintext".to_string(),
+                (false, Some(tls), _) => tls.as_str().to_string(),
+                (false, None, Some(mode)) => format!("auto mTLS ({mode})"),
+                (false, None, None) => "auto mTLS".to_string(),
             };
-            let (color, label) = if c.failures.is_empty() {
-                ("green", sends)
-            } else {
-                ("red", format!("{sends}: {}", c.failures.join(", ")))
+            let (color, label) = match (c.works, c.failures.is_empty()) {
+                (true, _) => ("green", sends),
+                (false, true) => ("red", format!("{sends}: STRICT")),
+                (false, false) => ("red", format!("{sends}: {}", c.failures.join(", "))),
             };
             out.push_str(&format!(
                 "  {} -> {} [color={color}, label={}];\n",
@@ -235,10 +364,15 @@ pub fn dot(explanations: &[PortExplanation]) -> String {
 
 /// The caller namespaces, as the tree and the graph name them.
 fn who(caller: &Caller) -> String {
-    match (caller.namespaces.as_slice(), caller.every_other) {
+    let names = match (caller.namespaces.as_slice(), caller.every_other) {
         ([], true) => "every namespace".to_string(),
         (names, true) => format!("every other namespace, and {}", few(names)),
         (names, false) => few(names),
+    };
+    if caller.plaintext {
+        format!("{names} (workloads without a proxy)")
+    } else {
+        names
     }
 }
 

@@ -40,6 +40,10 @@ pub fn impossible(reason: &Impossible) -> String {
              or move those settings first"
         ),
         Impossible::Inapplicable(why) => why.clone(),
+        Impossible::Pod { target } => format!(
+            "{target} is a pod: a change sets the mesh, a namespace, a Service or a Service port, \
+             and the pod follows its Service's workload policy; change a Service that selects it"
+        ),
     }
 }
 

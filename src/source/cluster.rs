@@ -112,6 +112,35 @@ pub enum Scope {
     Namespace(String),
     /// One Service, its pods and the policies of its namespace.
     Service { namespace: String, name: String },
+    /// One pod, the Services of its namespace and the policies there.
+    Pod { namespace: String, name: String },
+}
+
+/// What of the clients' side a snapshot reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clients {
+    None,
+    /// The DestinationRules of every namespace, and the legacy policies.
+    All,
+    /// One caller (`--from`): its namespace's workloads, and only the
+    /// DestinationRules it can use (its namespace's, the Service's and the
+    /// root namespace's); the legacy policies.
+    From {
+        namespace: String,
+        workload: Option<String>,
+    },
+}
+
+impl Scope {
+    /// The one namespace the scope reads; `None` for the mesh and `-A`.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Scope::All | Scope::Mesh => None,
+            Scope::Namespace(ns)
+            | Scope::Service { namespace: ns, .. }
+            | Scope::Pod { namespace: ns, .. } => Some(ns),
+        }
+    }
 }
 
 pub struct Cluster {
@@ -405,13 +434,13 @@ impl Cluster {
         Ok(false)
     }
 
-    /// Reads what `scope` needs and builds the snapshot; with `clients`, also the
-    /// DestinationRules of every namespace and the legacy policies.
+    /// Reads what `scope` needs and builds the snapshot, with what `clients`
+    /// asks of the clients' side.
     pub async fn snapshot(
         &self,
         scope: &Scope,
         root_namespace: Option<&str>,
-        clients: bool,
+        clients: &Clients,
     ) -> anyhow::Result<Loaded> {
         let mut collector = Collector::default();
         let root = self
@@ -422,8 +451,27 @@ impl Cluster {
         if collector.selects_by_node() {
             self.read_nodes(&mut collector).await?;
         }
-        if clients {
-            self.read_client_side(&mut collector, legacy).await?;
+        match clients {
+            Clients::None => {}
+            Clients::All => self.read_client_side(&mut collector, legacy, None).await?,
+            Clients::From {
+                namespace,
+                workload,
+            } => {
+                if scope.namespace() != Some(namespace.as_str()) && *scope != Scope::All {
+                    self.read_caller(&mut collector, namespace, workload.as_deref())
+                        .await?;
+                }
+                // The rules a caller can use: its own namespace's, the
+                // Service's namespace's and the root namespace's.
+                let mut rule_namespaces = vec![namespace.clone(), root.clone()];
+                rule_namespaces.extend(scope.namespace().map(str::to_string));
+                rule_namespaces.sort();
+                rule_namespaces.dedup();
+                let only = (*scope != Scope::All && *scope != Scope::Mesh)
+                    .then_some(rule_namespaces.as_slice());
+                self.read_client_side(&mut collector, legacy, only).await?;
+            }
         }
         let mut loaded = collector.finish(&LoadOptions {
             root_namespace: Some(&root),
@@ -536,15 +584,10 @@ impl Cluster {
         root: &str,
     ) -> anyhow::Result<bool> {
         let legacy = self.api.legacy_decides();
-        let policy_namespaces: Vec<Option<String>> = match scope {
-            Scope::All => vec![None],
-            Scope::Mesh => vec![Some(root.to_string())],
-            Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } if ns == root => {
-                vec![Some(root.to_string())]
-            }
-            Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } => {
-                vec![Some(ns.clone()), Some(root.to_string())]
-            }
+        let policy_namespaces: Vec<Option<String>> = match (scope, scope.namespace()) {
+            (Scope::All, _) => vec![None],
+            (_, Some(ns)) if ns != root => vec![Some(ns.to_string()), Some(root.to_string())],
+            _ => vec![Some(root.to_string())],
         };
         // The roots of control plane revisions, in meshes that have them.
         let mut policy_namespaces = policy_namespaces;
@@ -579,10 +622,7 @@ impl Cluster {
             .await?;
             let namespaces: Vec<Option<&str>> = match scope {
                 Scope::All => vec![None],
-                Scope::Mesh => vec![],
-                Scope::Namespace(ns) | Scope::Service { namespace: ns, .. } => {
-                    vec![Some(ns.as_str())]
-                }
+                _ => scope.namespace().map(Some).into_iter().collect(),
             };
             for ns in namespaces {
                 self.read_into(collector, (LEGACY_GROUP, "v1alpha1", "policies"), ns, None)
@@ -658,6 +698,37 @@ impl Cluster {
                     None => self.read_sliced_pods(collector, namespace, name).await?,
                 }
             }
+            Scope::Pod { namespace, name } => {
+                let pod = match self
+                    .call(
+                        Method::GET,
+                        &format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+                        None,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(pod) => pod,
+                    Err(ApiError::Status { code: 404, .. }) => {
+                        match self.get_namespace(namespace).await {
+                            Err(ApiError::Status { code: 404, .. }) => {
+                                bail!("namespace {namespace:?} not found")
+                            }
+                            _ => bail!("pod {namespace}/{name} not found"),
+                        }
+                    }
+                    Err(e) => return Err(self.explain(e, "get", "pods", "", Some(namespace))),
+                };
+                self.collect(collector, vec![pod], "pods")?;
+                // The Services that select it: which of their ports it serves.
+                self.read_into(collector, ("", "v1", "services"), Some(namespace), None)
+                    .await?;
+                if !collector.revision_root_namespaces().is_empty()
+                    && let Ok(ns) = self.get_namespace(namespace).await
+                {
+                    self.collect(collector, vec![ns], "namespaces")?;
+                }
+            }
         }
         Ok(())
     }
@@ -668,6 +739,7 @@ impl Cluster {
         &self,
         collector: &mut Collector,
         legacy_read: bool,
+        rule_namespaces: Option<&[String]>,
     ) -> anyhow::Result<()> {
         for (group, resources, preferred) in [
             (
@@ -702,9 +774,50 @@ impl Cluster {
                 continue;
             };
             for resource in resources {
-                self.read_into(collector, (group, version, resource), None, None)
-                    .await?;
+                match rule_namespaces.filter(|_| *resource == "destinationrules") {
+                    None => {
+                        self.read_into(collector, (group, version, resource), None, None)
+                            .await?
+                    }
+                    Some(namespaces) => {
+                        for ns in namespaces {
+                            self.read_into(collector, (group, version, resource), Some(ns), None)
+                                .await?;
+                        }
+                    }
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// The caller of `--from`, in a namespace the scope does not read: its
+    /// Namespace object and pods, and the pod templates when no pod has the
+    /// workload's name.
+    async fn read_caller(
+        &self,
+        collector: &mut Collector,
+        namespace: &str,
+        workload: Option<&str>,
+    ) -> anyhow::Result<()> {
+        match self.get_namespace(namespace).await {
+            Ok(ns) => self.collect(collector, vec![ns], "namespaces")?,
+            Err(ApiError::Status { code: 404, .. }) => bail!("namespace {namespace:?} not found"),
+            // Not allowed to read it: its pods still say what serves them.
+            Err(ApiError::Status { code: 403, .. }) => {}
+            Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
+        }
+        let pods = self
+            .list("", "v1", "pods", Some(namespace), None)
+            .await
+            .map_err(|e| self.explain_list(e, ("", "v1", "pods"), Some(namespace)))?;
+        let named = workload.is_some_and(|name| {
+            pods.iter()
+                .any(|p| p["metadata"]["name"].as_str() == Some(name))
+        });
+        self.collect(collector, pods, "pods")?;
+        if workload.is_some() && !named {
+            self.read_templates(collector, Some(namespace)).await?;
         }
         Ok(())
     }

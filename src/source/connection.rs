@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use crate::policy::change::Edit;
-use crate::source::cluster::{ApiError, Cluster, ConnectOptions, Scope};
+use crate::source::cluster::{ApiError, Clients, Cluster, ConnectOptions, Scope};
 use crate::source::collect::Loaded;
 
 /// A connected cluster and its runtime (one thread: a command reads and writes
@@ -37,7 +37,7 @@ impl Connection {
         &self,
         scope: &Scope,
         root_namespace: Option<&str>,
-        clients: bool,
+        clients: &Clients,
     ) -> anyhow::Result<Loaded> {
         self.runtime
             .block_on(self.cluster.snapshot(scope, root_namespace, clients))
