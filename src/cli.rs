@@ -14,7 +14,9 @@ use mtls::source::Api;
 /// Answers "is this service really STRICT, and which policy says so?" for the mesh,
 /// a namespace, a Service or one Service port, from the cluster or, with -f, from
 /// manifests. Targets: `mesh`, `NAMESPACE` (or `NAMESPACE/`), `NAMESPACE/SERVICE`,
-/// `NAMESPACE/SERVICE:PORT` (a Service port, by number or name).
+/// `NAMESPACE/SERVICE:PORT` (a Service port, by number or name); `get`, `check` and
+/// `explain` also take `NAMESPACE/pod/NAME` and `NAMESPACE/pod/NAME:PORT` (a running
+/// pod, and one of its ports by number or container port name).
 #[derive(Debug, Parser)]
 #[command(name = "mtls", version, max_term_width = 100, after_help = EXAMPLES)]
 pub struct Cli {
@@ -102,7 +104,8 @@ Examples:
   mtls get -f k8s/                      # the mesh-wide mode
   mtls get -A -f k8s/ --expect STRICT   # CI gate: exit 3 unless every row is STRICT
   mtls get -A --expect-at-least PERMISSIVE   # CI gate: exit 3 where a row is DISABLE
-  mtls get bookinfo/reviews -o wide     # the service and each of its ports")]
+  mtls get bookinfo/reviews -o wide     # the service and each of its ports
+  mtls get prod/pod/api-7d4-x2k         # one pod as a whole, and each of its ports")]
     Get(GetArgs),
 
     /// Set PERMISSIVE at exactly the target's level
@@ -126,7 +129,8 @@ Examples:
 Examples:
   mtls check -A                         # everything, errors exit 3
   mtls check -A -f k8s/ --fail-on warning   # CI gate on a GitOps tree
-  mtls check prod/api -o json           # the findings about one service")]
+  mtls check prod/api -o json           # the findings about one service
+  mtls check prod/pod/api-7d4-x2k       # the findings about the ports a pod serves")]
     Check(CheckArgs),
 
     /// Explain why a port has its mode: the policies at each level, pod group by
@@ -134,15 +138,21 @@ Examples:
     #[command(after_help = "\
 Examples:
   mtls explain prod/api:http            # one Service port, as a tree
+  mtls explain prod/api:http --from web # what namespace web sends, and if it works
   mtls explain prod/api -o json         # every port of a Service, for tools
-  mtls explain prod -f k8s/             # every Service port of a namespace, offline
+  mtls explain prod -f k8s/             # a line per Service port and pod group
+  mtls explain prod/pod/api-7d4-x2k     # one pod: its chain, and each port's
+  mtls explain prod/api:http -o dot | dot -Tsvg > calls.svg
 
 For each Service port: the container port each pod resolves it to; for each group
 of pods that resolve alike, every policy Istio considers at the mesh, namespace,
 workload and port levels, which one decides and why the others do not (shadowed
-by an older one, not selected, ignored in the root namespace, undecodable), and
-the mode the pods enforce; for each group of caller namespaces, the
-DestinationRule they use, what they send, and whether the calls work.")]
+by an older one, not selected, ignored in the root namespace, a port setting on a
+policy without selector, undecodable), and the mode the pods enforce; for each
+group of caller namespaces, the DestinationRule they use, what they send, and
+whether the calls work. Callers whose workloads run without a proxy send
+plaintext. A namespace, Service or `mesh` target prints one line per port and
+pod group; `-o json` has the whole structure for every port.")]
     Explain(ExplainArgs),
 
     /// Print PeerAuthentications equivalent to the legacy authentication.istio.io
@@ -158,8 +168,9 @@ Exit 3 when a Service port's mode cannot be kept exactly; the reasons are listed
 
     /// Print a shell completion script
     ///
-    /// The script completes subcommands, flags and targets: namespaces, Services
-    /// and ports from the cluster, or from the manifests of `-f`.
+    /// The script completes subcommands, flags and targets: namespaces, Services,
+    /// ports and (for get, check and explain) pods from the cluster, or from the
+    /// manifests of `-f`.
     #[command(after_help = "\
 Examples:
   mtls completions bash > /etc/bash_completion.d/mtls
@@ -277,13 +288,14 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// Service ports, Services, namespaces or `mesh` (every Service port)
+    /// Service ports, Services, namespaces, `mesh` (every Service port) or pods
     #[arg(value_name = "TARGET", required_unless_present = "all_namespaces", add = ArgValueCompleter::new(crate::complete::targets))]
     pub targets: Vec<String>,
 
     /// Explain one caller only: a namespace, or a workload in it (a pod, or
     /// a Deployment or other pod template, by name), whose labels a
-    /// DestinationRule's workloadSelector may select
+    /// DestinationRule's workloadSelector may select. Against a cluster, only
+    /// its namespace and the DestinationRules it can use are read
     #[arg(long, value_name = "NS[/WORKLOAD]")]
     pub from: Option<String>,
 }

@@ -2422,3 +2422,106 @@ fn explain_on_a_cluster_matches_the_manifests() {
         assert_eq!(cluster, manifests, "{target}");
     }
 }
+
+/// Pod targets and `--from` on a cluster: the same answers as the manifests
+/// give, from reads of the target's namespace, the root namespace and — for
+/// one caller — its namespace and the rules it can use; never a list of
+/// every pod or every DestinationRule in the cluster.
+#[test]
+fn pods_and_one_caller_are_read_narrowly_on_a_cluster() {
+    let text = std::fs::read_to_string("tests/fixtures/pods.yaml").expect("fixture");
+    let seed = kube_loopback::parse_objects(&text)
+        .expect("valid YAML")
+        .into_iter()
+        .filter(kube_loopback::knows)
+        .collect();
+    let c = Cluster::with_seed(seed);
+    let offline = |args: &[&str]| {
+        let out = Mtls::new(args)
+            .args(["-q", "-f", "tests/fixtures/pods.yaml"])
+            .run();
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        serde_json::from_str::<Value>(&out.stdout).expect("JSON")
+    };
+    let uris = |c: &Cluster| -> Vec<String> {
+        c.server
+            .requests()
+            .iter()
+            .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    c.server.clear_requests();
+    let (code, stdout, stderr) = c.run(&["get", "shop/pod/web-1", "-o", "json", "-q"]);
+    assert_eq!(code, 0, "{stderr}");
+    let read = uris(&c);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).expect("JSON"),
+        offline(&["get", "shop/pod/web-1", "-o", "json"])
+    );
+    assert!(
+        read.contains(&"/api/v1/namespaces/shop/pods/web-1".to_string()),
+        "{read:#?}"
+    );
+    assert!(
+        read.len() <= 7,
+        "get NS/pod/NAME made {} requests: {read:#?}",
+        read.len()
+    );
+    for uri in &read {
+        if let Some(rest) = uri.split("/namespaces/").nth(1) {
+            let namespace = rest.split('/').next().unwrap_or_default();
+            assert!(["shop", "istio-system"].contains(&namespace), "{uri}");
+        }
+    }
+    let (code, _, stderr) = c.run(&["get", "shop/pod/nope"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "error: pod shop/nope not found\n")
+    );
+
+    c.server.clear_requests();
+    let args = [
+        "explain",
+        "shop/web:80",
+        "--from",
+        "batch/cron-1",
+        "-o",
+        "json",
+        "-q",
+    ];
+    let (code, stdout, stderr) = c.run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let read = uris(&c);
+    let mut from_cluster: Value = serde_json::from_str(&stdout).expect("JSON");
+    let mut manifests = offline(&args[..6]);
+    for value in [&mut from_cluster, &mut manifests] {
+        for link in value["ports"][0]["groups"][0]["chain"]["links"]
+            .as_array_mut()
+            .expect("links")
+        {
+            for candidate in link["candidates"].as_array_mut().expect("candidates") {
+                candidate["created"] = Value::Null;
+            }
+        }
+    }
+    assert_eq!(from_cluster, manifests);
+    assert_eq!(from_cluster["ports"][0]["callers"][0]["plaintext"], true);
+    assert!(
+        !read.iter().any(|u| u == "/api/v1/pods"),
+        "no pod list across the cluster: {read:#?}"
+    );
+    let rules: Vec<&String> = read
+        .iter()
+        .filter(|u| u.ends_with("/destinationrules"))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "/apis/networking.istio.io/v1/namespaces/batch/destinationrules",
+            "/apis/networking.istio.io/v1/namespaces/istio-system/destinationrules",
+            "/apis/networking.istio.io/v1/namespaces/shop/destinationrules",
+        ],
+        "only the rules the caller can use"
+    );
+}

@@ -71,6 +71,53 @@ fn targets_complete_from_the_manifests_of_the_command_line() {
 }
 
 #[test]
+fn pod_targets_complete_for_the_commands_that_read_pods() {
+    let pods = "tests/fixtures/pods.yaml";
+    assert_eq!(
+        complete(&["mtls", "get", "-f", pods, "shop/"], &[]),
+        ["shop/web", "shop/pod/"]
+    );
+    assert_eq!(
+        complete(&["mtls", "explain", "-f", pods, "shop/pod/w"], &[]),
+        ["shop/pod/web-1"]
+    );
+    // The application's ports, not the proxy's.
+    assert_eq!(
+        complete(&["mtls", "check", "-f", pods, "shop/pod/web-1:"], &[]),
+        ["shop/pod/web-1:8080", "shop/pod/web-1:http"]
+    );
+    // A change takes no pod.
+    assert_eq!(
+        complete(&["mtls", "require", "-f", pods, "shop/"], &[]),
+        ["shop/web"]
+    );
+}
+
+#[test]
+fn pod_targets_complete_from_the_cluster() {
+    let server = Server::start(
+        Config::default()
+            .seed_yaml(&std::fs::read_to_string("tests/fixtures/pods.yaml").expect("fixture"))
+            .expect("seed"),
+    )
+    .expect("server starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("config");
+    server
+        .write_kubeconfig(&kubeconfig, ADMIN)
+        .expect("kubeconfig");
+    let env = [("KUBECONFIG", kubeconfig.as_path())];
+    assert_eq!(
+        complete(&["mtls", "explain", "shop/pod/"], &env),
+        ["shop/pod/web-1"]
+    );
+    assert_eq!(
+        complete(&["mtls", "get", "shop/pod/web-1:"], &env),
+        ["shop/pod/web-1:8080", "shop/pod/web-1:http"]
+    );
+}
+
+#[test]
 fn namespaces_complete_from_the_cluster_and_nothing_when_none_answers() {
     let server = Server::start(
         Config::default()
