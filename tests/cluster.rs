@@ -2511,6 +2511,9 @@ fn pods_and_one_caller_are_read_narrowly_on_a_cluster() {
         !read.iter().any(|u| u == "/api/v1/pods"),
         "no pod list across the cluster: {read:#?}"
     );
+    // The caller is read by name, not by listing its namespace.
+    assert!(read.contains(&"/api/v1/namespaces/batch/pods/cron-1".to_string()));
+    assert!(!read.contains(&"/api/v1/namespaces/batch/pods".to_string()));
     let rules: Vec<&String> = read
         .iter()
         .filter(|u| u.ends_with("/destinationrules"))

@@ -232,11 +232,18 @@ fn targets_name_ports_services_and_namespaces_and_bad_ones_fail() {
     assert_eq!(everything.len(), 7, "every Service port of the example");
 }
 
-/// The guide's two recipes show `explain`'s output as it is.
+/// The guide's recipes show `explain`'s and pod targets' output as it is
+/// (the pod's, on the pods of tests/fixtures/pods.yaml).
 #[test]
 fn the_guide_shows_explain_as_it_prints() {
     let guide = std::fs::read_to_string("docs/guide.md").expect("the guide");
-    for target in ["bookinfo/ratings:9080", "payments/fraud-check:7070"] {
+    let pods = Mtls::new(["get", "shop/pod/web-1", "-q", "-f", "tests/fixtures/pods.yaml"]).run();
+    assert!(
+        guide.contains(&format!("$ mtls get shop/pod/web-1\n{}```", pods.stdout)),
+        "docs/guide.md shows another output for shop/pod/web-1:\n{}",
+        pods.stdout
+    );
+    for target in ["bookinfo/ratings:9080", "payments/fraud-check:7070", "payments"] {
         let out = explain(&[target], EXAMPLES);
         let shown = format!("$ mtls explain {target} -f examples/\n{}```", out.stdout);
         assert!(

@@ -116,6 +116,15 @@ pub enum Scope {
     Pod { namespace: String, name: String },
 }
 
+/// The kinds that hold pod templates, by API path prefix and resource.
+const TEMPLATE_RESOURCES: [(&str, &str); 5] = [
+    ("/apis/apps/v1", "deployments"),
+    ("/apis/apps/v1", "statefulsets"),
+    ("/apis/apps/v1", "daemonsets"),
+    ("/apis/apps/v1", "replicasets"),
+    ("/apis/batch/v1", "jobs"),
+];
+
 /// What of the clients' side a snapshot reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Clients {
@@ -792,8 +801,9 @@ impl Cluster {
     }
 
     /// The caller of `--from`, in a namespace the scope does not read: its
-    /// Namespace object and pods, and the pod templates when no pod has the
-    /// workload's name.
+    /// Namespace object, then the workload by name (the pod, else the first
+    /// pod template of that name: one GET each, no list), or without a name
+    /// the namespace's pods (and its templates when it has none, §4.1).
     async fn read_caller(
         &self,
         collector: &mut Collector,
@@ -807,17 +817,29 @@ impl Cluster {
             Err(ApiError::Status { code: 403, .. }) => {}
             Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
         }
-        let pods = self
-            .list("", "v1", "pods", Some(namespace), None)
-            .await
-            .map_err(|e| self.explain_list(e, ("", "v1", "pods"), Some(namespace)))?;
-        let named = workload.is_some_and(|name| {
-            pods.iter()
-                .any(|p| p["metadata"]["name"].as_str() == Some(name))
-        });
-        self.collect(collector, pods, "pods")?;
-        if workload.is_some() && !named {
-            self.read_templates(collector, Some(namespace)).await?;
+        let Some(name) = workload else {
+            let pods = self
+                .list("", "v1", "pods", Some(namespace), None)
+                .await
+                .map_err(|e| self.explain_list(e, ("", "v1", "pods"), Some(namespace)))?;
+            let none = pods.is_empty();
+            self.collect(collector, pods, "pods")?;
+            if none {
+                self.read_templates(collector, Some(namespace)).await?;
+            }
+            return Ok(());
+        };
+        for (prefix, resource) in std::iter::once(("/api/v1", "pods")).chain(
+            TEMPLATE_RESOURCES
+                .iter()
+                .map(|(group, resource)| (*group, *resource)),
+        ) {
+            let path = format!("{prefix}/namespaces/{namespace}/{resource}/{name}");
+            match self.call(Method::GET, &path, None, None).await {
+                Ok(object) => return self.collect(collector, vec![object], resource),
+                Err(ApiError::Status { code: 404, .. }) => {}
+                Err(e) => return Err(self.explain(e, "get", resource, "", Some(namespace))),
+            }
         }
         Ok(())
     }
@@ -897,13 +919,10 @@ impl Cluster {
         collector: &mut Collector,
         ns: Option<&str>,
     ) -> anyhow::Result<()> {
-        for (group, resource) in [
-            ("apps", "deployments"),
-            ("apps", "statefulsets"),
-            ("apps", "daemonsets"),
-            ("apps", "replicasets"),
-            ("batch", "jobs"),
-        ] {
+        for (prefix, resource) in TEMPLATE_RESOURCES {
+            let group = prefix
+                .trim_start_matches("/apis/")
+                .trim_end_matches("/v1");
             self.read_into(collector, (group, "v1", resource), ns, None)
                 .await?;
         }
