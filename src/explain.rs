@@ -10,8 +10,8 @@ use crate::check::client::{self, Caller, Client};
 use crate::check::destination::DestinationIndex;
 use crate::mode::{Enforced, Mode};
 use crate::policy::Service;
-use crate::policy::change::Change;
-use crate::policy::dataplane::{self, Dataplane, dataplane_in};
+use crate::policy::change::{Change, Refusal};
+use crate::policy::dataplane::{self, Bypass, Dataplane, dataplane_in};
 use crate::policy::explain::{Chain, chain};
 use crate::policy::model::{ContainerPort, ServicePort, TargetPort, Workload};
 use crate::policy::plan::plan_change;
@@ -65,6 +65,8 @@ pub struct PodGroup {
     pub dataplane: Option<Dataplane>,
     /// The mode traffic meets; `None` on a gateway or where unknown.
     pub enforced: Option<Enforced>,
+    /// Why it is not the declared mode, where it is not.
+    pub bypass: Option<Bypass>,
     pub chain: Chain,
 }
 
@@ -76,6 +78,9 @@ pub struct ChangeOption {
     /// Whether the port would end up with the mode asked for (without
     /// `--force`): no older policy in the way, a target port that resolves.
     pub takes_effect: bool,
+    /// The policy that keeps it from taking effect (`NS/NAME`): an older one
+    /// of the level written, or one that would still decide.
+    pub in_the_way: Option<String>,
 }
 
 /// The explanation of one Service port.
@@ -134,13 +139,14 @@ pub fn explain_port(
                     let chain = chain(index, ns, Some(first), &first.labels, tp);
                     let plane = dataplane_in(first, namespace);
                     let at = tp.map(|p| (p, port.protocol.as_str()));
+                    let enforcement =
+                        plane.and_then(|p| dataplane::enforcement(p, chain.mode, first, at));
                     PodGroup {
                         pods: members.iter().map(|w| w.id.name.clone()).collect(),
                         container_port: tp,
                         dataplane: plane,
-                        enforced: plane
-                            .and_then(|p| dataplane::enforcement(p, chain.mode, first, at))
-                            .map(|e| e.enforced),
+                        enforced: enforcement.map(|e| e.enforced),
+                        bypass: enforcement.and_then(|e| e.bypass),
                         chain,
                     }
                 })
@@ -153,6 +159,7 @@ pub fn explain_port(
                 container_port: tp,
                 dataplane: None,
                 enforced: None,
+                bypass: None,
                 chain: chain(index, ns, None, labels, tp),
             }]
         }
@@ -163,10 +170,19 @@ pub fn explain_port(
         ("disable", Mode::Disable),
     ]
     .into_iter()
-    .map(|(verb, mode)| ChangeOption {
-        command: format!("mtls {verb} {target}"),
-        takes_effect: plan_change(snapshot, &target, Change::Set(mode))
-            .is_ok_and(|step| step.blocked.is_none()),
+    .map(|(verb, mode)| {
+        let planned = plan_change(snapshot, &target, Change::Set(mode));
+        let blocked = planned.as_ref().ok().and_then(|step| step.blocked.as_ref());
+        ChangeOption {
+            command: format!("mtls {verb} {target}"),
+            takes_effect: planned.is_ok() && blocked.is_none(),
+            in_the_way: blocked.and_then(|refusal| match refusal {
+                Refusal::OlderPolicyWins { winner, .. } => Some(winner.to_string()),
+                Refusal::StillDecided { policy, .. }
+                | Refusal::LegacyOtherDecides { policy, .. } => Some(policy.clone()),
+                _ => None,
+            }),
+        }
     })
     .collect();
     PortExplanation {
@@ -214,6 +230,8 @@ pub struct PodPortExplanation {
     /// the pod's workload policy sets it, and the sidecar serves it too.
     pub declared: bool,
     pub enforced: Option<Enforced>,
+    /// Why it is not the declared mode, where it is not.
+    pub bypass: Option<Bypass>,
     /// The Service ports that reach the pod on it, `NS/SVC:PORT`.
     pub services: Vec<String>,
     pub chain: Chain,
@@ -238,13 +256,14 @@ pub fn explain_pod(
         .map(|p| {
             let chain = self::chain(index, ns, Some(pod), &pod.labels, Some(p.port));
             let at = Some((p.port, p.protocol.as_str()));
+            let enforcement =
+                plane.and_then(|plane| dataplane::enforcement(plane, chain.mode, pod, at));
             PodPortExplanation {
                 target: format!("{ns}/pod/{}:{}", pod.id.name, p.port),
                 container_port: p.port,
                 declared: pod.ports.contains(&p),
-                enforced: plane
-                    .and_then(|plane| dataplane::enforcement(plane, chain.mode, pod, at))
-                    .map(|e| e.enforced),
+                enforced: enforcement.map(|e| e.enforced),
+                bypass: enforcement.and_then(|e| e.bypass),
                 services: served
                     .iter()
                     .filter(|(_, sp, tp)| *tp == Some(p.port) && sp.protocol == p.protocol)

@@ -128,16 +128,16 @@ fn the_json_carries_the_decision_at_each_level() {
     assert_eq!(
         callers,
         &json!([
-            {"namespaces": ["bookinfo", "istio-system"], "everyOther": true, "rule": null, "subset": null,
+            {"namespaces": ["bookinfo", "istio-system"], "everyOther": true, "rule": null, "shadowed": [], "subset": null,
              "tls": null, "inferred": "STRICT", "failures": [], "plaintext": false, "works": true},
-            {"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext",
+            {"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext", "shadowed": [],
              "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"],
              "plaintext": false, "works": false},
         ])
     );
     assert_eq!(
         ratings[0]["changes"][0],
-        json!({"command": "mtls require bookinfo/ratings:9080", "takesEffect": true})
+        json!({"command": "mtls require bookinfo/ratings:9080", "takesEffect": true, "inTheWay": null})
     );
 }
 
@@ -237,13 +237,24 @@ fn targets_name_ports_services_and_namespaces_and_bad_ones_fail() {
 #[test]
 fn the_guide_shows_explain_as_it_prints() {
     let guide = std::fs::read_to_string("docs/guide.md").expect("the guide");
-    let pods = Mtls::new(["get", "shop/pod/web-1", "-q", "-f", "tests/fixtures/pods.yaml"]).run();
+    let pods = Mtls::new([
+        "get",
+        "shop/pod/web-1",
+        "-q",
+        "-f",
+        "tests/fixtures/pods.yaml",
+    ])
+    .run();
     assert!(
         guide.contains(&format!("$ mtls get shop/pod/web-1\n{}```", pods.stdout)),
         "docs/guide.md shows another output for shop/pod/web-1:\n{}",
         pods.stdout
     );
-    for target in ["bookinfo/ratings:9080", "payments/fraud-check:7070", "payments"] {
+    for target in [
+        "bookinfo/ratings:9080",
+        "payments/fraud-check:7070",
+        "payments",
+    ] {
         let out = explain(&[target], EXAMPLES);
         let shown = format!("$ mtls explain {target} -f examples/\n{}```", out.stdout);
         assert!(
@@ -293,7 +304,7 @@ fn from_explains_one_caller_a_namespace_or_a_workload_whose_labels_a_rule_select
     let payments = ports(&["bookinfo/ratings:9080", "--from", "payments"], EXAMPLES);
     assert_eq!(
         payments[0]["callers"],
-        json!([{"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext",
+        json!([{"namespaces": ["payments"], "everyOther": false, "rule": "payments/ratings-plaintext", "shadowed": [],
                 "subset": null, "tls": "DISABLE", "inferred": null, "failures": ["MTLS001"],
                 "plaintext": false, "works": false}])
     );
@@ -348,7 +359,7 @@ fn callers_without_a_proxy_send_plaintext_which_a_strict_pod_rejects() {
     let web = ports(&["shop/web:80", "-q"], pods);
     assert_eq!(
         web[0]["callers"][1],
-        json!({"namespaces": ["batch"], "everyOther": false, "rule": null, "subset": null,
+        json!({"namespaces": ["batch"], "everyOther": false, "rule": null, "shadowed": [], "subset": null,
                "tls": null, "inferred": null, "failures": [], "plaintext": true, "works": false})
     );
     let tree = explain(&["shop/web:80", "-q"], pods);
@@ -364,7 +375,7 @@ fn callers_without_a_proxy_send_plaintext_which_a_strict_pod_rejects() {
         let one = ports(&["shop/web:80", "--from", from, "-q"], pods);
         assert_eq!(
             one[0]["callers"],
-            json!([{"namespaces": ["batch"], "everyOther": false, "rule": null, "subset": null,
+            json!([{"namespaces": ["batch"], "everyOther": false, "rule": null, "shadowed": [], "subset": null,
                     "tls": null, "inferred": null, "failures": [], "plaintext": true, "works": false}]),
             "--from {from}"
         );
@@ -404,8 +415,8 @@ fn namespaces_and_services_get_a_line_per_port_and_pod_group() {
     assert_eq!(
         out.stdout,
         "\
-shop/web:80 (http) → 8080: web-a: DISABLE from port shop/web (sidecar, enforced DISABLE); calls fail from every other namespace, and istio-system (MTLS013)
-shop/web:80 (http) → 9090: web-b: STRICT from workload shop/web (sidecar, enforced STRICT); calls fail from every other namespace, and istio-system (MTLS013)
+shop/web:80 (http) → 8080: web-a: DISABLE from port shop/web (sidecar, enforced DISABLE); calls fail from every other namespace, and istio-system: MTLS013
+shop/web:80 (http) → 9090: web-b: STRICT from workload shop/web (sidecar, enforced STRICT); calls fail from every other namespace, and istio-system: MTLS013
 "
     );
     // A port named on its own as well is explained in full, once.
@@ -424,5 +435,158 @@ shop/web:80 (http) → 9090: web-b: STRICT from workload shop/web (sidecar, enfo
     assert!(
         json.iter()
             .all(|p| p["groups"][0]["chain"]["links"].is_array())
+    );
+}
+
+#[test]
+fn the_tree_says_what_serves_each_group_without_a_sidecar_or_under_ztunnel() {
+    let mesh = "tests/fixtures/enforced/";
+    let plain = explain(&["shop/plain:80"], mesh);
+    assert!(
+        plain.stdout.contains(
+            "├─ plain-1, port 8080: STRICT from mesh istio-system/default (none, enforced NONE)\n"
+        ),
+        "{}",
+        plain.stdout
+    );
+    let ambient = explain(&["ambient/legacy:80"], mesh);
+    assert!(
+        ambient.stdout.contains(
+            "├─ legacy-1, port 8080: DISABLE from workload ambient/legacy \
+             (ambient, enforced PERMISSIVE: ztunnel takes DISABLE as PERMISSIVE)\n"
+        ),
+        "{}",
+        ambient.stdout
+    );
+    let gateway = explain(&["shop/ingress:80"], mesh);
+    assert!(
+        gateway
+            .stdout
+            .contains("(gateway, PeerAuthentication does not apply)\n"),
+        "{}",
+        gateway.stdout
+    );
+}
+
+/// At a terminal the tree marks winners green, dims losers and colors each
+/// verdict; in a pipe, and with NO_COLOR, it is plain text.
+#[test]
+fn colors_mark_winners_losers_and_verdicts_only_where_asked() {
+    let colored = Mtls::new(["explain", "bookinfo/ratings:9080", "-f", EXAMPLES])
+        .colors()
+        .env("CLICOLOR_FORCE", "1")
+        .run();
+    assert_eq!(colored.code, 0, "{}", colored.stderr);
+    let green = "\u{1b}[32m";
+    let red = "\u{1b}[31m";
+    let dim = "\u{1b}[2m";
+    assert!(
+        colored.stdout.contains(&format!("{green}decides")),
+        "{}",
+        colored.stdout
+    );
+    assert!(colored.stdout.contains(&format!("{green}works")));
+    assert!(colored.stdout.contains(&format!("{red}fails (MTLS001)")));
+    assert!(
+        colored
+            .stdout
+            .contains(&format!("{dim}ignored: bookinfo/default is older"))
+    );
+    let plain = explain(&["bookinfo/ratings:9080"], EXAMPLES);
+    assert!(!plain.stdout.contains('\u{1b}'), "{}", plain.stdout);
+    let no_color = Mtls::new(["explain", "bookinfo/ratings:9080", "-f", EXAMPLES])
+        .colors()
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1")
+        .run();
+    assert!(!no_color.stdout.contains('\u{1b}'));
+}
+
+#[test]
+fn each_caller_names_the_rules_its_own_shadows() {
+    let rules = "tests/fixtures/shadowed-rules.yaml";
+    let web = ports(&["shop/web:80"], rules);
+    let callers: Vec<(Value, Value, Value, Value)> = web[0]["callers"]
+        .as_array()
+        .expect("callers")
+        .iter()
+        .map(|c| {
+            (
+                c["namespaces"].clone(),
+                c["rule"].clone(),
+                c["shadowed"].clone(),
+                c["tls"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        callers,
+        [
+            (
+                json!(["front"]),
+                json!("front/web-plain"),
+                json!(["shop/web-mtls", "shop/web-younger", "istio-system/default"]),
+                json!("DISABLE")
+            ),
+            (
+                json!(["istio-system", "shop"]),
+                json!("shop/web-mtls"),
+                json!(["shop/web-younger", "istio-system/default"]),
+                json!("ISTIO_MUTUAL")
+            ),
+        ]
+    );
+    let tree = explain(&["shop/web:80"], rules);
+    assert!(
+        tree.stdout.contains(
+            "│  front: destinationrule front/web-plain (over shop/web-mtls, shop/web-younger, \
+             istio-system/default), sends DISABLE: fails (MTLS001)\n"
+        ),
+        "{}",
+        tree.stdout
+    );
+}
+
+#[test]
+fn a_change_an_older_policy_would_shadow_names_it() {
+    let api = ports(&["prod/api:80", "-q"], "tests/fixtures/shadowed.yaml");
+    assert_eq!(
+        api[0]["changes"][0],
+        json!({"command": "mtls require prod/api:80", "takesEffect": false, "inTheWay": "prod/api-canary"})
+    );
+    let tree = explain(&["prod/api:80", "-q"], "tests/fixtures/shadowed.yaml");
+    assert!(
+        tree.stdout.contains(
+            "└─ to change it: mtls require prod/api:80 (would not take effect: prod/api-canary decides), "
+        ),
+        "{}",
+        tree.stdout
+    );
+}
+
+#[test]
+fn a_port_the_sidecar_does_not_capture_says_why_it_enforces_nothing() {
+    let mesh = "tests/fixtures/enforced/";
+    let metrics = ports(&["shop/metrics:9090"], mesh);
+    let group = &metrics[0]["groups"][0];
+    assert_eq!(
+        (&group["enforced"], &group["bypass"]),
+        (&json!("NONE"), &json!("notCaptured"))
+    );
+    let tree = explain(&["shop/metrics:9090"], mesh);
+    assert!(
+        tree.stdout
+            .contains("(sidecar, enforced NONE: the sidecar does not capture the port)\n"),
+        "{}",
+        tree.stdout
+    );
+    let dns = explain(&["shop/dns"], mesh);
+    assert!(
+        dns.stdout.contains(
+            "shop/dns:53 (dns-udp) → 5353: dns-1: STRICT from mesh istio-system/default \
+                       (sidecar, enforced NONE: UDP is not captured)"
+        ),
+        "{}",
+        dns.stdout
     );
 }

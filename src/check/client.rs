@@ -199,6 +199,9 @@ pub struct Caller {
     pub every_other: bool,
     /// The DestinationRule that decides what they send, `NS/NAME`.
     pub rule: Option<String>,
+    /// Rules with a traffic policy they could take their TLS from, but do
+    /// not: `rule` (or an older rule merged with it) wins over them.
+    pub shadowed: Vec<String>,
     pub subset: Option<String>,
     /// The TLS mode the rule sets; `None`: auto mTLS.
     pub tls: Option<TlsMode>,
@@ -279,6 +282,16 @@ pub fn callers(
             .map(|(ns, _)| (*ns).clone())
             .collect();
         namespaces.sort();
+        let mut shadowed: Vec<String> = Vec::new();
+        for (ns, _) in &clients {
+            let labels = from.and_then(|c| c.labels);
+            for id in used.shadowed(ns, labels) {
+                let id = id.to_string();
+                if !shadowed.contains(&id) {
+                    shadowed.push(id);
+                }
+            }
+        }
         for route in routes(merged, port.port) {
             let mut failures: Vec<&'static str> = judge(svc, merged, &route, &servers, &inferred)
                 .into_iter()
@@ -290,6 +303,7 @@ pub fn callers(
                 namespaces: namespaces.clone(),
                 every_other,
                 rule: merged.map(|m| m.decider().to_string()),
+                shadowed: shadowed.clone(),
                 subset: route.subset.map(str::to_string),
                 tls: route.settings.tls,
                 inferred: route.settings.tls.is_none().then_some(inferred.mode),
@@ -299,12 +313,14 @@ pub fn callers(
             });
         }
     }
+    let mut callers = merge_alike(callers);
     if !unproxied.is_empty() {
         let strict = servers.iter().any(|s| s.enforced == Some(Enforced::Strict));
         callers.push(Caller {
             namespaces: unproxied.into_iter().map(|(ns, _)| ns).collect(),
             every_other: false,
             rule: None,
+            shadowed: Vec::new(),
             subset: None,
             tls: None,
             inferred: None,
@@ -314,6 +330,42 @@ pub fn callers(
         });
     }
     callers
+}
+
+/// Callers that differ only in their namespaces, as one (the namespaces of a
+/// client's own rules and those it takes from elsewhere may come to the
+/// same rule, sent the same way).
+fn merge_alike(callers: Vec<Caller>) -> Vec<Caller> {
+    let mut merged: Vec<Caller> = Vec::new();
+    for caller in callers {
+        let alike = merged.iter_mut().find(|m| {
+            (
+                &m.rule,
+                &m.shadowed,
+                &m.subset,
+                m.tls,
+                m.inferred,
+                &m.failures,
+            ) == (
+                &caller.rule,
+                &caller.shadowed,
+                &caller.subset,
+                caller.tls,
+                caller.inferred,
+                &caller.failures,
+            )
+        });
+        match alike {
+            Some(m) => {
+                m.every_other |= caller.every_other;
+                m.namespaces.extend(caller.namespaces);
+                m.namespaces.sort();
+                m.namespaces.dedup();
+            }
+            None => merged.push(caller),
+        }
+    }
+    merged
 }
 
 /// The client namespaces with workloads that run without a proxy (no

@@ -205,6 +205,47 @@ impl<'i, 'a> ServiceRules<'i, 'a> {
         catch_all
     }
 
+    /// The rules with a traffic policy that a client in `client_ns` (with
+    /// `labels`) could take its TLS from but does not: younger rules merged
+    /// into the entry it uses (the oldest traffic policy wins), the other
+    /// entries of its namespace that apply to it, and the entries of the later
+    /// places in the lookup (the Service's namespace, the root) exported to
+    /// it. In Istio's order, without repeats.
+    pub fn shadowed(&self, client_ns: &str, labels: Option<&Labels>) -> Vec<&'a ObjectRef> {
+        let chosen = self.lookup(client_ns, labels);
+        let decider = chosen.map(MergedRule::decider);
+        let local = if client_ns != self.root {
+            self.local
+                .iter()
+                .find(|(ns, _)| *ns == client_ns)
+                .map_or(&[][..], |(_, m)| *m)
+        } else {
+            self.root_local
+        };
+        let applies = |entry: &MergedRule<'_>, exported: bool| {
+            (!exported || entry.admits(client_ns))
+                && entry.selector.is_none_or(|selector| {
+                    entry.namespace == client_ns && labels.is_some_and(|l| selects(selector, l))
+                })
+        };
+        let mut shadowed: Vec<&'a ObjectRef> = Vec::new();
+        for (entries, exported) in [
+            (local, false),
+            (self.in_service_namespace, true),
+            (self.in_root, true),
+        ] {
+            for entry in entries.iter().filter(|e| applies(e, exported)) {
+                for rule in entry.rules.iter().filter(|r| r.traffic.is_some()) {
+                    let id = &rule.id;
+                    if Some(id) != decider && !shadowed.contains(&id) {
+                        shadowed.push(id);
+                    }
+                }
+            }
+        }
+        shadowed
+    }
+
     /// Whether clients of `client_ns` may get different entries by their
     /// labels: an entry they see selects workloads of their namespace.
     pub fn selective(&self, client_ns: &str) -> bool {

@@ -35,7 +35,8 @@ impl Dataplane {
 }
 
 /// Why the mode traffic meets differs from the declared one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Bypass {
     /// No sidecar and no ztunnel.
     NoProxy,

@@ -711,7 +711,7 @@ impl<'a> Index<'a> {
             &composition,
             |c| c.port_decision(port.port),
             ns,
-            legacy.map(|(svc, sp)| (svc, sp)),
+            legacy,
         );
         let plane = dataplane_in(pod, self.snapshot.namespaces.get(ns));
         let at = Some((port.port, port.protocol.as_str()));

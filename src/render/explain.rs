@@ -7,7 +7,7 @@ use colored::Colorize;
 use crate::check::client::Caller;
 use crate::explain::{PodExplanation, PodGroup, PortExplanation};
 use crate::mode::Enforced;
-use crate::policy::dataplane::Dataplane;
+use crate::policy::dataplane::{Bypass, Dataplane};
 use crate::policy::explain::{Candidate, Outcome};
 use crate::policy::resolve::Level;
 
@@ -55,8 +55,8 @@ fn brief(out: &mut String, e: &PortExplanation, color: bool) {
             let who: Vec<String> = failing
                 .iter()
                 .map(|c| match c.failures.as_slice() {
-                    [] => format!("{} (plaintext to STRICT)", who(c)),
-                    codes => format!("{} ({})", who(c), codes.join(", ")),
+                    [] => format!("{}: plaintext to STRICT", who(c)),
+                    codes => format!("{}: {}", who(c), codes.join(", ")),
                 })
                 .collect();
             paint(&format!("calls fail from {}", who.join("; ")), "red", color)
@@ -74,7 +74,7 @@ fn brief(out: &mut String, e: &PortExplanation, color: bool) {
             super::printable(&e.target),
             super::printable(&who),
             super::printable(&decided(&g.chain)),
-            serves(g.dataplane, g.enforced),
+            serves(g.dataplane, g.enforced, g.bypass),
         ));
     }
 }
@@ -88,7 +88,7 @@ fn pod(out: &mut String, p: &PodExplanation, color: bool) {
         "{} pod as a whole: {} ({})\n",
         if last_port == 0 { "└─" } else { "├─" },
         super::printable(&decided(&p.chain)),
-        serves(p.dataplane, p.enforced)
+        serves(p.dataplane, p.enforced, None)
     ));
     chain_links(
         out,
@@ -118,7 +118,7 @@ fn pod(out: &mut String, p: &PodExplanation, color: bool) {
             port.container_port,
             port.protocol,
             super::printable(&decided(&port.chain)),
-            serves(p.dataplane, port.enforced),
+            serves(p.dataplane, port.enforced, port.bypass),
             super::printable(&services)
         ));
         chain_links(out, &port.chain, if last { "   " } else { "│  " }, color);
@@ -133,10 +133,21 @@ fn decided(chain: &crate::policy::explain::Chain) -> String {
     }
 }
 
-/// What serves a pod and what it enforces.
-fn serves(dataplane: Option<Dataplane>, enforced: Option<Enforced>) -> String {
+/// What serves a pod and what it enforces, and why that is not the declared
+/// mode where a proxy is there but does not enforce it.
+fn serves(
+    dataplane: Option<Dataplane>,
+    enforced: Option<Enforced>,
+    bypass: Option<Bypass>,
+) -> String {
+    let why = match bypass {
+        Some(Bypass::NotCaptured) => ": the sidecar does not capture the port",
+        Some(Bypass::Udp) => ": UDP is not captured",
+        Some(Bypass::AmbientDisable) => ": ztunnel takes DISABLE as PERMISSIVE",
+        Some(Bypass::NoProxy) | None => "",
+    };
     match (dataplane, enforced) {
-        (Some(plane), Some(e)) => format!("{}, enforced {e}", plane.as_str()),
+        (Some(plane), Some(e)) => format!("{}, enforced {e}{why}", plane.as_str()),
         (Some(plane), None) => format!("{}, PeerAuthentication does not apply", plane.as_str()),
         (None, _) => "dataplane unknown".to_string(),
     }
@@ -195,10 +206,21 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
             (false, None, Some(mode)) => format!("auto mTLS (namespace mode {mode})"),
             (false, None, None) => "auto mTLS".to_string(),
         };
-        let via = match (&c.rule, &c.subset) {
-            (Some(rule), Some(subset)) => format!("destinationrule {rule} (subset {subset}), "),
-            (Some(rule), None) => format!("destinationrule {rule}, "),
-            _ => String::new(),
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(subset) = &c.subset {
+            notes.push(format!("subset {subset}"));
+        }
+        if !c.shadowed.is_empty() {
+            notes.push(format!("over {}", few(&c.shadowed)));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
+        let via = match &c.rule {
+            Some(rule) => format!("destinationrule {rule}{notes}, "),
+            None => String::new(),
         };
         let verdict = match (c.works, c.failures.is_empty()) {
             (true, _) => paint("works", "green", color),
@@ -214,12 +236,12 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
     let changes: Vec<String> = e
         .changes
         .iter()
-        .map(|c| {
-            if c.takes_effect {
-                c.command.clone()
-            } else {
-                format!("{} (would not take effect)", c.command)
+        .map(|c| match (c.takes_effect, &c.in_the_way) {
+            (true, _) => c.command.clone(),
+            (false, Some(policy)) => {
+                format!("{} (would not take effect: {policy} decides)", c.command)
             }
+            (false, None) => format!("{} (would not take effect)", c.command),
         })
         .collect();
     out.push_str(&format!(
@@ -241,7 +263,7 @@ fn pod_group(out: &mut String, g: &PodGroup, color: bool) {
         "├─ {}{port}: {} ({})\n",
         super::printable(&who),
         super::printable(&decided(&g.chain)),
-        serves(g.dataplane, g.enforced)
+        serves(g.dataplane, g.enforced, g.bypass)
     ));
     chain_links(out, &g.chain, "│  ", color);
 }

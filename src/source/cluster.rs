@@ -920,9 +920,7 @@ impl Cluster {
         ns: Option<&str>,
     ) -> anyhow::Result<()> {
         for (prefix, resource) in TEMPLATE_RESOURCES {
-            let group = prefix
-                .trim_start_matches("/apis/")
-                .trim_end_matches("/v1");
+            let group = prefix.trim_start_matches("/apis/").trim_end_matches("/v1");
             self.read_into(collector, (group, "v1", resource), ns, None)
                 .await?;
         }
