@@ -66,10 +66,17 @@ pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
         stream.push_str(&render::yaml(object)?);
     }
     print_stdout(&stream)?;
+    let (ports, keep) = match migration.kept {
+        1 => ("Service port", "keeps its"),
+        _ => ("Service ports", "keep their"),
+    };
+    let objects = match migration.objects.len() {
+        1 => "this PeerAuthentication".to_string(),
+        n => format!("these {n} PeerAuthentications"),
+    };
     session.note(&format!(
-        "{} Service ports keep their mode with these {} PeerAuthentications",
-        migration.kept,
-        migration.objects.len()
+        "{} {ports} {keep} mode with {objects}",
+        migration.kept
     ));
     if !migration.problems.is_empty() {
         return Err(Verdict(format!(

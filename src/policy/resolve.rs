@@ -707,12 +707,8 @@ impl<'a> Index<'a> {
         let ns = pod.id.namespace.as_str();
         let composition = self.compose_workload(ns, pod);
         let legacy = self.legacy_service_of(pod, Some(port));
-        let decision = self.legacy_or_peer(
-            &composition,
-            |c| c.port_decision(port.port),
-            ns,
-            legacy,
-        );
+        let decision =
+            self.legacy_or_peer(&composition, |c| c.port_decision(port.port), ns, legacy);
         let plane = dataplane_in(pod, self.snapshot.namespaces.get(ns));
         let at = Some((port.port, port.protocol.as_str()));
         let enforcement: Vec<(Dataplane, Option<Enforcement>)> = plane
