@@ -13,6 +13,7 @@ use clap_complete::CompletionCandidate;
 use mtls::policy::Snapshot;
 use mtls::source::Api;
 use mtls::source::cluster::{Cluster, ConnectOptions};
+use mtls::source::collect::Collector;
 use mtls::source::manifests::{self, LoadOptions};
 
 /// How long completion may wait for a cluster.
@@ -97,51 +98,65 @@ fn from_manifests(filenames: &[PathBuf], current: &str, pods: bool) -> Vec<Strin
 
 /// Targets the snapshot has, at the depth `current` is typed to.
 fn names_in(snapshot: &Snapshot, current: &str, pods: bool) -> Vec<String> {
-    match current.split_once('/') {
-        None => std::iter::once("mesh".to_string())
+    let Some((ns, rest)) = current.split_once('/') else {
+        return std::iter::once("mesh".to_string())
             .chain(snapshot.namespaces.keys().cloned())
-            .collect(),
-        Some((ns, rest)) if pods && rest.starts_with("pod/") => {
-            let in_ns = snapshot.pods.iter().filter(|p| p.id.namespace == ns);
-            match rest.split_once(':') {
-                None => in_ns.map(|p| format!("{ns}/pod/{}", p.id.name)).collect(),
-                Some((pod, _)) => in_ns
-                    .filter(|p| format!("pod/{}", p.id.name) == pod)
-                    .flat_map(|p| {
-                        let name = &p.id.name;
-                        p.ports.iter().filter(|cp| !cp.proxy).flat_map(move |cp| {
-                            std::iter::once(format!("{ns}/pod/{name}:{}", cp.port))
-                                .chain(cp.name.iter().map(move |n| format!("{ns}/pod/{name}:{n}")))
-                        })
-                    })
-                    .collect(),
-            }
-        }
-        Some((ns, rest)) => match rest.split_once(':') {
-            None => snapshot
-                .services
-                .iter()
-                .filter(|s| s.id.namespace == ns)
-                .map(|s| s.id.to_string())
-                .chain(
-                    (pods && snapshot.pods.iter().any(|p| p.id.namespace == ns))
-                        .then(|| format!("{ns}/pod/")),
-                )
-                .collect(),
-            Some((svc, _)) => snapshot
-                .service(ns, svc)
-                .into_iter()
-                .flat_map(|s| {
-                    s.ports.iter().flat_map(move |p| {
-                        std::iter::once(format!("{ns}/{svc}:{}", p.port))
-                            .chain(p.name.iter().map(move |n| format!("{ns}/{svc}:{n}")))
-                    })
+            .collect();
+    };
+    if pods && let Some(typed) = rest.strip_prefix("pod/") {
+        let in_ns = snapshot.pods.iter().filter(|p| p.id.namespace == ns);
+        return match typed.split_once(':') {
+            None => in_ns.map(|p| format!("{ns}/pod/{}", p.id.name)).collect(),
+            Some((pod, _)) => in_ns
+                .filter(|p| p.id.name == pod)
+                .flat_map(|p| {
+                    let ports = p.ports.iter().filter(|cp| !cp.proxy);
+                    with_ports(
+                        &format!("{ns}/pod/{pod}"),
+                        ports.map(|cp| (cp.port, cp.name.as_deref())),
+                    )
                 })
                 .collect(),
-        },
+        };
+    }
+    match rest.split_once(':') {
+        None => snapshot
+            .services
+            .iter()
+            .filter(|s| s.id.namespace == ns)
+            .map(|s| s.id.to_string())
+            .chain(pods.then(|| format!("{ns}/pod/")))
+            .collect(),
+        Some((svc, _)) => snapshot
+            .service(ns, svc)
+            .into_iter()
+            .flat_map(|s| {
+                with_ports(
+                    &format!("{ns}/{svc}"),
+                    s.ports
+                        .iter()
+                        .map(|p| (u32::from(p.port), p.name.as_deref())),
+                )
+            })
+            .collect(),
     }
 }
 
+/// `TARGET:NUMBER` and `TARGET:NAME` for each port.
+fn with_ports<'n>(
+    target: &str,
+    ports: impl Iterator<Item = (u32, Option<&'n str>)>,
+) -> Vec<String> {
+    ports
+        .flat_map(|(number, name)| {
+            std::iter::once(format!("{target}:{number}"))
+                .chain(name.map(|n| format!("{target}:{n}")))
+        })
+        .collect()
+}
+
+/// The cluster's objects at the depth `current` is typed to (namespaces, a
+/// namespace's Services, or its pods), read into a snapshot for `names_in`.
 fn from_cluster(options: &ConnectOptions, current: &str, pods: bool) -> Vec<String> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -151,72 +166,22 @@ fn from_cluster(options: &ConnectOptions, current: &str, pods: bool) -> Vec<Stri
     };
     let work = async {
         let cluster = Cluster::connect(options).await.ok()?;
-        let names = match current.split_once('/') {
-            None => {
-                let namespaces = cluster.list_core("namespaces", None).await.ok()?;
-                std::iter::once("mesh".to_string())
-                    .chain(
-                        namespaces
-                            .iter()
-                            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string)),
-                    )
-                    .collect()
-            }
-            Some((ns, rest)) if pods && rest.starts_with("pod/") => {
-                let listed = cluster.list_core("pods", Some(ns)).await.ok()?;
-                let typed = rest.split_once(':').map(|(pod, _)| &pod["pod/".len()..]);
-                let mut names = Vec::new();
-                for p in &listed {
-                    let name = p["metadata"]["name"].as_str().unwrap_or_default();
-                    match typed {
-                        None => names.push(format!("{ns}/pod/{name}")),
-                        Some(pod) if pod == name => {
-                            let containers =
-                                p["spec"]["containers"].as_array().into_iter().flatten();
-                            for c in containers.filter(|c| c["name"] != "istio-proxy") {
-                                for port in c["ports"].as_array().into_iter().flatten() {
-                                    if let Some(number) = port["containerPort"].as_u64() {
-                                        names.push(format!("{ns}/pod/{name}:{number}"));
-                                    }
-                                    if let Some(port_name) = port["name"].as_str() {
-                                        names.push(format!("{ns}/pod/{name}:{port_name}"));
-                                    }
-                                }
-                            }
-                        }
-                        Some(_) => {}
-                    }
-                }
-                names
-            }
-            Some((ns, rest)) => {
-                let services = cluster.list_core("services", Some(ns)).await.ok()?;
-                let svc_filter = rest.split_once(':').map(|(svc, _)| svc);
-                let mut names = Vec::new();
-                for s in &services {
-                    let name = s["metadata"]["name"].as_str().unwrap_or_default();
-                    match svc_filter {
-                        None => names.push(format!("{ns}/{name}")),
-                        Some(svc) if svc == name => {
-                            for p in s["spec"]["ports"].as_array().into_iter().flatten() {
-                                if let Some(port) = p["port"].as_u64() {
-                                    names.push(format!("{ns}/{name}:{port}"));
-                                }
-                                if let Some(port_name) = p["name"].as_str() {
-                                    names.push(format!("{ns}/{name}:{port_name}"));
-                                }
-                            }
-                        }
-                        Some(_) => {}
-                    }
-                }
-                if pods && svc_filter.is_none() {
-                    names.push(format!("{ns}/pod/"));
-                }
-                names
-            }
+        let (resource, namespace) = match current.split_once('/') {
+            None => ("namespaces", None),
+            Some((ns, rest)) if pods && rest.starts_with("pod/") => ("pods", Some(ns)),
+            Some((ns, _)) => ("services", Some(ns)),
         };
-        Some(names)
+        let mut collector = Collector::default();
+        for object in cluster.list_core(resource, namespace).await.ok()? {
+            collector.add(object, &"the server").ok()?;
+        }
+        let loaded = collector
+            .finish(&LoadOptions {
+                root_namespace: None,
+                api: Api::Auto,
+            })
+            .ok()?;
+        Some(names_in(&loaded.snapshot, current, pods))
     };
     runtime
         .block_on(async { tokio::time::timeout(TIMEOUT, work).await.ok().flatten() })

@@ -46,6 +46,18 @@ fn complete(words: &[&str], env: &[(&str, &Path)]) -> Vec<String> {
         .collect()
 }
 
+/// A loopback server holding `seed`, and a directory with its kubeconfig,
+/// `config`.
+fn serve(seed: &str) -> (Server, tempfile::TempDir) {
+    let server =
+        Server::start(Config::default().seed_yaml(seed).expect("seed")).expect("server starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    server
+        .write_kubeconfig(&dir.path().join("config"), ADMIN)
+        .expect("kubeconfig");
+    (server, dir)
+}
+
 #[test]
 fn targets_complete_from_the_manifests_of_the_command_line() {
     assert_eq!(
@@ -95,17 +107,9 @@ fn pod_targets_complete_for_the_commands_that_read_pods() {
 
 #[test]
 fn pod_targets_complete_from_the_cluster() {
-    let server = Server::start(
-        Config::default()
-            .seed_yaml(&std::fs::read_to_string("tests/fixtures/pods.yaml").expect("fixture"))
-            .expect("seed"),
-    )
-    .expect("server starts");
-    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, dir) =
+        serve(&std::fs::read_to_string("tests/fixtures/pods.yaml").expect("fixture"));
     let kubeconfig = dir.path().join("config");
-    server
-        .write_kubeconfig(&kubeconfig, ADMIN)
-        .expect("kubeconfig");
     let env = [("KUBECONFIG", kubeconfig.as_path())];
     assert_eq!(
         complete(&["mtls", "explain", "shop/pod/"], &env),
@@ -119,17 +123,10 @@ fn pod_targets_complete_from_the_cluster() {
 
 #[test]
 fn namespaces_complete_from_the_cluster_and_nothing_when_none_answers() {
-    let server = Server::start(
-        Config::default()
-            .seed_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: production}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: preview}\n")
-            .expect("seed"),
-    )
-    .expect("server starts");
-    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, dir) = serve(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: production}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: preview}\n",
+    );
     let kubeconfig = dir.path().join("config");
-    server
-        .write_kubeconfig(&kubeconfig, ADMIN)
-        .expect("kubeconfig");
     assert_eq!(
         complete(&["mtls", "require", "pr"], &[("KUBECONFIG", &kubeconfig)]),
         ["preview", "production"]

@@ -214,14 +214,7 @@ impl<'i, 'a> ServiceRules<'i, 'a> {
     pub fn shadowed(&self, client_ns: &str, labels: Option<&Labels>) -> Vec<&'a ObjectRef> {
         let chosen = self.lookup(client_ns, labels);
         let decider = chosen.map(MergedRule::decider);
-        let local = if client_ns != self.root {
-            self.local
-                .iter()
-                .find(|(ns, _)| *ns == client_ns)
-                .map_or(&[][..], |(_, m)| *m)
-        } else {
-            self.root_local
-        };
+        let local = self.local_entries(client_ns);
         let applies = |entry: &MergedRule<'_>, exported: bool| {
             (!exported || entry.admits(client_ns))
                 && entry.selector.is_none_or(|selector| {
@@ -256,18 +249,23 @@ impl<'i, 'a> ServiceRules<'i, 'a> {
         })
     }
 
+    /// The entries of `client_ns`'s own namespace for the Service (in the
+    /// root namespace, its private ones).
+    fn local_entries(&self, client_ns: &str) -> &'i [MergedRule<'a>] {
+        if client_ns == self.root {
+            return self.root_local;
+        }
+        self.local
+            .iter()
+            .find(|(ns, _)| *ns == client_ns)
+            .map_or(&[][..], |(_, m)| *m)
+    }
+
     /// The entries that decide for `client_ns`: its own namespace's (the
     /// root's private ones in the root), else those the Service's namespace,
     /// else the root, exports to it; and whether they are exported ones.
     fn place(&self, client_ns: &str) -> Option<(&'i [MergedRule<'a>], bool)> {
-        let local = if client_ns != self.root {
-            self.local
-                .iter()
-                .find(|(ns, _)| *ns == client_ns)
-                .map_or(&[][..], |(_, m)| *m)
-        } else {
-            self.root_local
-        };
+        let local = self.local_entries(client_ns);
         if !local.is_empty() {
             return Some((local, false));
         }

@@ -549,6 +549,31 @@ impl Cluster {
         })
     }
 
+    /// One core object (a Service, a pod) the user named; when there is
+    /// none, says whether its namespace is missing or the object.
+    async fn get_in_namespace(
+        &self,
+        namespace: &str,
+        resource: &str,
+        name: &str,
+    ) -> anyhow::Result<Value> {
+        let path = format!("/api/v1/namespaces/{namespace}/{resource}/{name}");
+        match self.call(Method::GET, &path, None, None).await {
+            Ok(object) => Ok(object),
+            Err(ApiError::Status { code: 404, .. }) => match self.get_namespace(namespace).await {
+                Err(ApiError::Status { code: 404, .. }) => {
+                    bail!("namespace {namespace:?} not found")
+                }
+                // `services` → `service`, `pods` → `pod`.
+                _ => bail!(
+                    "{} {namespace}/{name} not found",
+                    resource.trim_end_matches('s')
+                ),
+            },
+            Err(e) => Err(self.explain(e, "get", resource, "", Some(namespace))),
+        }
+    }
+
     /// One Namespace object.
     async fn get_namespace(&self, namespace: &str) -> Result<Value, ApiError> {
         self.call(
@@ -661,27 +686,7 @@ impl Cluster {
                 self.read_workloads(collector, Some(ns)).await?;
             }
             Scope::Service { namespace, name } => {
-                let service = match self
-                    .call(
-                        Method::GET,
-                        &format!("/api/v1/namespaces/{namespace}/services/{name}"),
-                        None,
-                        None,
-                    )
-                    .await
-                {
-                    Ok(service) => service,
-                    Err(ApiError::Status { code: 404, .. }) => {
-                        // Tell a missing namespace from a missing Service.
-                        match self.get_namespace(namespace).await {
-                            Err(ApiError::Status { code: 404, .. }) => {
-                                bail!("namespace {namespace:?} not found")
-                            }
-                            _ => bail!("service {namespace}/{name} not found"),
-                        }
-                    }
-                    Err(e) => return Err(self.explain(e, "get", "services", "", Some(namespace))),
-                };
+                let service = self.get_in_namespace(namespace, "services", name).await?;
                 let selector = service["spec"]["selector"]
                     .as_object()
                     .filter(|s| !s.is_empty())
@@ -708,26 +713,7 @@ impl Cluster {
                 }
             }
             Scope::Pod { namespace, name } => {
-                let pod = match self
-                    .call(
-                        Method::GET,
-                        &format!("/api/v1/namespaces/{namespace}/pods/{name}"),
-                        None,
-                        None,
-                    )
-                    .await
-                {
-                    Ok(pod) => pod,
-                    Err(ApiError::Status { code: 404, .. }) => {
-                        match self.get_namespace(namespace).await {
-                            Err(ApiError::Status { code: 404, .. }) => {
-                                bail!("namespace {namespace:?} not found")
-                            }
-                            _ => bail!("pod {namespace}/{name} not found"),
-                        }
-                    }
-                    Err(e) => return Err(self.explain(e, "get", "pods", "", Some(namespace))),
-                };
+                let pod = self.get_in_namespace(namespace, "pods", name).await?;
                 self.collect(collector, vec![pod], "pods")?;
                 // The Services that select it: which of their ports it serves.
                 self.read_into(collector, ("", "v1", "services"), Some(namespace), None)
