@@ -12,3 +12,4 @@ pub mod progress;
 pub mod render;
 pub mod source;
 pub mod target;
+pub mod traffic;

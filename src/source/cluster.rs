@@ -574,6 +574,36 @@ impl Cluster {
         }
     }
 
+    /// The client, for requests through the API server (its service proxy).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The API server, as messages name it.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// `--request-timeout`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Where `-v` logs requests.
+    pub fn request_log(&self) -> Option<fn(&str)> {
+        self.log
+    }
+
+    /// Whether the Service `namespace/name` exists (one GET).
+    pub async fn service_exists(&self, namespace: &str, name: &str) -> Result<bool, ApiError> {
+        let path = format!("/api/v1/namespaces/{namespace}/services/{name}");
+        match self.call(Method::GET, &path, None, None).await {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { code: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One Namespace object.
     async fn get_namespace(&self, namespace: &str) -> Result<Value, ApiError> {
         self.call(

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod connection;
 pub mod manifests;
 pub mod plugin;
+pub mod prometheus;
 #[cfg(test)]
 mod properties;
 mod redact;
