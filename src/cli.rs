@@ -8,6 +8,7 @@ use clap_complete::ArgValueCompleter;
 
 use mtls::mode::Enforced;
 use mtls::source::Api;
+use mtls::traffic::Since;
 
 /// Show and control Istio mutual TLS.
 ///
@@ -83,6 +84,40 @@ pub struct GlobalArgs {
     /// Log each API request (method, path, status, time)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Prometheus with Istio's standard metrics, for `traffic`, `get --traffic`
+    /// and the traffic check of changes: its URL, or `none` to leave traffic
+    /// out. Without it, against a cluster: the Service prometheus:9090 in the
+    /// root namespace, istio-system or monitoring, through the API server's
+    /// service proxy (the kubeconfig's credentials, RBAC `get services/proxy`).
+    /// Offline (-f), only a URL given here is used
+    #[arg(
+        long,
+        value_name = "URL|none",
+        env = "MTLS_PROMETHEUS_URL",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus: Option<String>,
+
+    /// A file holding the bearer token for --prometheus URL (never printed)
+    #[arg(long, value_name = "PATH", global = true, help_heading = "Prometheus")]
+    pub prometheus_token_file: Option<PathBuf>,
+
+    /// A file holding USER:PASSWORD for --prometheus URL (never printed)
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        help_heading = "Prometheus",
+        conflicts_with = "prometheus_token_file"
+    )]
+    pub prometheus_basic_auth_file: Option<PathBuf>,
+
+    /// A PEM file of the CAs that --prometheus URL's certificate is checked
+    /// against
+    #[arg(long, value_name = "PATH", global = true, help_heading = "Prometheus")]
+    pub prometheus_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,6 +189,23 @@ whether the calls work. Callers whose workloads run without a proxy send
 plaintext. A namespace, Service or `mesh` target prints one line per port and
 pod group; `-o json` has the whole structure for every port.")]
     Explain(ExplainArgs),
+
+    /// Show the traffic Services received, mTLS or plaintext, and who sends
+    /// plaintext, from Prometheus
+    #[command(after_help = "\
+Examples:
+  mtls traffic -A                       # every Service: calls, plaintext share, plaintext callers
+  mtls traffic prod --since 7d -o wide  # one namespace over a week, by workload
+  mtls traffic prod/api --expect-no-plaintext   # CI or cron gate: exit 3 on any plaintext
+
+From Istio's standard metrics as the receiving proxy reports them (reporter
+\"destination\"): istio_requests_total for HTTP and gRPC requests, and
+istio_tcp_connections_opened_total for TCP connections (ztunnel reports it for
+ambient workloads), split by connection_security_policy: mutual_tls, none
+(plaintext), unknown. Callers outside the mesh show as unknown/unknown. The
+metrics carry no port: a port target shows its Service's figures. Two queries,
+summed by Prometheus, whatever the number of Services.")]
+    Traffic(TrafficArgs),
 
     /// Print PeerAuthentications equivalent to the legacy authentication.istio.io
     /// policies, verified to keep every Service port's mode
@@ -241,6 +293,21 @@ pub struct GetArgs {
         conflicts_with = "expect"
     )]
     pub expect_at_least: Option<Enforced>,
+
+    /// Add the share of plaintext calls each row's Services received, from
+    /// Prometheus (a row without calls shows `-`); a Prometheus that cannot
+    /// be read is a warning, never a failure
+    #[arg(long)]
+    pub traffic: bool,
+
+    /// With --traffic: how far back (24h, 90m, 7d, 1h30m)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        requires = "traffic"
+    )]
+    pub since: Since,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +329,11 @@ pub struct ChangeArgs {
     /// terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// How far back the traffic check looks for plaintext calls to what the
+    /// change makes STRICT (24h, 90m, 7d, 1h30m)
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub since: Since,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +356,21 @@ pub struct CheckArgs {
     /// Which severity makes the exit code 3
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
+}
+
+#[derive(Debug, Args)]
+pub struct TrafficArgs {
+    /// Namespaces, Services or Service ports (default: every Service)
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::complete::targets))]
+    pub targets: Vec<String>,
+
+    /// How far back (24h, 90m, 7d, 1h30m)
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub since: Since,
+
+    /// Exit 3 when any listed Service received plaintext (a CI or cron gate)
+    #[arg(long)]
+    pub expect_no_plaintext: bool,
 }
 
 #[derive(Debug, Args)]

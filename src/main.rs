@@ -79,6 +79,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Unset(args) => cmd::change::run(&session, args, Change::Unset),
         Command::Check(args) => cmd::check::run(&session, args),
         Command::Explain(args) => cmd::explain::run(&session, args),
+        Command::Traffic(args) => cmd::traffic::run(&session, args),
         Command::Migrate(args) => cmd::migrate::run(&session, args),
         Command::Completions { shell } => cmd::print_stdout(&completion_script(*shell)?),
         #[cfg(feature = "docs")]

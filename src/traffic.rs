@@ -10,8 +10,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::policy::resolve::{Row, RowEnforced, Scope};
 use crate::mode::Enforced;
+use crate::policy::Service;
+use crate::policy::resolve::{Index, Row, RowEnforced, Scope};
 
 /// What `connection_security_policy` says of a call, as the server's proxy
 /// reported it.
@@ -104,7 +105,13 @@ impl Sums {
     }
 
     fn counts(self) -> Counts {
-        let round = |v: f64| if v.is_finite() && v > 0.0 { v.round() as u64 } else { 0 };
+        let round = |v: f64| {
+            if v.is_finite() && v > 0.0 {
+                v.round() as u64
+            } else {
+                0
+            }
+        };
         Counts {
             mtls: round(self.mtls),
             plaintext: round(self.plaintext),
@@ -215,6 +222,13 @@ impl Observed {
         calls(samples.into_iter())
     }
 
+    /// The Services the metrics name, `(namespace, name)`, in order.
+    pub fn services(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.by_service
+            .keys()
+            .map(|(ns, name)| (ns.as_str(), name.as_str()))
+    }
+
     /// The Services that received plaintext, with their figures.
     pub fn with_plaintext(&self) -> Vec<((&str, &str), ServiceCalls)> {
         self.by_service
@@ -288,9 +302,85 @@ fn summarize(samples: &[Sample]) -> ServiceCalls {
     }
 }
 
+/// The calls a `get` row's Services received (`get --traffic`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowTraffic {
+    #[serde(flatten)]
+    pub calls: Calls,
+    pub plaintext_share: Option<f64>,
+}
+
+/// Fills each row's traffic: the mesh's, a namespace's Services', a Service's
+/// (for its ports too: the metrics carry no port). Pods are left out: the
+/// metrics name workloads, not pods.
+pub fn annotate(rows: &mut [Row], observed: &Observed) {
+    for row in rows {
+        let calls = match (row.scope, &row.namespace, &row.service) {
+            (Scope::Mesh, ..) => observed.total(None),
+            (Scope::Namespace, Some(ns), _) => observed.total(Some(ns)),
+            (Scope::Service | Scope::Port, Some(ns), Some(svc)) => observed.service(ns, svc).calls,
+            _ => continue,
+        };
+        row.traffic = Some(RowTraffic {
+            calls,
+            plaintext_share: calls.plaintext_share(),
+        });
+    }
+}
+
+/// What `mtls traffic` says of one Service: its ports' modes beside what it
+/// received. The JSON form is the contract's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceTraffic {
+    /// `NS/NAME`.
+    pub target: String,
+    pub namespace: String,
+    pub service: String,
+    /// Each port's rows (declared and enforced mode); empty for a Service
+    /// the metrics name but the cluster (or the manifests) do not have.
+    pub ports: Vec<Row>,
+    #[serde(flatten)]
+    pub observed: ServiceCalls,
+}
+
+/// The report of one Service of the snapshot.
+pub fn service_traffic(
+    index: &Index<'_>,
+    service: &Service,
+    observed: &Observed,
+) -> ServiceTraffic {
+    let (namespace, name) = (&service.id.namespace, &service.id.name);
+    ServiceTraffic {
+        target: format!("{namespace}/{name}"),
+        namespace: namespace.clone(),
+        service: name.clone(),
+        ports: service
+            .ports
+            .iter()
+            .map(|p| index.port_row(service, p))
+            .collect(),
+        observed: observed.service(namespace, name),
+    }
+}
+
+/// The report of a Service only the metrics name (deleted since, or not in
+/// the manifests).
+pub fn unknown_service_traffic(namespace: &str, name: &str, observed: &Observed) -> ServiceTraffic {
+    ServiceTraffic {
+        target: format!("{namespace}/{name}"),
+        namespace: namespace.to_string(),
+        service: name.to_string(),
+        ports: Vec::new(),
+        observed: observed.service(namespace, name),
+    }
+}
+
 /// The Services (`NS/NAME`) with ports where more pods enforce STRICT after
-/// a change than before: plaintext that reached them would now be rejected.
-pub fn newly_strict(before: &[Row], after: &[Row]) -> Vec<(String, String)> {
+/// a change than before, with those ports' targets: plaintext that reached
+/// them would now be rejected.
+pub fn newly_strict(before: &[Row], after: &[Row]) -> Vec<((String, String), Vec<String>)> {
     let strict_pods = |row: &Row| -> usize {
         match (&row.enforced, row.judged()) {
             (_, Some(RowEnforced::Single(Enforced::Strict))) => row.workloads.unwrap_or(1).max(1),
@@ -303,18 +393,21 @@ pub fn newly_strict(before: &[Row], after: &[Row]) -> Vec<(String, String)> {
             _ => 0,
         }
     };
-    let mut services: Vec<(String, String)> = Vec::new();
+    let mut services: Vec<((String, String), Vec<String>)> = Vec::new();
     for row in after.iter().filter(|r| r.scope == Scope::Port) {
         let was = before
             .iter()
-            .find(|b| b.scope == Scope::Port && b.target == row.target && b.port_name == row.port_name)
+            .find(|b| {
+                b.scope == Scope::Port && b.target == row.target && b.port_name == row.port_name
+            })
             .map_or(0, strict_pods);
         if strict_pods(row) > was
             && let (Some(ns), Some(svc)) = (&row.namespace, &row.service)
         {
             let key = (ns.clone(), svc.clone());
-            if !services.contains(&key) {
-                services.push(key);
+            match services.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ports)) => ports.push(row.target.clone()),
+                None => services.push((key, vec![row.target.clone()])),
             }
         }
     }
@@ -399,15 +492,33 @@ mod tests {
     fn calls_split_by_security_and_callers_of_plaintext_rank_by_calls() {
         let observed = Observed::new(vec![
             sample(Kind::Requests, ("web", "front"), Security::Mtls, 600.4),
-            sample(Kind::Requests, ("batch", "cron"), Security::Plaintext, 299.6),
-            sample(Kind::Connections, ("unknown", "unknown"), Security::Plaintext, 100.0),
+            sample(
+                Kind::Requests,
+                ("batch", "cron"),
+                Security::Plaintext,
+                299.6,
+            ),
+            sample(
+                Kind::Connections,
+                ("unknown", "unknown"),
+                Security::Plaintext,
+                100.0,
+            ),
         ]);
         let api = observed.service("prod", "api");
         assert_eq!(
             (api.calls.requests, api.calls.connections),
             (
-                Counts { mtls: 600, plaintext: 300, unknown: 0 },
-                Counts { mtls: 0, plaintext: 100, unknown: 0 }
+                Counts {
+                    mtls: 600,
+                    plaintext: 300,
+                    unknown: 0
+                },
+                Counts {
+                    mtls: 0,
+                    plaintext: 100,
+                    unknown: 0
+                }
             )
         );
         assert_eq!(api.plaintext_share, Some(0.4));
@@ -432,9 +543,21 @@ mod tests {
             ("45s", 45, "45s"),
         ] {
             let since: Since = text.parse().expect(text);
-            assert_eq!((since.seconds, since.to_string()), (seconds, shown.to_string()));
+            assert_eq!(
+                (since.seconds, since.to_string()),
+                (seconds, shown.to_string())
+            );
         }
-        for bad in ["", "24", "h", "1y", "-1h", "0h", "1.5h", "99999999999999999999w"] {
+        for bad in [
+            "",
+            "24",
+            "h",
+            "1y",
+            "-1h",
+            "0h",
+            "1.5h",
+            "99999999999999999999w",
+        ] {
             assert!(bad.parse::<Since>().is_err(), "{bad}");
         }
     }

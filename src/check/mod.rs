@@ -63,7 +63,7 @@ pub(crate) fn list(names: &[String]) -> String {
 }
 
 /// Up to `at_most` names, then how many more: `a, b and 3 more`.
-pub(crate) fn first_names(names: &[String], at_most: usize) -> String {
+pub fn first_names(names: &[String], at_most: usize) -> String {
     let mut text = names
         .iter()
         .take(at_most)

@@ -4,13 +4,14 @@
 //! cluster, write each target's edit with optimistic concurrency, reading and
 //! planning again when another writer got there first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::cli::ChangeArgs;
 use crate::cmd::interrupt::Interrupt;
+use crate::cmd::observe::{Traffic, observe};
 use crate::cmd::{Session, listed, parse_change_targets, print_stdout, scope_of, sort_rows};
 use crate::error::Verdict;
 use mtls::check::{self, Finding};
@@ -24,6 +25,7 @@ use mtls::render;
 use mtls::source::cluster::{ApiError, Cluster, Scope};
 use mtls::source::connection::Connection;
 use mtls::target::Target;
+use mtls::traffic;
 
 /// How often one target's write is redone after losing a race to another
 /// writer. Sixteen writers on one policy need at most fifteen redos each.
@@ -45,6 +47,7 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
     let (steps, after) = plan_all(snapshot.clone(), &targets, change)?;
     refuse_blocked(&steps, args.force)?;
     refuse_breaking(session, &check::broken_by(&snapshot, &after), args.force)?;
+    refuse_plaintext_callers(session, &snapshot, &after, args)?;
 
     if session.offline() || args.dry_run {
         let edits = final_edits(&steps);
@@ -315,6 +318,83 @@ fn refuse_breaking(session: &Session<'_>, broken: &[Finding], force: bool) -> an
             f.message,
             f.hint
         ));
+    }
+    text.push_str("\nnothing was written; --force writes anyway");
+    Err(Verdict(text).into())
+}
+
+/// The traffic gate (docs/semantics.md §7): where the change makes more pods
+/// enforce STRICT, plaintext those Services received within `--since` would
+/// be rejected from now on. Refused unless `--force`; when Prometheus cannot
+/// be read, a note says the check was skipped.
+fn refuse_plaintext_callers(
+    session: &Session<'_>,
+    before: &Snapshot,
+    after: &Snapshot,
+    args: &ChangeArgs,
+) -> anyhow::Result<()> {
+    let newly = traffic::newly_strict(
+        &Index::new(before).all_rows(),
+        &Index::new(after).all_rows(),
+    );
+    if newly.is_empty() {
+        return Ok(());
+    }
+    let namespaces: BTreeSet<&str> = newly.iter().map(|((ns, _), _)| ns.as_str()).collect();
+    let one = match namespaces.iter().collect::<Vec<_>>().as_slice() {
+        [ns] => Some(**ns),
+        _ => None,
+    };
+    let (observed, from) = match observe(session, &args.since, one, &before.root_namespace)? {
+        Traffic::Observed { observed, from } => (observed, from),
+        Traffic::Off(_) => return Ok(()),
+        Traffic::Unavailable(why) => {
+            session.note(&format!(
+                "traffic check skipped (plaintext callers of what becomes STRICT): {why}"
+            ));
+            return Ok(());
+        }
+    };
+    let mut reached = Vec::new();
+    for ((ns, svc), ports) in &newly {
+        let calls = observed.service(ns, svc);
+        if calls.calls.plaintext() == 0 {
+            continue;
+        }
+        let allow: Vec<String> = ports.iter().map(|p| format!("`mtls allow {p}`")).collect();
+        reached.push((
+            format!(
+                "{ns}/{svc} becomes STRICT on {}, but received {} of {} calls in plaintext, from {}",
+                ports.join(", "),
+                render::traffic::number(calls.calls.plaintext()),
+                render::traffic::number(calls.calls.total()),
+                render::traffic::callers(&calls.plaintext_callers, 5),
+            ),
+            format!(
+                "keep it PERMISSIVE: {} first (an exception at the port level), or bring the callers into the mesh",
+                allow.join(", ")
+            ),
+        ));
+    }
+    if reached.is_empty() {
+        return Ok(());
+    }
+    if args.force {
+        for (what, _) in &reached {
+            session.alert(&format!(
+                "plaintext callers will be rejected (seen in the last {}): {what}",
+                args.since
+            ));
+        }
+        return Ok(());
+    }
+    let mut text = format!(
+        "refused: plaintext reached what the change makes STRICT in the last {} ({from}), \
+         and would be rejected:",
+        args.since
+    );
+    for (what, keep) in &reached {
+        text.push_str(&format!("\n  {what}\n    {keep}"));
     }
     text.push_str("\nnothing was written; --force writes anyway");
     Err(Verdict(text).into())

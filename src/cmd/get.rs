@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use crate::cli::{GetArgs, Output};
+use crate::cmd::observe::{Traffic, observe};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
 use mtls::policy::resolve::{Index, Row, RowEnforced};
 use mtls::render::table::judged_text;
+use mtls::source::cluster::Scope;
 use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
@@ -38,6 +40,25 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         }
         sort_rows(rows)
     };
+    let mut rows = rows;
+    if args.traffic {
+        let namespace = match &scope {
+            Scope::All | Scope::Mesh => None,
+            scope => scope.namespace(),
+        };
+        // Traffic is an addition: when it cannot be had, the rows still are.
+        match observe(session, &args.since, namespace, &snapshot.root_namespace)? {
+            Traffic::Observed { observed, from } => {
+                mtls::traffic::annotate(&mut rows, &observed);
+                session.note(&format!(
+                    "calls received in the last {}, from {from}",
+                    args.since
+                ));
+            }
+            Traffic::Off(why) => session.warn(&format!("traffic left out: {why}")),
+            Traffic::Unavailable(why) => session.warn(&format!("traffic left out: {why}")),
+        }
+    }
     let findings = if wide {
         check::check(&snapshot)
     } else {

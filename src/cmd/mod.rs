@@ -8,6 +8,8 @@ pub mod explain;
 pub mod get;
 pub mod interrupt;
 pub mod migrate;
+pub mod observe;
+pub mod traffic;
 
 use std::cell::{Cell, OnceCell};
 use std::io::{IsTerminal, Write};

@@ -1107,7 +1107,7 @@ pub struct Source {
 
 /// One line of `get`: the effective mode of a target, with its provenance. The
 /// JSON form is the contract's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
     pub target: String,
@@ -1142,6 +1142,9 @@ pub struct Row {
     pub source: Option<Source>,
     pub shadowed: Vec<String>,
     pub workloads: Option<usize>,
+    /// With `get --traffic`: the calls the row's Services received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<crate::traffic::RowTraffic>,
 }
 
 impl Row {
@@ -1180,6 +1183,7 @@ impl Row {
             source: None,
             shadowed: Vec::new(),
             workloads: None,
+            traffic: None,
         }
     }
 

@@ -4,6 +4,7 @@ pub mod explain;
 pub mod findings;
 pub mod plan;
 pub mod table;
+pub mod traffic;
 
 use serde::Serialize;
 

@@ -52,8 +52,19 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
     } else {
         &["TARGET", "MODE", "SOURCE"]
     };
+    // `get --traffic`: the plaintext share, last.
+    let traffic = rows.iter().any(|r| r.traffic.is_some());
+    let mut header = header.to_vec();
+    if traffic {
+        header.push("PLAINTEXT");
+    }
     table.set_header(header.iter().map(Cell::new));
     for row in rows {
+        let plaintext = Cell::new(
+            row.traffic
+                .as_ref()
+                .map_or("-".to_string(), |t| super::traffic::share(&t.calls)),
+        );
         if wide {
             let mode = mode_cell(row.mode.as_str(), Some(row.mode), color);
             let enforced = match row.enforced {
@@ -69,7 +80,7 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                 (None, Some(_)) => ("-".into(), mixed_groups(row)),
                 (None, None) => ("-".into(), "-".into()),
             };
-            table.add_row(vec![
+            let mut cells = vec![
                 Cell::new(super::printable(&row.target)),
                 mode,
                 enforced,
@@ -87,14 +98,22 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                     Some(codes) => format!("! {}", codes.join(",")),
                     None => "-".into(),
                 }),
-            ]);
+            ];
+            if traffic {
+                cells.push(plaintext);
+            }
+            table.add_row(cells);
         } else {
             let judged = row.judged().map(judged_mode);
-            table.add_row(vec![
+            let mut cells = vec![
                 Cell::new(super::printable(&row.target)),
                 mode_cell(&enforced_text(row), judged, color),
                 Cell::new(super::printable(&source(row))),
-            ]);
+            ];
+            if traffic {
+                cells.push(plaintext);
+            }
+            table.add_row(cells);
         }
     }
     // Column padding: comfy-table pads one space on each side; kubectl puts three

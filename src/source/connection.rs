@@ -43,6 +43,11 @@ impl Connection {
             .block_on(self.cluster.snapshot(scope, root_namespace, clients))
     }
 
+    /// Runs `work` (a request through the cluster's client) to its end.
+    pub fn block_on<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(work)
+    }
+
     /// [`Cluster::write`], waited for.
     pub fn write(&self, edit: &Edit, dry_run: bool) -> Result<Value, ApiError> {
         self.runtime.block_on(self.cluster.write(edit, dry_run))

@@ -98,8 +98,7 @@ impl Prometheus {
         }
         if let Some(path) = &options.basic_auth_file {
             let text = readable(path, "--prometheus-basic-auth-file")?;
-            let Some((user, password)) = text.trim_end_matches(['\n', '\r']).split_once(':')
-            else {
+            let Some((user, password)) = text.trim_end_matches(['\n', '\r']).split_once(':') else {
                 anyhow::bail!(
                     "--prometheus-basic-auth-file {}: expected one line USER:PASSWORD",
                     path.display()
@@ -112,8 +111,9 @@ impl Prometheus {
             readable(path, "--prometheus-ca-file")?;
             config.root_cert_file = Some(path.clone());
         }
-        let client = kube::Client::try_from(config)
-            .map_err(|e| anyhow::anyhow!("cannot set up a client for Prometheus at {shown}: {e}"))?;
+        let client = kube::Client::try_from(config).map_err(|e| {
+            anyhow::anyhow!("cannot set up a client for Prometheus at {shown}: {e}")
+        })?;
         Ok(Prometheus {
             client,
             base: String::new(),
@@ -292,10 +292,12 @@ impl Prometheus {
     fn logged(&self, path: &str, status: &str, started: Instant) {
         if let Some(log) = self.log {
             // The query, not the whole encoded path: what a user can read.
-            let shown = path.split_once("?query=").map_or(path.to_string(), |(p, q)| {
-                let query = percent_encoding::percent_decode_str(q).decode_utf8_lossy();
-                format!("{p}?query={query}")
-            });
+            let shown = path
+                .split_once("?query=")
+                .map_or(path.to_string(), |(p, q)| {
+                    let query = percent_encoding::percent_decode_str(q).decode_utf8_lossy();
+                    format!("{p}?query={query}")
+                });
             log(&format!(
                 "GET {shown} {status} {}ms",
                 started.elapsed().as_millis()
