@@ -101,7 +101,13 @@ pub struct GlobalArgs {
     pub prometheus: Option<String>,
 
     /// A file holding the bearer token for --prometheus URL (never printed)
-    #[arg(long, value_name = "PATH", global = true, help_heading = "Prometheus")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        help_heading = "Prometheus",
+        requires = "prometheus"
+    )]
     pub prometheus_token_file: Option<PathBuf>,
 
     /// A file holding USER:PASSWORD for --prometheus URL (never printed)
@@ -110,13 +116,20 @@ pub struct GlobalArgs {
         value_name = "PATH",
         global = true,
         help_heading = "Prometheus",
-        conflicts_with = "prometheus_token_file"
+        conflicts_with = "prometheus_token_file",
+        requires = "prometheus"
     )]
     pub prometheus_basic_auth_file: Option<PathBuf>,
 
     /// A PEM file of the CAs that --prometheus URL's certificate is checked
     /// against
-    #[arg(long, value_name = "PATH", global = true, help_heading = "Prometheus")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        help_heading = "Prometheus",
+        requires = "prometheus"
+    )]
     pub prometheus_ca_file: Option<PathBuf>,
 }
 

@@ -6,7 +6,6 @@ use mtls::source::prometheus::{Prometheus, UrlOptions};
 use mtls::traffic::{Observed, Since};
 
 use crate::cmd::{Session, connect_options};
-use crate::error::UsageError;
 
 /// What a command learnt of the traffic.
 pub enum Traffic {
@@ -60,17 +59,6 @@ pub fn observe(
         }
         None if session.offline() => Ok(Traffic::Off("offline (-f) without --prometheus URL")),
         None => {
-            if args.prometheus_token_file.is_some()
-                || args.prometheus_basic_auth_file.is_some()
-                || args.prometheus_ca_file.is_some()
-            {
-                return Err(UsageError(
-                    "--prometheus-token-file, --prometheus-basic-auth-file and --prometheus-ca-file \
-                     go with --prometheus URL; through the API server, the kubeconfig's credentials are used"
-                        .into(),
-                )
-                .into());
-            }
             let connection = session.connection()?;
             let cluster = connection.cluster();
             Ok(connection.block_on(async {

@@ -93,8 +93,13 @@ impl Prometheus {
         config.write_timeout = Some(timeout);
         config.default_retry = false;
         if let Some(path) = &options.token_file {
-            readable(path, "--prometheus-token-file")?;
-            config.auth_info.token_file = Some(path.display().to_string());
+            // Read once, its end of line trimmed (a header cannot hold one).
+            let token = readable(path, "--prometheus-token-file")?;
+            let token = token.trim();
+            if token.is_empty() {
+                anyhow::bail!("--prometheus-token-file {} is empty", path.display());
+            }
+            config.auth_info.token = Some(token.to_string().into());
         }
         if let Some(path) = &options.basic_auth_file {
             let text = readable(path, "--prometheus-basic-auth-file")?;

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod prometheus;
+
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};

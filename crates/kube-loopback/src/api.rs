@@ -305,6 +305,99 @@ impl State {
         }
     }
 
+    /// Where the service proxy (`/api/v1/namespaces/NS/services/NAME[:PORT]/
+    /// proxy/...`) sends a request, as the real API server decides it: the
+    /// Service's port (by number or name; the only one when none is named),
+    /// then the first ready endpoint of its EndpointSlices on that port.
+    /// Checked against the `get` verb on `services/proxy`.
+    pub fn proxy_target(
+        &self,
+        user: &str,
+        namespace: &str,
+        service: &str,
+    ) -> Result<(String, u16), Response> {
+        let denied = self.denies.iter().any(|d| {
+            d.user.as_deref().is_none_or(|u| u == user)
+                && d.verb.as_deref().is_none_or(|v| v == "get")
+                && d.resource.as_deref().is_none_or(|r| r == "services/proxy")
+                && d.namespace.as_deref().is_none_or(|n| n == namespace)
+        });
+        let (name, port) = match service.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (service, None),
+        };
+        if denied {
+            return Err(status(
+                403,
+                "Forbidden",
+                format!(
+                    "services \"{name}\" is forbidden: User \"{user}\" cannot get resource \"services/proxy\" \
+                     in API group \"\" in the namespace \"{namespace}\""
+                ),
+                Some(json!({"name": name, "kind": "services"})),
+            ));
+        }
+        let unavailable = || {
+            status(
+                503,
+                "ServiceUnavailable",
+                format!("no endpoints available for service \"{name}\""),
+                None,
+            )
+        };
+        let Some(svc) = self.objects.get(&(
+            "services".to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        )) else {
+            return Err(status(
+                404,
+                "NotFound",
+                format!("services \"{name}\" not found"),
+                Some(json!({"name": name, "kind": "services"})),
+            ));
+        };
+        let ports = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        let chosen = match port {
+            None if ports.len() == 1 => ports.first(),
+            None => None,
+            Some(p) => ports.iter().find(|sp| {
+                sp["name"] == p || sp["port"].as_u64().is_some_and(|n| n.to_string() == p)
+            }),
+        };
+        let Some(chosen) = chosen else {
+            return Err(unavailable());
+        };
+        let port_name = chosen["name"].as_str().unwrap_or("");
+        for ((resource, ns, _), slice) in &self.objects {
+            if resource != "endpointslices.discovery.k8s.io"
+                || ns != namespace
+                || slice["metadata"]["labels"]["kubernetes.io/service-name"] != name
+            {
+                continue;
+            }
+            let Some(port) = slice["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"].as_str().unwrap_or("") == port_name)
+                .and_then(|p| p["port"].as_u64())
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            let ready = slice["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["conditions"]["ready"] != false);
+            if let Some(address) = ready.and_then(|e| e["addresses"][0].as_str()) {
+                return Ok((address.to_string(), port));
+            }
+        }
+        Err(unavailable())
+    }
+
     fn route(&self, segments: &[&str]) -> Result<Route, Response> {
         let missing = || {
             status(

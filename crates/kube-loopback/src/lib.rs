@@ -462,16 +462,37 @@ async fn answer(
             if let Some(FaultAction::Delay(d)) = delay {
                 tokio::time::sleep(d).await;
             }
-            let request = api::Request {
-                method: method.clone(),
-                path: path.clone(),
-                query,
-                accept,
-                content_type,
-                body,
-                user: user.clone(),
-            };
-            shared.state().handle(&request)
+            if let Some((namespace, service, rest)) = proxy_path(&path) {
+                let target = shared.state().proxy_target(user, namespace, service);
+                match target {
+                    Ok((host, port)) => {
+                        let query = uri.split_once('?').map(|(_, q)| q);
+                        return Ok(proxy(
+                            shared,
+                            &method,
+                            &uri,
+                            user,
+                            (&host, port),
+                            rest,
+                            query,
+                            started,
+                        )
+                        .await);
+                    }
+                    Err(refusal) => refusal,
+                }
+            } else {
+                let request = api::Request {
+                    method: method.clone(),
+                    path: path.clone(),
+                    query,
+                    accept,
+                    content_type,
+                    body,
+                    user: user.clone(),
+                };
+                shared.state().handle(&request)
+            }
         }
     };
     let body = serde_json::to_vec(&response.body).unwrap_or_default();
@@ -490,6 +511,94 @@ async fn answer(
         .header("cache-control", "no-cache, private")
         .body(Full::new(Bytes::from(body)).boxed())
         .map_err(|_| Dropped)
+}
+
+/// `/api/v1/namespaces/NS/services/NAME[:PORT]/proxy/REST`: the namespace,
+/// the Service (with its port) and the path to pass on.
+fn proxy_path(path: &str) -> Option<(&str, &str, &str)> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (namespace, rest) = rest.split_once("/services/")?;
+    let (service, rest) = rest.split_once("/proxy")?;
+    if namespace.contains('/')
+        || service.contains('/')
+        || !(rest.is_empty() || rest.starts_with('/'))
+    {
+        return None;
+    }
+    Some((namespace, service, rest))
+}
+
+/// Passes a GET on to `upstream` over HTTP and its answer back, as the API
+/// server's service proxy does; an upstream that cannot be reached is a 503.
+#[allow(clippy::too_many_arguments)]
+async fn proxy(
+    shared: &Shared,
+    method: &str,
+    uri: &str,
+    user: &str,
+    (host, port): (&str, u16),
+    rest: &str,
+    query: Option<&str>,
+    started: Instant,
+) -> hyper::Response<ResponseBody> {
+    let path = match (rest, query) {
+        ("", None) => "/".to_string(),
+        ("", Some(q)) => format!("/?{q}"),
+        (rest, None) => rest.to_string(),
+        (rest, Some(q)) => format!("{rest}?{q}"),
+    };
+    let answer = async {
+        let stream = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .ok()?;
+        tokio::spawn(connection);
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", format!("{host}:{port}"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .ok()?;
+        let response = sender.send_request(request).await.ok()?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .ok()?
+            .to_bytes();
+        Some((status, content_type, body))
+    };
+    let (status, content_type, body) = match answer.await {
+        Some(answer) => answer,
+        None => {
+            let refusal = api::status(
+                503,
+                "ServiceUnavailable",
+                format!(
+                    "error trying to reach service: dial tcp {host}:{port}: connect: connection refused"
+                ),
+                None,
+            );
+            (
+                503,
+                "application/json".to_string(),
+                Bytes::from(serde_json::to_vec(&refusal.body).unwrap_or_default()),
+            )
+        }
+    };
+    record(shared, method, uri, Some(user), status, body.len(), started);
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(body).boxed())
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new()).boxed()))
 }
 
 /// The user a request authenticates as: its client certificate's, else its
