@@ -76,10 +76,13 @@ impl Cluster {
         })
     }
 
-    /// `mtls ARGS` as the cluster's admin.
+    /// `mtls ARGS` as the cluster's admin. Traffic is left out
+    /// (`MTLS_PROMETHEUS_URL=none`): these clusters run no Prometheus, and
+    /// tests/traffic.rs covers it, with one and without.
     fn command(&self, args: &[&str]) -> Process {
         Mtls::new(args)
             .kubeconfig(&self.kubeconfig(ADMIN))
+            .env("MTLS_PROMETHEUS_URL", "none")
             .command()
     }
 
@@ -185,9 +188,14 @@ impl Cluster {
     }
 }
 
-/// Runs `mtls ARGS --kubeconfig PATH`, whatever KUBECONFIG says.
+/// Runs `mtls ARGS --kubeconfig PATH`, whatever KUBECONFIG says, without
+/// traffic (as [`Cluster::command`]).
 fn mtls_with(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    Mtls::new(args).kubeconfig(kubeconfig).run().into()
+    Mtls::new(args)
+        .kubeconfig(kubeconfig)
+        .env("MTLS_PROMETHEUS_URL", "none")
+        .run()
+        .into()
 }
 
 /// Sends SIG`name` (`INT`, `TERM`) to a running mtls.
