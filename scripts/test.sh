@@ -2,9 +2,11 @@
 # The project's test command: installs what the tests need beyond the Rust
 # toolchain, then runs every test of the workspace.
 #
-# The end-to-end tests drive mtls in a real terminal with tmux, and check the
-# loopback API server against kubectl. tmux comes from Debian's packages and is
-# installed here when it is missing; kubectl is part of the machine image.
+# The end-to-end tests drive mtls in a real terminal with tmux, read traffic
+# from a real Prometheus (they build its data with promtool), and check the
+# loopback API server against kubectl. tmux and prometheus (with promtool)
+# come from Debian's packages and are installed here when missing; kubectl is
+# part of the machine image.
 # Every feature is built: `docs` holds the generator the drift tests compare
 # the committed man pages and completions against.
 set -euo pipefail
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v tmux >/dev/null || missing+=(tmux)
+{ command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]} (Debian packages the tests need)" >&2
   if [ "$(id -u)" -eq 0 ]; then
@@ -23,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v kubectl >/dev/null || {
   echo "the tests need kubectl on the PATH (it checks that the loopback API server is faithful)" >&2

@@ -635,3 +635,43 @@ fn credentials_for_prometheus_are_sent_and_never_printed() {
         .run();
     assert_eq!(without_url.code, 2, "{}", without_url.stderr);
 }
+
+/// The README's example is what `mtls traffic prod` prints on these samples,
+/// its counts within 2% (Prometheus extrapolates `increase()` to the edges of
+/// the window, so they move with the second the query runs).
+#[test]
+fn the_readme_shows_traffic_as_it_prints() {
+    let readme = std::fs::read_to_string("README.md").expect("README");
+    let shown: Vec<&str> = readme
+        .split("$ mtls traffic prod\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README shows `mtls traffic prod`")
+        .lines()
+        .collect();
+    let prometheus = Prometheus::start(&samples());
+    let out = offline(&prometheus, &["traffic", "prod", "-q"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let printed: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(printed.len(), shown.len(), "{}", out.stdout);
+    for (shown, printed) in shown.iter().zip(&printed) {
+        let words =
+            |line: &str| -> Vec<String> { line.split_whitespace().map(str::to_string).collect() };
+        let (a, b) = (words(shown), words(printed));
+        assert_eq!(a.len(), b.len(), "{shown}\n{printed}");
+        for (x, y) in a.iter().zip(&b) {
+            let number = |w: &str| {
+                w.trim_matches(|c| c == '(' || c == ')')
+                    .replace(',', "")
+                    .parse::<f64>()
+                    .ok()
+            };
+            match (number(x), number(y)) {
+                (Some(x), Some(y)) => {
+                    assert!((x - y).abs() <= x.max(1.0) * 0.02, "{shown}\n{printed}")
+                }
+                _ => assert_eq!(x, y, "{shown}\n{printed}"),
+            }
+        }
+    }
+}
