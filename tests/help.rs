@@ -1,14 +1,18 @@
 //! Every example of `--help` runs as written: each line under `Examples:` of
 //! `mtls --help` and of each command's, through a shell, in a directory that
 //! has the trees they name (`k8s/`, `examples/`, `legacy-tree/`), against a
-//! loopback cluster holding the same objects for the lines without `-f`.
+//! loopback cluster holding the same objects for the lines without `-f`, with a
+//! Prometheus behind its service proxy.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::prometheus::{Prometheus, REQUESTS, Series, service_yaml};
 use kube_loopback::{ADMIN, Config, Server};
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "",
     "get",
     "allow",
@@ -17,6 +21,7 @@ const COMMANDS: [&str; 10] = [
     "unset",
     "check",
     "explain",
+    "traffic",
     "migrate",
     "completions",
 ];
@@ -64,6 +69,17 @@ fn every_example_of_the_help_runs_as_written() {
         seed.push_str(&std::fs::read_to_string(help.join(file)).expect("fixture"));
         seed.push_str("\n---\n");
     }
+    // mTLS calls to prod/api, which `mtls traffic` reports and `require` lets through.
+    let prometheus = Prometheus::start(&[Series {
+        metric: REQUESTS,
+        to: "prod/api/api",
+        from: "web/frontend",
+        security: "mutual_tls",
+        per_minute: 5.0,
+        from_hours_ago: 30.0,
+        to_hours_ago: 0.02,
+    }]);
+    seed.push_str(&service_yaml("istio-system", prometheus.port));
     // Istio 1.5: both APIs served, for `migrate` against the cluster.
     let server = Server::start(
         Config {
@@ -135,7 +151,7 @@ fn every_example_of_the_help_runs_as_written() {
             );
             assert!(!stderr.contains("panicked"), "`{line}`: {stderr}");
             // What reads prints its answer.
-            let reads = ["mtls get", "mtls check", "mtls explain"]
+            let reads = ["mtls get", "mtls check", "mtls explain", "mtls traffic"]
                 .iter()
                 .any(|c| line.starts_with(c));
             if reads && !line.contains('>') {
