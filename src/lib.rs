@@ -12,4 +12,5 @@ pub mod progress;
 pub mod render;
 pub mod source;
 pub mod target;
+pub mod text;
 pub mod traffic;

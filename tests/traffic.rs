@@ -293,25 +293,25 @@ fn get_traffic_adds_the_plaintext_share_of_each_row() {
     let prometheus = Prometheus::start(&samples());
     let out = offline(&prometheus, &["get", "prod", "--traffic", "-q"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines[0].ends_with("   PLAINTEXT"), "{}", out.stdout);
-    assert!(
-        lines[1].starts_with("prod ") && lines[1].contains(" 11% ("),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        lines[2].starts_with("prod/api:80") && lines[2].contains(" 12% ("),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        lines[3].starts_with("prod/db:5432") && lines[3].ends_with("   0%"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        lines[4].starts_with("prod/quiet:80") && lines[4].ends_with("   -"),
+    // Each row: where it starts, and its last column (the share in plaintext).
+    let rows: Vec<(&str, &str)> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            let start = l.split_whitespace().next().unwrap_or("");
+            let share = l.rsplit("   ").next().unwrap_or("");
+            (start, share.split(" (").next().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("TARGET", "PLAINTEXT"),
+            ("prod", "11%"),
+            ("prod/api:80", "12%"),
+            ("prod/db:5432", "0%"),
+            ("prod/quiet:80", "-"),
+        ],
         "{}",
         out.stdout
     );

@@ -13,7 +13,7 @@ use mtls::check::destination::DestinationIndex;
 use mtls::explain::{PodExplanation, PortExplanation, explain_pod, explain_port};
 use mtls::policy::Service;
 use mtls::policy::model::ServicePort;
-use mtls::policy::resolve::{Index, find_service_port};
+use mtls::policy::resolve::Index;
 use mtls::render;
 use mtls::source::cluster::{Clients, Scope};
 use mtls::target::Target;
@@ -84,8 +84,8 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
                 service,
                 port,
             } => {
-                let svc = index.require_service(namespace, service)?;
-                ports.push((svc, find_service_port(svc, port)?, false));
+                let (svc, port) = index.require_port(namespace, service, port)?;
+                ports.push((svc, port, false));
             }
             Target::Pod {
                 namespace,

@@ -8,7 +8,7 @@ use crate::cmd::observe::{Traffic, observe};
 use crate::cmd::{Session, parse_targets, print_stdout, scope_of};
 use crate::error::{UsageError, Verdict};
 use mtls::policy::Service;
-use mtls::policy::resolve::{Index, find_service_port};
+use mtls::policy::resolve::Index;
 use mtls::render;
 use mtls::source::cluster::Scope;
 use mtls::target::Target;
@@ -65,8 +65,7 @@ pub fn run(session: &Session<'_>, args: &TrafficArgs) -> anyhow::Result<()> {
                 service,
                 port,
             } => {
-                let svc = index.require_service(namespace, service)?;
-                let port = find_service_port(svc, port)?;
+                let (svc, port) = index.require_port(namespace, service, port)?;
                 notes.push(format!(
                     "Istio's standard metrics carry no port: {target} shows the figures of {}, \
                      all ports together (its port {} is {})",

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::mode::Mode;
 use crate::policy::model::{ServicePort, TargetPort};
-use crate::policy::resolve::{Index, Level, LookupError, Row, RowMode, find_service_port};
+use crate::policy::resolve::{Index, Level, LookupError, Row, RowMode};
 use crate::policy::{ObjectRef, Service};
 use crate::target::Target;
 
@@ -357,8 +357,7 @@ pub(crate) fn target_level<'s>(
             service,
             port,
         } => {
-            let svc = index.require_service(namespace, service)?;
-            let port = find_service_port(svc, port)?;
+            let (svc, port) = index.require_port(namespace, service, port)?;
             (Level::Port, namespace.clone(), Some(svc), Some(port))
         }
         Target::Pod { .. } => {

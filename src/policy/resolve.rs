@@ -897,8 +897,7 @@ impl<'a> Index<'a> {
                 service,
                 port,
             } => {
-                let service = self.require_service(namespace, service)?;
-                let port = find_service_port(service, port)?;
+                let (service, port) = self.require_port(namespace, service, port)?;
                 Ok(vec![self.port_row(service, port)])
             }
         }
@@ -927,6 +926,17 @@ impl<'a> Index<'a> {
         } else {
             Err(LookupError::Namespace(namespace.into()))
         }
+    }
+
+    /// The Service port a `NS/SVC:PORT` target names, or why there is none.
+    pub fn require_port(
+        &self,
+        namespace: &str,
+        service: &str,
+        port: &PortRef,
+    ) -> Result<(&'a Service, &'a ServicePort), LookupError> {
+        let service = self.require_service(namespace, service)?;
+        Ok((service, find_service_port(service, port)?))
     }
 
     pub fn require_service(&self, namespace: &str, name: &str) -> Result<&'a Service, LookupError> {

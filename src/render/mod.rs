@@ -36,6 +36,21 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// A table as kubectl prints one: three spaces between columns, none at the
+/// edges, no trailing blanks. Cells hold names from manifests or a server;
+/// only the renderer's own styling reaches the terminal as escape sequences.
+pub fn table_text(mut table: comfy_table::Table) -> String {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    let mut text = String::new();
+    for line in table.lines() {
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
 pub fn json<T: Serialize>(value: &T) -> String {
     let mut text =
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

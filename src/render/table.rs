@@ -116,19 +116,7 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
             table.add_row(cells);
         }
     }
-    // Column padding: comfy-table pads one space on each side; kubectl puts three
-    // spaces between columns and none at the edges.
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 3));
-    }
-    let mut text = String::new();
-    // Cells hold names from manifests or a server; only this function's own
-    // styling may reach the terminal as escape sequences.
-    for line in table.lines() {
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
+    super::table_text(table)
 }
 
 /// A mode cell, colored by the mode traffic meets: green for STRICT, yellow

@@ -82,15 +82,7 @@ pub fn services(services: &[ServiceTraffic], wide: bool, color: bool) -> String 
         }
         table.add_row(row);
     }
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 3));
-    }
-    let mut text = String::new();
-    for line in table.lines() {
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
+    super::table_text(table)
 }
 
 /// The ports' modes: one when they agree (`STRICT`, `STRICT → NONE (no
@@ -147,15 +139,7 @@ pub fn callers(callers: &[PlaintextCaller], at_most: usize) -> String {
 
 /// A count with thousands separated: `86,247`.
 pub fn number(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::text::thousands(n)
 }
 
 #[cfg(test)]
@@ -163,11 +147,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_and_shares_read_at_a_glance() {
-        assert_eq!(
-            [0, 999, 1000, 86_247, 1_234_567].map(number),
-            ["0", "999", "1,000", "86,247", "1,234,567"]
-        );
+    fn shares_read_at_a_glance() {
         assert_eq!(
             [0.0, 0.001, 0.5, 0.999, 1.0].map(percent),
             ["0%", "<1%", "50%", ">99%", "100%"]

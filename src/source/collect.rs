@@ -463,20 +463,8 @@ pub const MAX_OBJECTS: usize = 500_000;
 fn too_many(limit: usize) -> anyhow::Error {
     anyhow::anyhow!(
         "more than {} objects of the kinds mtls reads; that is its limit",
-        thousands(limit)
+        crate::text::thousands(limit as u64)
     )
-}
-
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// An object's `apiVersion` and `kind`, or why it is not a Kubernetes object.
@@ -674,7 +662,6 @@ mod tests {
             items.add(namespace(name), &"test").expect("added");
         }
         assert!(collector.absorb(items).is_err());
-        assert_eq!(thousands(MAX_OBJECTS), "500,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(crate::text::thousands(MAX_OBJECTS as u64), "500,000");
     }
 }
