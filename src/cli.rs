@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use clap_complete::ArgValueCompleter;
+use clap_complete::{ArgValueCandidates, ArgValueCompleter, CompletionCandidate};
 
 use mtls::mode::Enforced;
 use mtls::source::Api;
@@ -43,9 +43,34 @@ pub struct GlobalArgs {
     #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
     pub filenames: Vec<PathBuf>,
 
-    /// Output format
-    #[arg(short, long, value_enum, default_value_t = Output::Table, global = true)]
+    /// Output format: table, wide (more columns), json, yaml, name (the
+    /// canonical target of each row, one per line), jsonpath=TEMPLATE (kubectl's
+    /// template syntax over the JSON, e.g. jsonpath='{.items[*].target}'), or dot
+    /// (`explain`: the callers graph for Graphviz)
+    #[arg(
+        short,
+        long,
+        value_name = "FORMAT",
+        default_value = "table",
+        global = true,
+        value_parser = parse_output,
+        add = ArgValueCandidates::new(output_candidates)
+    )]
     pub output: Output,
+
+    /// The namespace of bare targets: `SVC`, `SVC:PORT` and `pod/NAME` mean
+    /// NS/SVC, NS/SVC:PORT and NS/pod/NAME, as in kubectl; without targets, `get`,
+    /// `check` and `traffic` show NS. The kubeconfig context's namespace is never
+    /// used implicitly: a change must name where it writes
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        global = true,
+        value_parser = parse_namespace,
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
 
     /// `get`/`check`: everything — the mesh, every namespace, every Service port
     #[arg(short = 'A', long, global = true)]
@@ -133,15 +158,49 @@ pub struct GlobalArgs {
     pub prometheus_ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// What `-o` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     Table,
-    /// The table with target port, level, policy, workloads and shadowed policies
+    /// The table with more columns.
     Wide,
     Json,
     Yaml,
-    /// `explain` only: the graph of callers and ports for Graphviz (`dot -Tsvg`)
+    /// The canonical target of each row (or object), one per line.
+    Name,
+    /// kubectl's JSONPath template over the JSON document.
+    Jsonpath(String),
+    /// `explain` only: the graph of callers and ports for Graphviz (`dot -Tsvg`).
     Dot,
+}
+
+fn parse_output(text: &str) -> Result<Output, String> {
+    Ok(match text {
+        "table" => Output::Table,
+        "wide" => Output::Wide,
+        "json" => Output::Json,
+        "yaml" => Output::Yaml,
+        "name" => Output::Name,
+        "dot" => Output::Dot,
+        "jsonpath" | "jsonpath=" => {
+            return Err("jsonpath needs a template: -o jsonpath='{.items[*].target}'".into());
+        }
+        other => match other.strip_prefix("jsonpath=") {
+            Some(template) => Output::Jsonpath(template.to_string()),
+            None => {
+                return Err(format!(
+                    "{other:?} is no output format: use table, wide, json, yaml, name, jsonpath=TEMPLATE or dot"
+                ));
+            }
+        },
+    })
+}
+
+fn output_candidates() -> Vec<CompletionCandidate> {
+    ["table", "wide", "json", "yaml", "name", "jsonpath=", "dot"]
+        .into_iter()
+        .map(CompletionCandidate::new)
+        .collect()
 }
 
 #[derive(Debug, Subcommand)]

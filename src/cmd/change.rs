@@ -38,7 +38,7 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         Change::Set(Mode::Disable) => "disable",
         Change::Unset => "unset",
     };
-    let targets = parse_change_targets(&args.targets, command)?;
+    let targets = parse_change_targets(&args.targets, session.args.namespace.as_deref(), command)?;
     let scope = reach_of(&targets);
     // With the clients' side: a change must not break their calls.
     let snapshot = session.snapshot_with_clients(&scope)?;

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::cli::{CheckArgs, FailOn, Output};
-use crate::cmd::{Session, parse_targets, print_stdout};
+use crate::cli::{CheckArgs, FailOn};
+use crate::cmd::{Session, default_target, parse_targets, print_stdout};
 use crate::error::{UsageError, Verdict};
 use mtls::check::{self, Finding, Severity};
 use mtls::policy::resolve::Index;
@@ -18,14 +18,14 @@ struct FindingList<'a> {
 }
 
 pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
-    let mut targets = parse_targets(&args.targets)?;
+    let mut targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
     if session.args.all_namespaces && !targets.is_empty() {
         return Err(
             UsageError("-A checks everything: give either targets or -A, not both".into()).into(),
         );
     }
     if targets.is_empty() && !session.args.all_namespaces {
-        targets.push(Target::Mesh);
+        targets.push(default_target(session.args.namespace.as_deref()));
     }
     // Clients in any namespace may call a Service: check reads everything.
     let snapshot = session.snapshot_with_clients(&Scope::All)?;
@@ -39,17 +39,20 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
         .filter(|f| targets.is_empty() || targets.iter().any(|t| concerns(f, t, &root, &index)))
         .collect();
 
-    let text = match session.args.output {
-        // `-o dot` is refused before any command runs but `explain`.
-        Output::Table | Output::Wide | Output::Dot => {
-            render::findings::report(&findings, session.color)
-        }
-        Output::Json => render::json(&FindingList {
+    // `-o name`: each object to fix once, `kind/NS/NAME`.
+    let mut names: Vec<String> = findings
+        .iter()
+        .map(|f| f.object.replacen(' ', "/", 1))
+        .collect();
+    names.dedup();
+    let text = match session.document(
+        &FindingList {
             findings: &findings,
-        }),
-        Output::Yaml => render::yaml(&FindingList {
-            findings: &findings,
-        })?,
+        },
+        &names,
+    )? {
+        Some(text) => text,
+        None => render::findings::report(&findings, session.color),
     };
     print_stdout(&text)?;
 

@@ -25,7 +25,7 @@ struct ExplanationList<'a> {
 }
 
 pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
-    let targets = parse_targets(&args.targets)?;
+    let targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
     if session.args.all_namespaces && !targets.is_empty() {
         return Err(UsageError(
             "-A explains everything: give either targets or -A, not both".into(),
@@ -156,11 +156,17 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
         ports: &explanations,
         pods: &pods,
     };
+    let names: Vec<String> = explanations
+        .iter()
+        .map(|e| e.target.clone())
+        .chain(pods.iter().map(|p| p.target.clone()))
+        .collect();
+    if let Some(text) = session.document(&list, &names)? {
+        return print_stdout(&text);
+    }
     print_stdout(&match session.args.output {
-        Output::Json => render::json(&list),
-        Output::Yaml => render::yaml(&list)?,
-        Output::Table | Output::Wide => render::explain::tree(&explanations, &pods, session.color),
         Output::Dot => render::explain::dot(&explanations),
+        _ => render::explain::tree(&explanations, &pods, session.color),
     })
 }
 

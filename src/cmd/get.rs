@@ -4,23 +4,22 @@ use std::collections::BTreeMap;
 
 use crate::cli::{GetArgs, Output};
 use crate::cmd::observe::{Traffic, observe};
-use crate::cmd::{Session, parse_targets, print_stdout, scope_of, sort_rows};
+use crate::cmd::{Session, default_target, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
 use mtls::policy::resolve::{Index, Row, RowEnforced};
 use mtls::render::table::judged_text;
 use mtls::source::cluster::Scope;
-use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
-    let mut targets = parse_targets(&args.targets)?;
+    let mut targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
     if session.args.all_namespaces && !targets.is_empty() {
         return Err(
             UsageError("-A lists everything: give either targets or -A, not both".into()).into(),
         );
     }
     if targets.is_empty() {
-        targets.push(Target::Mesh);
+        targets.push(default_target(session.args.namespace.as_deref()));
     }
     let scope = scope_of(&targets, session.args.all_namespaces);
     let wide = session.args.output == Output::Wide;

@@ -16,7 +16,7 @@ use mtls::source::cluster::Scope;
 use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &MigrateArgs) -> anyhow::Result<()> {
-    let targets = parse_targets(&args.targets)?;
+    let targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
     if targets
         .iter()
         .any(|t| matches!(t, Target::Mesh | Target::Port { .. } | Target::Pod { .. }))

@@ -187,20 +187,40 @@ impl<'a> Session<'a> {
         findings: &std::collections::BTreeMap<String, Vec<&str>>,
     ) -> anyhow::Result<String> {
         let list = render::RowList { items: rows };
-        Ok(match self.args.output {
-            // `-o dot` is refused before any command runs but `explain`.
-            Output::Table | Output::Wide | Output::Dot => render::table::rows(
-                rows,
-                &render::table::Style {
-                    wide: self.args.output == Output::Wide,
-                    color,
-                    fit_terminal: self.terminal,
-                },
-                findings,
-            ),
-            Output::Json => render::json(&list),
-            Output::Yaml => render::yaml(&list)?,
-        })
+        let names: Vec<String> = rows.iter().map(|r| r.target.clone()).collect();
+        if let Some(text) = self.document(&list, &names)? {
+            return Ok(text);
+        }
+        Ok(render::table::rows(
+            rows,
+            &render::table::Style {
+                wide: self.args.output == Output::Wide,
+                color,
+                fit_terminal: self.terminal,
+            },
+            findings,
+        ))
+    }
+
+    /// `doc` in the formats that need no table — json, yaml, `name` (one of
+    /// `names` per line), jsonpath — or `None` for the table formats, which
+    /// each command draws itself (`-o dot` is refused before any command runs
+    /// but `explain`). A jsonpath template that cannot be read is a usage error.
+    pub fn document<T: serde::Serialize>(
+        &self,
+        doc: &T,
+        names: &[String],
+    ) -> anyhow::Result<Option<String>> {
+        Ok(Some(match &self.args.output {
+            Output::Json => render::json(doc),
+            Output::Yaml => render::yaml(doc)?,
+            Output::Name => names.iter().map(|n| format!("{n}\n")).collect(),
+            Output::Jsonpath(template) => {
+                let value = serde_json::to_value(doc)?;
+                render::jsonpath::render(template, &value).map_err(UsageError)?
+            }
+            Output::Table | Output::Wide | Output::Dot => return Ok(None),
+        }))
     }
 }
 
@@ -232,16 +252,41 @@ pub fn connect_options(args: &GlobalArgs) -> ConnectOptions {
 }
 
 /// Parses the targets of a command; a bad one is a usage error (exit 2).
-pub fn parse_targets(raw: &[String]) -> Result<Vec<Target>, UsageError> {
+/// With `-n NS`, bare targets are in NS, as in kubectl: `SVC`, `SVC:PORT` and
+/// `pod/NAME` mean `NS/SVC`, `NS/SVC:PORT` and `NS/pod/NAME`; `mesh` and
+/// targets with a namespace (`OTHER/SVC`, `OTHER/`) stay as they are.
+pub fn parse_targets(raw: &[String], namespace: Option<&str>) -> Result<Vec<Target>, UsageError> {
     raw.iter()
-        .map(|t| t.parse::<Target>().map_err(|e| UsageError(e.to_string())))
+        .map(|t| {
+            let relative = match namespace {
+                Some(ns) if t != "mesh" && (!t.contains('/') || t.starts_with("pod/")) => {
+                    format!("{ns}/{t}")
+                }
+                _ => t.clone(),
+            };
+            relative
+                .parse::<Target>()
+                .map_err(|e| UsageError(e.to_string()))
+        })
         .collect()
+}
+
+/// What a command without targets shows: the namespace of `-n`, else `mesh`.
+pub fn default_target(namespace: Option<&str>) -> Target {
+    match namespace {
+        Some(ns) => Target::Namespace(ns.to_string()),
+        None => Target::Mesh,
+    }
 }
 
 /// Parses the targets of a command that writes: pods are read, not set
 /// (usage error, exit 2), since a pod's mode follows its Service's policies.
-pub fn parse_change_targets(raw: &[String], command: &str) -> Result<Vec<Target>, UsageError> {
-    let targets = parse_targets(raw)?;
+pub fn parse_change_targets(
+    raw: &[String],
+    namespace: Option<&str>,
+    command: &str,
+) -> Result<Vec<Target>, UsageError> {
+    let targets = parse_targets(raw, namespace)?;
     if let Some(pod) = targets.iter().find(|t| matches!(t, Target::Pod { .. })) {
         return Err(UsageError(format!(
             "{pod}: `mtls {command}` changes the mesh, a namespace, a Service or a Service port, not a pod \

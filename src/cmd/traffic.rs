@@ -28,7 +28,10 @@ struct TrafficList<'a> {
 }
 
 pub fn run(session: &Session<'_>, args: &TrafficArgs) -> anyhow::Result<()> {
-    let targets = parse_targets(&args.targets)?;
+    let mut targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
+    if let (true, Some(ns)) = (targets.is_empty(), &session.args.namespace) {
+        targets.push(Target::Namespace(ns.clone()));
+    }
     if session.args.all_namespaces && !targets.is_empty() {
         return Err(
             UsageError("-A lists everything: give either targets or -A, not both".into()).into(),
@@ -132,10 +135,10 @@ pub fn run(session: &Session<'_>, args: &TrafficArgs) -> anyhow::Result<()> {
         services: &report,
         notes: &notes,
     };
-    print_stdout(&match session.args.output {
-        Output::Json => render::json(&list),
-        Output::Yaml => render::yaml(&list)?,
-        Output::Table | Output::Wide | Output::Dot => {
+    let names: Vec<String> = report.iter().map(|s| s.target.clone()).collect();
+    print_stdout(&match session.document(&list, &names)? {
+        Some(text) => text,
+        None => {
             render::traffic::services(&report, session.args.output == Output::Wide, session.color)
         }
     })?;

@@ -2,6 +2,7 @@
 
 pub mod explain;
 pub mod findings;
+pub mod jsonpath;
 pub mod plan;
 pub mod table;
 pub mod traffic;
