@@ -287,7 +287,14 @@ fn unset_of_the_only_setting_deletes_the_policy() {
     let (code, stdout, stderr) =
         run(&["unset", "payments", "-f", "examples/payments/security.yaml"]);
     assert_eq!(code, 0);
-    assert_eq!(stdout, "# delete peerauthentication payments/default\n");
+    // The comment, then the policy emptied: `kubectl apply` of the plan alone
+    // gives the table shown (a plan of deletions only is still something to
+    // apply), and the comment says what may then be deleted.
+    assert_eq!(
+        stdout,
+        "# delete peerauthentication payments/default\n---\napiVersion: security.istio.io/v1\n\
+         kind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: payments\nspec:\n  mtls: null\n"
+    );
     assert!(
         stderr.starts_with(
             "payments: unset, inherits PERMISSIVE (Istio's default) (peerauthentication payments/default to be deleted)\n"

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::ChangeArgs;
+use crate::cli::{ChangeArgs, Output};
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::observe::{Traffic, observe};
 use crate::cmd::{Session, listed, parse_change_targets, print_stdout, scope_of, sort_rows};
@@ -62,12 +62,20 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         for step in &steps {
             report(session, step, false);
         }
-        print_stdout(&plan_stream(&edits)?)?;
+        print_stdout(&plan(session, &edits, &snapshot)?)?;
         // The effective table after the change goes to stderr, so that stdout pipes.
         if !session.args.quiet {
             eprint!(
                 "{}",
-                session.format_rows(&rows_after(&after, &targets)?, false)?
+                render::table::rows(
+                    &rows_after(&after, &targets)?,
+                    &render::table::Style {
+                        wide: false,
+                        color: false,
+                        fit_terminal: false,
+                    },
+                    &BTreeMap::new(),
+                )
             );
         }
         return Ok(());
@@ -671,30 +679,55 @@ fn final_edits(steps: &[Step]) -> Vec<Edit> {
         .collect()
 }
 
-/// The objects to create or update as a YAML stream for `kubectl apply -f -`,
-/// and each deletion as a `# delete peerauthentication NS/NAME` comment.
-fn plan_stream(edits: &[Edit]) -> anyhow::Result<String> {
+/// The plan, for `kubectl apply -f`: each object to create or update, with
+/// the fields the change removes set to `null`, and each deletion as a
+/// `# delete peerauthentication NS/NAME` comment followed by the object
+/// emptied (so that applying alone gives the table shown). A YAML stream for
+/// the table formats and `-o yaml`; a `List` for `-o json`, `name` and
+/// `jsonpath`.
+fn plan(session: &Session<'_>, edits: &[Edit], before: &Snapshot) -> anyhow::Result<String> {
+    let objects: Vec<(&Edit, Option<Value>)> = edits
+        .iter()
+        .map(|edit| (edit, edit.for_apply(original(before, edit))))
+        .collect();
+    let items: Vec<&Value> = objects.iter().filter_map(|(_, o)| o.as_ref()).collect();
+    let names: Vec<String> = objects
+        .iter()
+        .map(|(edit, _)| edit.describe().replacen(' ', "/", 1))
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    if session.args.output != Output::Yaml
+        && let Some(text) = session.document(&list, &names)?
+    {
+        return Ok(text);
+    }
     let mut out = String::new();
-    for edit in edits {
-        match edit.kind {
-            EditKind::Delete => out.push_str(&format!("# delete {}\n", edit.describe())),
-            EditKind::Create | EditKind::Update => {
-                out.push_str("---\n");
-                out.push_str(&render::yaml(&for_apply(&edit.object))?);
-            }
+    for (edit, object) in &objects {
+        if edit.kind == EditKind::Delete {
+            out.push_str(&format!("# delete {}\n", edit.describe()));
+        }
+        if let Some(object) = object {
+            out.push_str("---\n");
+            out.push_str(&render::yaml(object)?);
         }
     }
     Ok(out)
 }
 
-/// The object as `kubectl apply` takes it: without server-managed fields.
-fn for_apply(object: &Value) -> Value {
-    let mut object = object.clone();
-    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
-        meta.remove("managedFields");
-    }
-    if let Value::Object(map) = &mut object {
-        map.remove("status");
-    }
-    object
+/// The edited object as it is now, as read.
+fn original<'s>(before: &'s Snapshot, edit: &Edit) -> Option<&'s Value> {
+    let kind = edit.object["kind"].as_str().unwrap_or_default();
+    before
+        .policies
+        .iter()
+        .filter(|p| kind == "PeerAuthentication" && p.id == edit.id)
+        .map(|p| &p.object)
+        .chain(
+            before
+                .legacy_policies
+                .iter()
+                .filter(|p| p.id == edit.id && p.object["kind"] == kind)
+                .map(|p| &p.object),
+        )
+        .next()
 }

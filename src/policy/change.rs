@@ -108,6 +108,53 @@ impl Edit {
             .then_some(self.id.namespace.as_str())
     }
 
+    /// The object as `kubectl apply -f` must get it for the cluster to end up
+    /// as planned, given the object as it is now (`original`): server-managed
+    /// fields left out, and every `spec` field the edit removes set to `null`,
+    /// which a merge patch deletes — `kubectl apply` removes only fields it
+    /// recorded itself, and an object written by anything else records none.
+    /// A deleted PeerAuthentication comes as itself with `mtls` and
+    /// `portLevelMtls` null: it then sets nothing, which is what its deletion
+    /// does to the modes (a policy is deleted only when no younger one of its
+    /// level would take over). `None` for a deletion of a legacy policy, which
+    /// only `kubectl delete` can do (an emptied one still decides).
+    pub fn for_apply(&self, original: Option<&Value>) -> Option<Value> {
+        let mut object = match self.kind {
+            EditKind::Delete if self.policy_kind() != PolicyKind::PeerAuthentication => {
+                return None;
+            }
+            EditKind::Delete => {
+                let mut emptied = original.unwrap_or(&self.object).clone();
+                if let Some(Value::Object(spec)) = emptied.get_mut("spec") {
+                    spec.remove("mtls");
+                    spec.remove("portLevelMtls");
+                }
+                emptied
+            }
+            EditKind::Create | EditKind::Update => self.object.clone(),
+        };
+        if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+            for server in [
+                "managedFields",
+                "resourceVersion",
+                "uid",
+                "generation",
+                "creationTimestamp",
+            ] {
+                meta.remove(server);
+            }
+        }
+        if let Value::Object(map) = &mut object {
+            map.remove("status");
+        }
+        if let (Some(before), Some(after)) =
+            (original.and_then(|o| o.get("spec")), object.get_mut("spec"))
+        {
+            null_removed(before, after);
+        }
+        Some(object)
+    }
+
     /// `kind NS/NAME` of the object, as messages name it (`meshpolicy NAME` for
     /// the cluster-scoped MeshPolicy).
     pub fn describe(&self) -> String {
@@ -115,6 +162,21 @@ impl Edit {
         match self.namespace() {
             Some(_) => format!("{kind} {}", self.id),
             None => format!("{kind} {}", self.id.name),
+        }
+    }
+}
+
+/// Sets to `null` in `after` each key of `before` it lacks, map by map.
+fn null_removed(before: &Value, after: &mut Value) {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return;
+    };
+    for (key, old) in before {
+        match after.get_mut(key) {
+            None => {
+                after.insert(key.clone(), Value::Null);
+            }
+            Some(new) => null_removed(old, new),
         }
     }
 }
