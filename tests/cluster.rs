@@ -521,7 +521,9 @@ fn forbidden_requests_name_the_verb_resource_and_namespace() {
         namespace: Some("istio-system".into()),
         ..Deny::default()
     });
-    let (code, _, stderr) = c.run(&["get", "demo/echo:8080"]);
+    // The target's own namespace must be readable; the root namespace may
+    // not be (a namespace-scoped user), which is said.
+    let (code, _, stderr) = c.run(&["get", "istio-system"]);
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
@@ -529,6 +531,12 @@ fn forbidden_requests_name_the_verb_resource_and_namespace() {
          \"peerauthentications\" in API group \"security.istio.io\" in the namespace \"istio-system\"\n  \
          mtls needs to list peerauthentications.security.istio.io; check with \
          `kubectl auth can-i list peerauthentications.security.istio.io -n istio-system`\n"
+    );
+    let (code, _, stderr) = c.run(&["get", "demo/echo:8080"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: cannot read the mesh-wide PeerAuthentications"),
+        "{stderr}"
     );
 }
 
@@ -2535,4 +2543,46 @@ fn pods_and_one_caller_are_read_narrowly_on_a_cluster() {
         ],
         "only the rules the caller can use"
     );
+}
+
+/// A user whose Roles cover only their namespace: the mesh config, the root
+/// namespace and Namespace objects are forbidden. mtls falls back to
+/// istio-system as the root, says once what it could not read, and answers
+/// for the namespace it can.
+#[test]
+fn a_namespace_scoped_user_works_on_their_namespace() {
+    let c = Cluster::demo();
+    c.server.deny(Deny {
+        user: Some(TOKEN_USER.into()),
+        except_namespaces: vec!["demo".into()],
+        ..Deny::default()
+    });
+    let kubeconfig = c.kubeconfig(TOKEN_USER);
+    let warnings = "warning: cannot read the mesh config (list configmaps in istio-system is forbidden): \
+                    the root namespace is taken to be istio-system; --root-namespace names another\n\
+                    warning: cannot read the mesh-wide PeerAuthentications (list peerauthentications in \
+                    istio-system is forbidden): rows that no namespace or workload policy decides show \
+                    Istio's default, PERMISSIVE, which a mesh-wide policy may override\n";
+    for target in ["demo/echo:8080", "demo/echo"] {
+        let (code, stdout, stderr) = c.run_as(&kubeconfig, &["get", target]);
+        assert_eq!((code, stderr.as_str()), (0, warnings), "{target}");
+        assert!(stdout.contains("demo/echo:8080"), "{target}: {stdout}");
+    }
+    let (code, stdout, stderr) = c.run_as(&kubeconfig, &["get", "demo"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("demo/echo:8080"), "{stdout}");
+    assert!(
+        stderr.ends_with(
+            "warning: cannot read the Namespace demo (get namespaces is forbidden): its labels \
+             (injection, ambient) are unknown, and so is what serves its pod templates\n"
+        ),
+        "{stderr}"
+    );
+    // What is out of reach stays an error that names the permission.
+    let (code, _, stderr) = c.run_as(&kubeconfig, &["get", "-A"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot list resource"), "{stderr}");
+    // Changes in their namespace go through.
+    let (code, _, stderr) = mtls_with(&kubeconfig, &["require", "demo/echo:8080", "-q"]);
+    assert_eq!(code, 0, "{stderr}");
 }

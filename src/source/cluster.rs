@@ -462,13 +462,27 @@ impl Cluster {
         }
         match clients {
             Clients::None => {}
-            Clients::All => self.read_client_side(&mut collector, legacy, None).await?,
+            Clients::All => {
+                let mut within: Vec<String> =
+                    scope.namespace().map(str::to_string).into_iter().collect();
+                if *scope != Scope::All && !within.contains(&root) {
+                    within.push(root.clone());
+                }
+                self.read_client_side(&mut collector, legacy, None, &within)
+                    .await?
+            }
             Clients::From {
                 namespace,
                 workload,
             } => {
                 if scope.namespace() != Some(namespace.as_str()) && *scope != Scope::All {
                     self.read_caller(&mut collector, namespace, workload.as_deref())
+                        .await?;
+                } else if let Some(name) = workload
+                    && !collector.has_workload(namespace, name)
+                {
+                    // In the namespace read, but a template not read with it.
+                    self.read_named_workload(&mut collector, namespace, name)
                         .await?;
                 }
                 // The rules a caller can use: its own namespace's, the
@@ -479,7 +493,8 @@ impl Cluster {
                 rule_namespaces.dedup();
                 let only = (*scope != Scope::All && *scope != Scope::Mesh)
                     .then_some(rule_namespaces.as_slice());
-                self.read_client_side(&mut collector, legacy, only).await?;
+                self.read_client_side(&mut collector, legacy, only, &[])
+                    .await?;
             }
         }
         let mut loaded = collector.finish(&LoadOptions {
@@ -514,9 +529,28 @@ impl Cluster {
                 root.to_string()
             }
             None => {
-                let configs = self
-                    .read_list("", "v1", "configmaps", Some(ISTIO_NAMESPACE), None)
-                    .await?;
+                let configs = match self
+                    .list("", "v1", "configmaps", Some(ISTIO_NAMESPACE), None)
+                    .await
+                {
+                    Ok(configs) => configs,
+                    // A user whose Roles cover only their namespaces: Istio's
+                    // default root, said once.
+                    Err(ApiError::Status { code: 403, .. }) => {
+                        collector.warn(format!(
+                            "cannot read the mesh config (list configmaps in {ISTIO_NAMESPACE} is forbidden): \
+                             the root namespace is taken to be {ISTIO_NAMESPACE}; --root-namespace names another"
+                        ));
+                        return collector.root_namespace();
+                    }
+                    Err(e) => {
+                        return Err(self.explain_list(
+                            e,
+                            ("", "v1", "configmaps"),
+                            Some(ISTIO_NAMESPACE),
+                        ));
+                    }
+                };
                 for config in configs {
                     collector.add(config, &"the mesh config")?;
                 }
@@ -665,14 +699,26 @@ impl Cluster {
         }
         if let Some((group, version)) = self.peer_version.as_deref().and_then(|v| v.split_once('/'))
         {
+            let gvr = (group, version, "peerauthentications");
             for ns in &policy_namespaces {
-                self.read_into(
-                    collector,
-                    (group, version, "peerauthentications"),
-                    ns.as_deref(),
-                    None,
-                )
-                .await?;
+                match self
+                    .try_read_into(collector, gvr, ns.as_deref(), None)
+                    .await?
+                {
+                    Ok(()) => {}
+                    // The root namespace, out of a namespace-scoped user's
+                    // reach: said once, and the mesh level counted as unset.
+                    Err(ApiError::Status { code: 403, .. })
+                        if ns.as_deref() == Some(root) && scope.namespace() != Some(root) =>
+                    {
+                        collector.warn(format!(
+                            "cannot read the mesh-wide PeerAuthentications (list peerauthentications in {root} \
+                             is forbidden): rows that no namespace or workload policy decides show Istio's \
+                             default, PERMISSIVE, which a mesh-wide policy may override"
+                        ));
+                    }
+                    Err(e) => return Err(self.explain_list(e, gvr, ns.as_deref())),
+                }
             }
         }
         if legacy {
@@ -707,12 +753,16 @@ impl Cluster {
                 self.read_workloads(collector, None).await?;
             }
             Scope::Namespace(ns) => {
-                let namespace = match self.get_namespace(ns).await {
-                    Ok(namespace) => namespace,
+                match self.get_namespace(ns).await {
+                    Ok(namespace) => self.collect(collector, vec![namespace], "namespaces")?,
                     Err(ApiError::Status { code: 404, .. }) => bail!("namespace {ns:?} not found"),
+                    // A namespace-scoped user: its objects tell what they can.
+                    Err(ApiError::Status { code: 403, .. }) => collector.warn(format!(
+                        "cannot read the Namespace {ns} (get namespaces is forbidden): its labels \
+                         (injection, ambient) are unknown, and so is what serves its pod templates"
+                    )),
                     Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
-                };
-                self.collect(collector, vec![namespace], "namespaces")?;
+                }
                 self.read_workloads(collector, Some(ns)).await?;
             }
             Scope::Service { namespace, name } => {
@@ -760,11 +810,14 @@ impl Cluster {
 
     /// DestinationRules (the newest served networking.istio.io version) and, where
     /// the legacy API is served, MeshPolicies and Policies.
+    /// `within`: the namespaces to fall back on when the rules cannot be
+    /// listed across the cluster (the scope's and the root).
     async fn read_client_side(
         &self,
         collector: &mut Collector,
         legacy_read: bool,
         rule_namespaces: Option<&[String]>,
+        within: &[String],
     ) -> anyhow::Result<()> {
         for (group, resources, preferred) in [
             (
@@ -799,15 +852,30 @@ impl Cluster {
                 continue;
             };
             for resource in resources {
+                let gvr = (group, *version, *resource);
                 match rule_namespaces.filter(|_| *resource == "destinationrules") {
-                    None => {
-                        self.read_into(collector, (group, version, resource), None, None)
-                            .await?
-                    }
+                    None => match self.try_read_into(collector, gvr, None, None).await? {
+                        Ok(()) => {}
+                        // A namespace-scoped user: the rules of the namespaces
+                        // at hand, and a word on what that leaves out.
+                        Err(ApiError::Status { code: 403, .. }) if !within.is_empty() => {
+                            collector.warn(format!(
+                                "cannot list {resource} across the cluster (forbidden): only those of {} \
+                                 are read, so callers in other namespaces are not checked",
+                                within.join(" and ")
+                            ));
+                            for ns in within {
+                                match self.try_read_into(collector, gvr, Some(ns), None).await? {
+                                    Ok(()) | Err(ApiError::Status { code: 403, .. }) => {}
+                                    Err(e) => return Err(self.explain_list(e, gvr, Some(ns))),
+                                }
+                            }
+                        }
+                        Err(e) => return Err(self.explain_list(e, gvr, None)),
+                    },
                     Some(namespaces) => {
                         for ns in namespaces {
-                            self.read_into(collector, (group, version, resource), Some(ns), None)
-                                .await?;
+                            self.read_into(collector, gvr, Some(ns), None).await?;
                         }
                     }
                 }
@@ -845,6 +913,17 @@ impl Cluster {
             }
             return Ok(());
         };
+        self.read_named_workload(collector, namespace, name).await
+    }
+
+    /// The workload `namespace/name`: the pod, else the first pod template of
+    /// that name (one GET each, no list).
+    async fn read_named_workload(
+        &self,
+        collector: &mut Collector,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<()> {
         for (prefix, resource) in std::iter::once(("/api/v1", "pods")).chain(
             TEMPLATE_RESOURCES
                 .iter()
@@ -954,20 +1033,6 @@ impl Cluster {
             collector.add(item, &place)?;
         }
         Ok(())
-    }
-
-    /// LISTs a resource; an error says what to do next.
-    async fn read_list(
-        &self,
-        group: &str,
-        version: &str,
-        resource: &str,
-        namespace: Option<&str>,
-        selector: Option<Selector<'_>>,
-    ) -> anyhow::Result<Vec<Value>> {
-        self.list(group, version, resource, namespace, selector)
-            .await
-            .map_err(|e| self.explain_list(e, (group, version, resource), namespace))
     }
 
     /// The objects of a core (v1) resource, for shell completion.
@@ -1092,10 +1157,24 @@ impl Cluster {
     async fn read_into(
         &self,
         collector: &mut Collector,
-        (group, version, resource): (&str, &str, &str),
+        gvr: (&str, &str, &str),
         namespace: Option<&str>,
         selector: Option<Selector<'_>>,
     ) -> anyhow::Result<()> {
+        self.try_read_into(collector, gvr, namespace, selector)
+            .await?
+            .map_err(|e| self.explain_list(e, gvr, namespace))
+    }
+
+    /// Like [`Cluster::read_into`], with the server's refusal handed back
+    /// rather than explained, for the reads that can go without.
+    async fn try_read_into(
+        &self,
+        collector: &mut Collector,
+        (group, version, resource): (&str, &str, &str),
+        namespace: Option<&str>,
+        selector: Option<Selector<'_>>,
+    ) -> anyhow::Result<Result<(), ApiError>> {
         let place = format!("the server's {resource}");
         let mut failed: Option<anyhow::Error> = None;
         let listed = self
@@ -1108,8 +1187,10 @@ impl Cluster {
                 Ok(())
             })
             .await;
-        listed.map_err(|e| self.explain_list(e, (group, version, resource), namespace))?;
-        failed.map_or(Ok(()), Err)
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(listed)
     }
 
     /// Carries out one edit of a plan. `dry_run` asks the server to validate

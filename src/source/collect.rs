@@ -339,6 +339,14 @@ impl Collector {
         self.warnings.push(warning);
     }
 
+    /// Whether a pod or pod template `namespace/name` was collected.
+    pub fn has_workload(&self, namespace: &str, name: &str) -> bool {
+        self.pods
+            .iter()
+            .chain(&self.templates)
+            .any(|w| w.id.namespace == namespace && w.id.name == name)
+    }
+
     /// Whether the Namespace object `name` was collected.
     pub fn has_namespace(&self, name: &str) -> bool {
         self.namespaces.contains_key(name)

@@ -121,6 +121,8 @@ pub struct State {
     pub faults: Vec<Fault>,
     pub denies: Vec<Deny>,
     pub log: Vec<RequestRecord>,
+    /// Authorize users other than the admin by the RBAC objects stored.
+    pub rbac: bool,
 }
 
 /// What a parsed resource path names.
@@ -163,7 +165,82 @@ impl State {
             faults: Vec::new(),
             denies: Vec::new(),
             log: Vec::new(),
+            rbac: false,
         }
+    }
+
+    /// Whether RBAC allows `user` the `verb` on `resource` (`services/proxy`
+    /// for a subresource) of `group`, named `name`, in `namespace` (`None`: at
+    /// the cluster scope), as the API server's RBAC authorizer decides: a
+    /// ClusterRoleBinding grants its role everywhere, a RoleBinding in its
+    /// namespace only; a rule matches by API group, resource, verb (`*` for
+    /// any) and, where it lists them, resource names. The admin, and every
+    /// user when RBAC is off, may do anything.
+    pub fn authorized(
+        &self,
+        user: &str,
+        verb: &str,
+        (group, resource): (&str, &str),
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> bool {
+        if !self.rbac || user == crate::ADMIN {
+            return true;
+        }
+        let bound = |binding: &Value| {
+            binding["subjects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["kind"] == "User" && s["name"] == user)
+        };
+        let rules = |kind: &str, role_ns: &str, role: &str| -> Vec<Value> {
+            let key = match kind {
+                "ClusterRole" => ("clusterroles.rbac.authorization.k8s.io", ""),
+                _ => ("roles.rbac.authorization.k8s.io", role_ns),
+            };
+            self.objects
+                .get(&(key.0.to_string(), key.1.to_string(), role.to_string()))
+                .and_then(|r| r["rules"].as_array().cloned())
+                .unwrap_or_default()
+        };
+        let has = |list: &Value, wanted: &str| {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .any(|v| v == "*" || v == wanted)
+        };
+        let allows = |rule: &Value| {
+            has(&rule["apiGroups"], group)
+                && has(&rule["resources"], resource)
+                && has(&rule["verbs"], verb)
+                && match rule["resourceNames"].as_array() {
+                    Some(names) if !names.is_empty() => {
+                        name.is_some_and(|n| names.iter().any(|v| v == n))
+                    }
+                    _ => true,
+                }
+        };
+        for ((kind, ns, _), binding) in &self.objects {
+            let applies = match kind.as_str() {
+                "clusterrolebindings.rbac.authorization.k8s.io" => true,
+                "rolebindings.rbac.authorization.k8s.io" => namespace == Some(ns.as_str()),
+                _ => false,
+            };
+            if !applies || !bound(binding) {
+                continue;
+            }
+            let role = &binding["roleRef"];
+            let granted = rules(
+                role["kind"].as_str().unwrap_or_default(),
+                ns,
+                role["name"].as_str().unwrap_or_default(),
+            );
+            if granted.iter().any(allows) {
+                return true;
+            }
+        }
+        false
     }
 
     fn serves(&self, rt: &ResourceType, version: &str) -> bool {
@@ -316,12 +393,17 @@ impl State {
         namespace: &str,
         service: &str,
     ) -> Result<(String, u16), Response> {
-        let denied = self.denies.iter().any(|d| {
-            d.user.as_deref().is_none_or(|u| u == user)
-                && d.verb.as_deref().is_none_or(|v| v == "get")
-                && d.resource.as_deref().is_none_or(|r| r == "services/proxy")
-                && d.namespace.as_deref().is_none_or(|n| n == namespace)
-        });
+        let denied = self
+            .denies
+            .iter()
+            .any(|d| d.matches(user, "get", "services/proxy", Some(namespace)))
+            || !self.authorized(
+                user,
+                "get",
+                ("", "services/proxy"),
+                Some(service),
+                Some(namespace),
+            );
         let (name, port) = match service.split_once(':') {
             Some((name, port)) => (name, Some(port)),
             None => (service, None),
@@ -484,14 +566,24 @@ impl State {
     }
 
     fn forbidden(&self, req: &Request, route: &Route, verb: &str) -> Option<Response> {
-        self.denies.iter().find(|d| {
-            d.user.as_deref().is_none_or(|u| u == req.user)
-                && d.verb.as_deref().is_none_or(|v| v == verb)
-                && d.resource.as_deref().is_none_or(|r| r == route.rt.resource)
-                && d.namespace
-                    .as_deref()
-                    .is_none_or(|n| Some(n) == route.namespace.as_deref())
-        })?;
+        let denied = self.denies.iter().any(|d| {
+            d.matches(
+                &req.user,
+                verb,
+                route.rt.resource,
+                route.namespace.as_deref(),
+            )
+        });
+        let allowed = self.authorized(
+            &req.user,
+            verb,
+            (route.rt.group, route.rt.resource),
+            route.name.as_deref(),
+            route.namespace.as_deref(),
+        );
+        if !denied && allowed {
+            return None;
+        }
         let rt = route.rt;
         let subject = match &route.name {
             Some(name) => format!("{} \"{name}\"", rt.qualified()),

@@ -54,6 +54,9 @@ pub struct Config {
     pub disable: Vec<String>,
     /// Extra bearer tokens: (token, user).
     pub tokens: Vec<(String, String)>,
+    /// Authorize every user but the admin by the Roles, ClusterRoles and their
+    /// bindings stored, as the API server's RBAC authorizer does.
+    pub rbac: bool,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             enable: Vec::new(),
             disable: Vec::new(),
             tokens: vec![(TOKEN.to_string(), TOKEN_USER.to_string())],
+            rbac: false,
         }
     }
 }
@@ -174,9 +178,28 @@ pub struct Deny {
     pub user: Option<String>,
     /// An RBAC verb: get, list, create, update, patch, delete.
     pub verb: Option<String>,
-    /// A resource name, e.g. `peerauthentications`.
+    /// A resource name, e.g. `peerauthentications` (`services/proxy` for the
+    /// service proxy).
     pub resource: Option<String>,
     pub namespace: Option<String>,
+    /// Namespaces the rule leaves alone, as for a user whose Roles cover only
+    /// them: requests there pass, requests elsewhere and at the cluster scope
+    /// do not.
+    pub except_namespaces: Vec<String>,
+}
+
+impl Deny {
+    /// Whether the rule turns this request away.
+    pub fn matches(&self, user: &str, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+        self.user.as_deref().is_none_or(|u| u == user)
+            && self.verb.as_deref().is_none_or(|v| v == verb)
+            && self.resource.as_deref().is_none_or(|r| r == resource)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|n| Some(n) == namespace)
+            && !namespace.is_some_and(|n| self.except_namespaces.iter().any(|e| e == n))
+    }
 }
 
 /// One request as the server saw it.
@@ -225,6 +248,7 @@ impl Server {
         let pki = tls::Pki::generate(&[(ADMIN, &["system:masters"])])?;
         let tls_config = pki.server_config()?;
         let mut state = api::State::new(&config.enable, &config.disable);
+        state.rbac = config.rbac;
         for object in config.seed {
             state.seed(object)?;
         }
