@@ -8,9 +8,22 @@ _clap_complete_mtls() {
     else
         local _CLAP_COMPLETE_SPACE=true
     fi
-    local words=("${COMP_WORDS[@]}")
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        words[COMP_CWORD]="$2"
+    local words=() _mtls_cword=0 _mtls_i
+    for (( _mtls_i = 0; _mtls_i < ${#COMP_WORDS[@]}; _mtls_i++ )); do
+        local _mtls_w="${COMP_WORDS[_mtls_i]}"
+        if [[ "$COMP_WORDBREAKS" == *:* && $_mtls_i -gt 1 ]]             && [[ "$_mtls_w" == :* || "${COMP_WORDS[_mtls_i-1]}" == *: ]]; then
+            words[${#words[@]}-1]+="$_mtls_w"
+        else
+            words+=("$_mtls_w")
+        fi
+        if [[ $_mtls_i -eq $COMP_CWORD ]]; then
+            _mtls_cword=$(( ${#words[@]} - 1 ))
+        fi
+    done
+    _CLAP_COMPLETE_INDEX=$_mtls_cword
+    local _mtls_kept=""
+    if [[ "$COMP_WORDBREAKS" == *:* && "${words[_mtls_cword]}" == *:* ]]; then
+        _mtls_kept="${words[_mtls_cword]%"${words[_mtls_cword]##*:}"}"
     fi
     COMPREPLY=( $( \
         _CLAP_IFS="$IFS" \
@@ -20,7 +33,11 @@ _clap_complete_mtls() {
         COMPLETE="bash" \
         "mtls" -- "${words[@]}" \
     ) )
-    if [[ $? != 0 ]]; then
+    local _mtls_status=$?
+    if [[ -n $_mtls_kept ]]; then
+        COMPREPLY=("${COMPREPLY[@]#"$_mtls_kept"}")
+    fi
+    if [[ $_mtls_status != 0 ]]; then
         unset COMPREPLY
     elif [[ $_CLAP_COMPLETE_SPACE == false ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
         compopt -o nospace

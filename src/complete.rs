@@ -50,9 +50,17 @@ pub fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
         .collect()
 }
 
+/// The words of the command line being completed, when they do not come
+/// after `--` on mtls's own (kubectl's plugin completion passes them as
+/// arguments).
+static WORDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 /// The sources the command line being completed names (the words after `--`).
 fn sources_of_command_line() -> Sources {
-    let words: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(1).collect();
+    let words: Vec<String> = match WORDS.get() {
+        Some(words) => words.clone(),
+        None => std::env::args().skip_while(|a| a != "--").skip(1).collect(),
+    };
     let mut sources = Sources {
         filenames: Vec::new(),
         cluster: ConnectOptions {
@@ -186,4 +194,37 @@ fn from_cluster(options: &ConnectOptions, current: &str, pods: bool) -> Vec<Stri
     runtime
         .block_on(async { tokio::time::timeout(TIMEOUT, work).await.ok().flatten() })
         .unwrap_or_default()
+}
+
+/// `kubectl_complete-mtls WORDS...`: kubectl's completion of the plugin
+/// (`kubectl mtls <TAB>`). kubectl runs it with the words after `kubectl
+/// mtls`, the last one being completed, and reads Cobra's format: a
+/// candidate per line (a tab, then its help), then `:4` (no file names).
+pub fn kubectl_plugin(args: &[std::ffi::OsString]) -> std::process::ExitCode {
+    let words: Vec<String> = std::iter::once("mtls".to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    let _ = WORDS.set(words.clone());
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let index = words.len().saturating_sub(1);
+    let os: Vec<std::ffi::OsString> = words.iter().map(std::ffi::OsString::from).collect();
+    let candidates = clap_complete::engine::complete(
+        &mut command,
+        os,
+        index,
+        std::env::current_dir().ok().as_deref(),
+    )
+    .unwrap_or_default();
+    let mut out = String::new();
+    for c in candidates.iter().filter(|c| !c.is_hide_set()) {
+        out.push_str(&c.get_value().to_string_lossy());
+        if let Some(help) = c.get_help() {
+            out.push('\t');
+            out.push_str(&help.to_string().replace(['\n', '\t'], " "));
+        }
+        out.push('\n');
+    }
+    out.push_str(":4\n");
+    print!("{out}");
+    std::process::ExitCode::SUCCESS
 }

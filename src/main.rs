@@ -29,6 +29,18 @@ fn main() -> ExitCode {
     {
         return mtls::source::plugin::run_wrapper(&args);
     }
+    // kubectl completing `kubectl mtls ...` runs `kubectl_complete-mtls`.
+    let invoked_as = std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_os_string())
+        })
+        .unwrap_or_default();
+    if invoked_as == "kubectl_complete-mtls" {
+        return complete::kubectl_plugin(&args);
+    }
     // A shell asking for completions (`COMPLETE=bash mtls -- ...`) is answered here.
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .completer("mtls")
@@ -95,7 +107,59 @@ fn completion_script(shell: cli::Shell) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no completion support for {}", shell.name()))?;
     let mut out = Vec::new();
     completer.write_registration("COMPLETE", "mtls", "mtls", "mtls", &mut out)?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    let script = String::from_utf8_lossy(&out).into_owned();
+    Ok(match shell {
+        cli::Shell::Bash => bash_colons(&script)?,
+        _ => script,
+    })
+}
+
+/// Bash splits the words it completes at the characters of
+/// `COMP_WORDBREAKS`, `:` among them, so `ns/svc:po` arrives as `ns/svc`,
+/// `:` and `po`, and only `po` is replaced by a reply. The script joins the
+/// words back as typed before asking `mtls`, and takes off each reply what
+/// bash keeps before the last `:` (as bash-completion's
+/// `__ltrim_colon_completions` does).
+fn bash_colons(script: &str) -> anyhow::Result<String> {
+    const WORDS: &str = r#"    local words=("${COMP_WORDS[@]}")
+    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+        words[COMP_CWORD]="$2"
+    fi
+"#;
+    const JOINED: &str = r#"    local words=() _mtls_cword=0 _mtls_i
+    for (( _mtls_i = 0; _mtls_i < ${#COMP_WORDS[@]}; _mtls_i++ )); do
+        local _mtls_w="${COMP_WORDS[_mtls_i]}"
+        if [[ "$COMP_WORDBREAKS" == *:* && $_mtls_i -gt 1 ]]             && [[ "$_mtls_w" == :* || "${COMP_WORDS[_mtls_i-1]}" == *: ]]; then
+            words[${#words[@]}-1]+="$_mtls_w"
+        else
+            words+=("$_mtls_w")
+        fi
+        if [[ $_mtls_i -eq $COMP_CWORD ]]; then
+            _mtls_cword=$(( ${#words[@]} - 1 ))
+        fi
+    done
+    _CLAP_COMPLETE_INDEX=$_mtls_cword
+    local _mtls_kept=""
+    if [[ "$COMP_WORDBREAKS" == *:* && "${words[_mtls_cword]}" == *:* ]]; then
+        _mtls_kept="${words[_mtls_cword]%"${words[_mtls_cword]##*:}"}"
+    fi
+"#;
+    const REPLIED: &str = "    if [[ $? != 0 ]]; then
+        unset COMPREPLY
+";
+    const TRIMMED: &str = r#"    local _mtls_status=$?
+    if [[ -n $_mtls_kept ]]; then
+        COMPREPLY=("${COMPREPLY[@]#"$_mtls_kept"}")
+    fi
+    if [[ $_mtls_status != 0 ]]; then
+        unset COMPREPLY
+"#;
+    if !script.contains(WORDS) || !script.contains(REPLIED) {
+        anyhow::bail!("clap_complete's bash script changed: the handling of ':' needs a look");
+    }
+    Ok(script
+        .replacen(WORDS, JOINED, 1)
+        .replacen(REPLIED, TRIMMED, 1))
 }
 
 /// Writes `docs/man/*.1` (one page for `mtls`, one per subcommand) and

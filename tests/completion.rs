@@ -4,9 +4,14 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
+use common::tmux::Tmux;
 use kube_loopback::{ADMIN, Config, Server};
 
-/// What bash offers for the last word of `words`.
+/// What bash offers for the last word of `words`, given as words that bash
+/// did not split at `:` (COMP_WORDBREAKS without it; the real split is
+/// `ports_complete_after_the_colon_in_a_real_bash`'s).
 fn complete(words: &[&str], env: &[(&str, &Path)]) -> Vec<String> {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_mtls"))
         .parent()
@@ -14,6 +19,7 @@ fn complete(words: &[&str], env: &[(&str, &Path)]) -> Vec<String> {
     let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
     let script = format!(
         "source completions/mtls.bash\n\
+         COMP_WORDBREAKS=$' \\t\\n\"\\'><=;|&('\n\
          COMP_WORDS=({words})\n\
          COMP_CWORD={cword}\n\
          COMP_TYPE=9\n\
@@ -151,4 +157,109 @@ fn namespaces_complete_from_the_cluster_and_nothing_when_none_answers() {
         Vec::<String>::new()
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// In a real bash, where `:` is one of COMP_WORDBREAKS: `NS/SVC:<TAB>`
+/// completes the ports of the Service, not namespaces.
+#[test]
+fn ports_complete_after_the_colon_in_a_real_bash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_mtls"))
+        .parent()
+        .expect("a bin dir");
+    let rc = dir.path().join("rc");
+    std::fs::write(
+        &rc,
+        format!(
+            "PS1='$ '\nexport NO_COLOR=1 PATH={}:$PATH\nsource {}/completions/mtls.bash\n",
+            bin.display(),
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .expect("rc");
+    let tmux = Tmux::start(
+        "colon",
+        &format!(
+            "cd {} && env -u KUBECONFIG bash --noprofile --rcfile {}",
+            env!("CARGO_MANIFEST_DIR"),
+            rc.display()
+        ),
+    );
+    tmux.wait_for("$ ", std::time::Duration::from_secs(10));
+    // A tab completes what the ports share; two more list them (readline
+    // lists on the second of two tabs that insert nothing).
+    tmux.type_keys("mtls get -f examples/ payments/ledger:h");
+    tmux.press(&["Tab"]);
+    tmux.wait_for("payments/ledger:http", std::time::Duration::from_secs(10));
+    tmux.press(&["Tab"]);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    tmux.press(&["Tab"]);
+    let screen = tmux.wait_for("https", std::time::Duration::from_secs(10));
+    assert!(
+        screen.contains("http ") && screen.contains("https"),
+        "the ports after the colon: {screen}"
+    );
+    assert!(!screen.contains("bookinfo"), "not namespaces: {screen}");
+    // One more letter: `https`, a port by name.
+    tmux.type_keys("s");
+    tmux.press(&["Enter"]);
+    let screen = tmux.wait_for("payments/ledger:443", std::time::Duration::from_secs(10));
+    assert!(screen.contains("DISABLE"), "{screen}");
+    tmux.type_keys("mtls get -f examples/ payments/fraud-check:7");
+    tmux.press(&["Tab"]);
+    tmux.wait_for("fraud-check:7070", std::time::Duration::from_secs(10));
+    tmux.press(&["Enter"]);
+    let screen = tmux.wait_for(
+        "payments/fraud-check:7070",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(
+        screen.contains("payments/fraud-check:7070   PERMISSIVE"),
+        "{screen}"
+    );
+}
+
+/// `kubectl mtls <TAB>`: kubectl runs `kubectl_complete-mtls` (mtls under
+/// that name) with the words after `kubectl mtls`, in Cobra's format.
+#[test]
+fn kubectl_completes_the_plugin_through_kubectl_complete_mtls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["kubectl-mtls", "kubectl_complete-mtls"] {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mtls"), dir.path().join(name))
+            .expect("symlink");
+    }
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &[&str]| -> Vec<String> {
+        let out = Command::new("kubectl")
+            .arg("__complete")
+            .arg("mtls")
+            .args(words)
+            .env("PATH", &path)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("kubectl runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("[Debug]") && !l.starts_with("Completion ended"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        complete(&["get", "-f", "examples/", "pay"]),
+        ["payments", ":4"]
+    );
+    assert_eq!(
+        complete(&["get", "-f", "examples/", "payments/ledger:h"]),
+        ["payments/ledger:http", "payments/ledger:https", ":4"]
+    );
+    let commands = complete(&["ex"]);
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert!(
+        commands[0].starts_with("explain\tExplain why a port has its mode"),
+        "{commands:?}"
+    );
 }

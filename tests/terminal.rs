@@ -2,12 +2,12 @@
 //! cluster read runs; in a pipe, neither.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
 use common::Mtls;
+use common::tmux::Tmux;
 use kube_loopback::{ADMIN, Config, Fault, FaultAction, Server};
 
 const SEED: &str = "\
@@ -25,81 +25,6 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: PERMISSIVE}}
 ";
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// A tmux server of its own (tests run in parallel) running `command`.
-    fn start(name: &str, command: &str) -> Tmux {
-        let socket = format!("mtls-test-{}-{name}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "150",
-                "-y",
-                "40",
-                command,
-            ])
-            .status()
-            .expect("tmux is installed (scripts/test.sh installs it)");
-        assert!(status.success());
-        Tmux { socket }
-    }
-
-    /// The screen, with escape sequences for colors.
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-e"])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Types `text` and Enter.
-    fn send(&self, text: &str) {
-        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
-        if !text.is_empty() {
-            args.extend(["-l", text]);
-            let status = Command::new("tmux")
-                .args(&args)
-                .status()
-                .expect("send-keys");
-            assert!(status.success());
-            args.truncate(5);
-        }
-        args.push("Enter");
-        let status = Command::new("tmux")
-            .args(&args)
-            .status()
-            .expect("send-keys");
-        assert!(status.success());
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) || started.elapsed() > timeout {
-                return screen;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
 
 fn slow_server(dir: &Path) -> (Server, std::path::PathBuf) {
     let server = Server::start(Config::default().seed_yaml(SEED).expect("seed")).expect("server");

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a part
 
 pub mod prometheus;
+pub mod tmux;
 
 use std::ffi::OsStr;
 use std::path::Path;
