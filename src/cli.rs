@@ -45,8 +45,8 @@ pub struct GlobalArgs {
 
     /// Output format: table, wide (more columns), json, yaml, name (the
     /// canonical target of each row, one per line), jsonpath=TEMPLATE (kubectl's
-    /// template syntax over the JSON, e.g. jsonpath='{.items[*].target}'), or dot
-    /// (`explain`: the callers graph for Graphviz)
+    /// template syntax over the JSON, e.g. jsonpath='{.items[*].target}'), dot
+    /// (`explain`: the callers graph for Graphviz) or sarif (`check`: SARIF 2.1.0)
     #[arg(
         short,
         long,
@@ -172,6 +172,8 @@ pub enum Output {
     Jsonpath(String),
     /// `explain` only: the graph of callers and ports for Graphviz (`dot -Tsvg`).
     Dot,
+    /// `check` only: SARIF 2.1.0, for code-scanning UIs.
+    Sarif,
 }
 
 fn parse_output(text: &str) -> Result<Output, String> {
@@ -182,6 +184,7 @@ fn parse_output(text: &str) -> Result<Output, String> {
         "yaml" => Output::Yaml,
         "name" => Output::Name,
         "dot" => Output::Dot,
+        "sarif" => Output::Sarif,
         "jsonpath" | "jsonpath=" => {
             return Err("jsonpath needs a template: -o jsonpath='{.items[*].target}'".into());
         }
@@ -189,7 +192,7 @@ fn parse_output(text: &str) -> Result<Output, String> {
             Some(template) => Output::Jsonpath(template.to_string()),
             None => {
                 return Err(format!(
-                    "{other:?} is no output format: use table, wide, json, yaml, name, jsonpath=TEMPLATE or dot"
+                    "{other:?} is no output format: use table, wide, json, yaml, name, jsonpath=TEMPLATE, dot or sarif"
                 ));
             }
         },
@@ -197,10 +200,19 @@ fn parse_output(text: &str) -> Result<Output, String> {
 }
 
 fn output_candidates() -> Vec<CompletionCandidate> {
-    ["table", "wide", "json", "yaml", "name", "jsonpath=", "dot"]
-        .into_iter()
-        .map(CompletionCandidate::new)
-        .collect()
+    [
+        "table",
+        "wide",
+        "json",
+        "yaml",
+        "name",
+        "jsonpath=",
+        "dot",
+        "sarif",
+    ]
+    .into_iter()
+    .map(CompletionCandidate::new)
+    .collect()
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,6 +440,24 @@ pub struct CheckArgs {
     /// Which severity makes the exit code 3
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
+
+    /// Accept findings of these codes on purpose (MTLS005,MTLS008): they are
+    /// listed as ignored in JSON and SARIF, and never fail the check. An object
+    /// accepts its own with the annotation `mtls.istio.io/ignore: MTLS005`
+    #[arg(long, value_name = "CODE", value_delimiter = ',', value_parser = parse_code)]
+    pub ignore: Vec<String>,
+}
+
+fn parse_code(text: &str) -> Result<String, String> {
+    let code = text.trim().to_uppercase();
+    let digits = code.strip_prefix("MTLS").unwrap_or("");
+    if digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(code)
+    } else {
+        Err(format!(
+            "{text:?} is no finding code: use codes like MTLS005"
+        ))
+    }
 }
 
 #[derive(Debug, Args)]

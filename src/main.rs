@@ -82,6 +82,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         )
         .into());
     }
+    if cli.global.output == cli::Output::Sarif && !matches!(cli.command, Command::Check(_)) {
+        return Err(error::UsageError(
+            "-o sarif reports the findings of `mtls check`; this command prints table, wide, json or yaml"
+                .into(),
+        )
+        .into());
+    }
     let session = cmd::Session::new(&cli.global);
     match &cli.command {
         Command::Get(args) => cmd::get::run(&session, args),

@@ -91,6 +91,9 @@ fn findings_carry_exactly_the_contract_keys() {
                         mTLS (STRICT from namespace policy shop/default) on 1 workload",
             "hint": "set the tls mode to ISTIO_MUTUAL in destinationrule front/web-tls (or remove its tls settings and \
                      let auto mTLS choose), or `mtls allow shop/web:80` if plaintext must be accepted",
+            // From manifests: where the object is written.
+            "file": "tests/fixtures/check/MTLS001.yaml",
+            "line": 36,
         })
     );
 }

@@ -53,6 +53,69 @@ pub struct Finding {
     pub namespace: String,
 }
 
+impl Finding {
+    /// The object as `kind NS/NAME`, without what the message adds (a
+    /// DestinationRule's subset).
+    pub fn object_key(&self) -> &str {
+        self.object
+            .split_once(" (")
+            .map_or(self.object.as_str(), |(key, _)| key)
+    }
+}
+
+/// A finding as reported: where its object is written (manifests), and what
+/// accepted it on purpose, if anything did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reported<'f> {
+    #[serde(flatten)]
+    pub finding: &'f Finding,
+    /// The manifest holding the object, and the line of its document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// `--ignore`, or the object's annotation `mtls.istio.io/ignore`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored_by: Option<&'static str>,
+}
+
+/// The findings to report and those accepted on purpose: by a code of
+/// `ignore` (`--ignore`), or by their object's annotation.
+pub fn sort_out<'f>(
+    snapshot: &Snapshot,
+    findings: &'f [Finding],
+    ignore: &[String],
+) -> (Vec<Reported<'f>>, Vec<Reported<'f>>) {
+    let (mut reported, mut ignored) = (Vec::new(), Vec::new());
+    for finding in findings {
+        let key = finding.object_key();
+        let origin = snapshot.origins.get(key);
+        let by_annotation = snapshot
+            .ignores
+            .get(key)
+            .is_some_and(|codes| codes.iter().any(|c| c == finding.code));
+        let ignored_by = if ignore.iter().any(|c| c == finding.code) {
+            Some("--ignore")
+        } else if by_annotation {
+            Some("annotation mtls.istio.io/ignore")
+        } else {
+            None
+        };
+        let r = Reported {
+            finding,
+            file: origin.map(|(file, _)| file.clone()),
+            line: origin.map(|(_, line)| *line),
+            ignored_by,
+        };
+        match ignored_by {
+            Some(_) => ignored.push(r),
+            None => reported.push(r),
+        }
+    }
+    (reported, ignored)
+}
+
 pub(crate) fn pa_object(p: &PeerAuthentication) -> String {
     format!("peerauthentication {}", p.id)
 }

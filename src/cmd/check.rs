@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use crate::cli::{CheckArgs, FailOn};
+use crate::cli::{CheckArgs, FailOn, Output};
 use crate::cmd::{Session, default_target, parse_targets, print_stdout};
 use crate::error::{UsageError, Verdict};
-use mtls::check::{self, Finding, Severity};
+use mtls::check::{self, Finding, Reported, Severity};
 use mtls::policy::resolve::Index;
 use mtls::render;
 use mtls::source::cluster::Scope;
@@ -14,7 +14,9 @@ use mtls::target::Target;
 
 #[derive(Serialize)]
 struct FindingList<'a> {
-    findings: &'a [Finding],
+    findings: &'a [Reported<'a>],
+    /// Accepted on purpose (`--ignore`, the annotation): listed, never failing.
+    ignored: &'a [Reported<'a>],
 }
 
 pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
@@ -39,22 +41,33 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
         .filter(|f| targets.is_empty() || targets.iter().any(|t| concerns(f, t, &root, &index)))
         .collect();
 
+    let (reported, ignored) = check::sort_out(&snapshot, &findings, &args.ignore);
     // `-o name`: each object to fix once, `kind/NS/NAME`.
-    let mut names: Vec<String> = findings
+    let mut names: Vec<String> = reported
         .iter()
-        .map(|f| f.object.replacen(' ', "/", 1))
+        .map(|r| r.finding.object_key().replacen(' ', "/", 1))
         .collect();
     names.dedup();
-    let text = match session.document(
-        &FindingList {
-            findings: &findings,
+    let list = FindingList {
+        findings: &reported,
+        ignored: &ignored,
+    };
+    let text = match session.args.output {
+        Output::Sarif => render::sarif::log(&reported, &ignored, env!("CARGO_PKG_VERSION")),
+        _ => match session.document(&list, &names)? {
+            Some(text) => text,
+            None => render::findings::report(&reported, session.color),
         },
-        &names,
-    )? {
-        Some(text) => text,
-        None => render::findings::report(&findings, session.color),
     };
     print_stdout(&text)?;
+    let accepted: Vec<Finding> = ignored.iter().map(|r| r.finding.clone()).collect();
+    if !accepted.is_empty() {
+        session.note(&format!(
+            "accepted on purpose (--ignore, or the annotation mtls.istio.io/ignore): {}",
+            render::findings::summary(&accepted)
+        ));
+    }
+    let findings: Vec<Finding> = reported.iter().map(|r| r.finding.clone()).collect();
 
     let threshold = match args.fail_on {
         FailOn::Error => Severity::Error,

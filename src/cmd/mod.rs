@@ -219,7 +219,7 @@ impl<'a> Session<'a> {
                 let value = serde_json::to_value(doc)?;
                 render::jsonpath::render(template, &value).map_err(UsageError)?
             }
-            Output::Table | Output::Wide | Output::Dot => return Ok(None),
+            Output::Table | Output::Wide | Output::Dot | Output::Sarif => return Ok(None),
         }))
     }
 }

@@ -52,7 +52,17 @@ pub struct Snapshot {
     /// names one (`istio-<revision>`): pods on `istio.io/rev: R`, or in a
     /// namespace labelled so, are served by revision R.
     pub revision_roots: BTreeMap<String, String>,
+    /// Where each object that findings name came from, in manifests: its
+    /// file and the line of its document (`kind NS/NAME`, as findings name
+    /// objects).
+    pub origins: BTreeMap<String, (String, usize)>,
+    /// The finding codes an object accepts on purpose: its annotation
+    /// `mtls.istio.io/ignore: MTLS005,MTLS008` (`kind NS/NAME` as above).
+    pub ignores: BTreeMap<String, Vec<String>>,
 }
+
+/// The annotation by which an object accepts findings on purpose.
+pub const IGNORE_ANNOTATION: &str = "mtls.istio.io/ignore";
 
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 /// istiod's `CLUSTER_ID` when none is set.

@@ -2,23 +2,31 @@
 
 use colored::Colorize;
 
-use crate::check::{Finding, Severity};
+use crate::check::{Finding, Reported, Severity};
 
-pub fn report(findings: &[Finding], color: bool) -> String {
+/// The findings, compiler style (with `--> FILE:LINE` where the object is
+/// written in a manifest), then the summary.
+pub fn report(reported: &[Reported<'_>], color: bool) -> String {
     let mut out = String::new();
-    for f in findings {
+    for r in reported {
+        let f = r.finding;
         let label = format!("{}[{}]", f.severity.as_str(), f.code);
         let label = match (color, f.severity) {
             (false, _) => label,
             (true, Severity::Error) => label.red().bold().to_string(),
             (true, Severity::Warning) => label.yellow().bold().to_string(),
         };
+        let at = match (&r.file, r.line) {
+            (Some(file), Some(line)) => format!("  --> {}:{line}\n", super::printable(file)),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "{label} {}\n  {}\n  hint: {}\n\n",
+            "{label} {}\n{at}  {}\n  hint: {}\n\n",
             f.object, f.message, f.hint
         ));
     }
-    out.push_str(&summary(findings));
+    let findings: Vec<Finding> = reported.iter().map(|r| r.finding.clone()).collect();
+    out.push_str(&summary(&findings));
     out.push('\n');
     out
 }

@@ -4,6 +4,7 @@ pub mod explain;
 pub mod findings;
 pub mod jsonpath;
 pub mod plan;
+pub mod sarif;
 pub mod table;
 pub mod traffic;
 

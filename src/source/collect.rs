@@ -53,6 +53,11 @@ pub struct Collector {
     /// Node labels, per node name.
     nodes: BTreeMap<String, Labels>,
     warnings: Vec<String>,
+    /// Where the objects being added come from: a manifest's file and the
+    /// line of the document.
+    origin: Option<(String, usize)>,
+    origins: BTreeMap<String, (String, usize)>,
+    ignores: BTreeMap<String, Vec<String>>,
 }
 
 /// An istiod Deployment: where it runs, which revision, which cluster name.
@@ -103,6 +108,9 @@ impl Default for Collector {
             control_planes: Vec::new(),
             nodes: BTreeMap::new(),
             warnings: Vec::new(),
+            origin: None,
+            origins: BTreeMap::new(),
+            ignores: BTreeMap::new(),
         }
     }
 }
@@ -130,6 +138,14 @@ impl Collector {
         place: &dyn std::fmt::Display,
     ) -> anyhow::Result<()> {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        if matches!(
+            (group, kind),
+            ("security.istio.io", "PeerAuthentication")
+                | ("networking.istio.io", "DestinationRule")
+                | ("authentication.istio.io", "Policy" | "MeshPolicy")
+        ) {
+            self.note_object(&value, kind);
+        }
         match (group, kind) {
             _ if is_list(api_version, kind) => {
                 let items = match value.get_mut("items").map(Value::take) {
@@ -315,6 +331,8 @@ impl Collector {
         self.mesh_configs.extend(other.mesh_configs);
         self.control_planes.extend(other.control_planes);
         self.nodes.extend(other.nodes);
+        self.origins.extend(other.origins);
+        self.ignores.extend(other.ignores);
         Ok(())
     }
 
@@ -332,6 +350,37 @@ impl Collector {
     /// The root namespace the mesh config names, or Istio's default.
     pub fn root_namespace(&self) -> anyhow::Result<String> {
         root_namespace_from(&self.mesh_configs, &self.control_planes)
+    }
+
+    /// The objects added from now on come from `origin` (a manifest's file
+    /// and line); `None` for a server's.
+    pub fn at(&mut self, origin: Option<(String, usize)>) {
+        self.origin = origin;
+    }
+
+    /// Records where an object findings may name came from, and the codes
+    /// its annotation accepts.
+    fn note_object(&mut self, object: &Value, kind: &str) {
+        let Ok(meta) = Meta::of(object) else {
+            return;
+        };
+        let key = match kind {
+            "MeshPolicy" => format!("meshpolicy {}", meta.id.name),
+            _ => format!("{} {}", kind.to_lowercase(), meta.id),
+        };
+        if let Some(origin) = &self.origin {
+            self.origins.insert(key.clone(), origin.clone());
+        }
+        if let Some(codes) =
+            object["metadata"]["annotations"][crate::policy::IGNORE_ANNOTATION].as_str()
+        {
+            let codes: Vec<String> = codes
+                .split(',')
+                .map(|c| c.trim().to_uppercase())
+                .filter(|c| !c.is_empty())
+                .collect();
+            self.ignores.insert(key, codes);
+        }
     }
 
     /// A warning about what was read, for the user.
@@ -409,6 +458,8 @@ impl Collector {
         snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;
         snapshot.nodes = self.nodes;
+        snapshot.origins = self.origins;
+        snapshot.ignores = self.ignores;
         snapshot.revision_roots = revision_roots(&self.mesh_configs, &self.control_planes);
         snapshot.cluster_id =
             default_control_plane(&self.control_planes).and_then(|c| c.cluster_id.clone());

@@ -198,6 +198,7 @@ fn load_input(input: &Input, collector: &mut Collector, limits: Limits) -> anyho
 /// known to be a list.
 fn add(collector: &mut Collector, parsed: Parsed, place: &Place<'_>) -> anyhow::Result<()> {
     let Parsed { object, items } = parsed;
+    collector.at(Some((place.file.to_string(), place.line.unwrap_or(1))));
     let listed = items.filter(|_| identity(&object).is_ok_and(|(api, kind)| is_list(&api, &kind)));
     let added = match listed {
         Some(items) => match items.error {
