@@ -2586,3 +2586,55 @@ fn a_namespace_scoped_user_works_on_their_namespace() {
     let (code, _, stderr) = mtls_with(&kubeconfig, &["require", "demo/echo:8080", "-q"]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// A policy Argo CD manages: a change over it is reverted at the next sync,
+/// so it is refused naming the Application, unless --force; `get -o wide`
+/// shows the owner.
+#[test]
+fn policies_a_gitops_controller_manages_are_not_changed_behind_its_back() {
+    let seed = kube_loopback::parse_objects(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n\
+         apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+         metadata:\n  name: default\n  namespace: shop\n  annotations:\n    \
+         argocd.argoproj.io/tracking-id: \"shop-mesh:security.istio.io/PeerAuthentication:shop/default\"\n\
+         spec: {mtls: {mode: PERMISSIVE}}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n\
+         spec:\n  selector: {app: web}\n  ports: [{name: http, port: 80, targetPort: 8080}]\n",
+    )
+    .expect("seed");
+    let c = Cluster::with_seed(seed);
+    let (code, _, stderr) = c.run(&["require", "shop"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            3,
+            "error: refused: peerauthentication shop/default is managed by Argo CD (Application shop-mesh): \
+             its next sync reverts the change; edit the source there\n  nothing was written; --force writes anyway\n"
+        )
+    );
+    let (code, _, stderr) = c.run(&["require", "shop", "--dry-run"]);
+    assert_eq!(code, 3, "{stderr}");
+    let (code, stdout, _) = c.run(&["get", "shop", "-o", "wide"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.lines().next().is_some_and(|h| h.contains("OWNER")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Argo CD (Application shop-mesh)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = c.run(&["get", "shop", "-o", "json"]);
+    assert_eq!(code, 0);
+    let rows: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(rows["items"][0]["source"]["owner"]["tool"], "Argo CD");
+    let (code, _, stderr) = c.run_changing(
+        &["require", "shop", "--force", "-q"],
+        &["PeerAuthentication shop/default"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: written because of --force: peerauthentication shop/default is managed by Argo CD"),
+        "{stderr}"
+    );
+}

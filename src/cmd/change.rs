@@ -48,6 +48,9 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
     refuse_blocked(&steps, args.force)?;
     refuse_breaking(session, &check::broken_by(&snapshot, &after), args.force)?;
     refuse_plaintext_callers(session, &snapshot, &after, args)?;
+    if !session.offline() {
+        refuse_owned(session, &final_edits(&steps), &snapshot, args.force)?;
+    }
 
     if session.offline() || args.dry_run {
         let edits = final_edits(&steps);
@@ -406,6 +409,44 @@ fn refuse_plaintext_callers(
     }
     text.push_str("\nnothing was written; --force writes anyway");
     Err(Verdict(text).into())
+}
+
+/// Objects a GitOps controller or Helm manages: their next sync reverts what
+/// mtls writes, so the change is refused, naming the source to edit, unless
+/// `--force` (which writes and warns). New objects have no owner.
+fn refuse_owned(
+    session: &Session<'_>,
+    edits: &[Edit],
+    before: &Snapshot,
+    force: bool,
+) -> anyhow::Result<()> {
+    let owned: Vec<String> = edits
+        .iter()
+        .filter(|e| e.kind != EditKind::Create)
+        .filter_map(|e| {
+            let owner = mtls::policy::owner::owner_of(original(before, e)?)?;
+            Some(format!(
+                "{} is managed by {} ({}): its next sync reverts the change; edit the source there",
+                e.describe(),
+                owner.tool,
+                owner.source
+            ))
+        })
+        .collect();
+    if owned.is_empty() {
+        return Ok(());
+    }
+    if force {
+        for o in &owned {
+            session.alert(&format!("written because of --force: {o}"));
+        }
+        return Ok(());
+    }
+    Err(Verdict(format!(
+        "refused: {}\nnothing was written; --force writes anyway",
+        owned.join("\n  ")
+    ))
+    .into())
 }
 
 fn check_plural(n: usize) -> String {

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod legacy;
 pub mod migrate;
 pub mod model;
+pub mod owner;
 pub mod plan;
 pub mod resolve;
 

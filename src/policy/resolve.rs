@@ -76,6 +76,14 @@ impl<'a> PolicyRef<'a> {
             PolicyRef::Legacy(_) => LEGACY_API_VERSION,
         }
     }
+
+    /// The object as read.
+    pub fn object(self) -> &'a serde_json::Value {
+        match self {
+            PolicyRef::Peer(p) => &p.object,
+            PolicyRef::Legacy(p) => &p.object,
+        }
+    }
 }
 
 /// The mode one workload (port) gets, and why.
@@ -1113,6 +1121,9 @@ pub struct Source {
     /// `NS/NAME`; `None` for the default.
     pub policy: Option<String>,
     pub api_version: Option<String>,
+    /// Who else manages the policy (Argo CD, Flux, Helm); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::policy::owner::Owner>,
 }
 
 /// One line of `get`: the effective mode of a target, with its provenance. The
@@ -1297,6 +1308,9 @@ impl Row {
             level: first.level,
             policy: first.policy.map(|p| p.id().to_string()),
             api_version: first.policy.map(|p| p.api_version().to_string()),
+            owner: first
+                .policy
+                .and_then(|p| crate::policy::owner::owner_of(p.object())),
         });
         let shadowed: BTreeSet<String> = decisions
             .iter()

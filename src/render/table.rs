@@ -52,9 +52,17 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
     } else {
         &["TARGET", "MODE", "SOURCE"]
     };
-    // `get --traffic`: the plaintext share, last.
+    // `get --traffic`: the plaintext share, last; in the wide view, the
+    // owner of the deciding policy where any has one.
     let traffic = rows.iter().any(|r| r.traffic.is_some());
+    let owners = wide
+        && rows
+            .iter()
+            .any(|r| r.source.as_ref().is_some_and(|s| s.owner.is_some()));
     let mut header = header.to_vec();
+    if owners {
+        header.push("OWNER");
+    }
     if traffic {
         header.push("PLAINTEXT");
     }
@@ -99,6 +107,12 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
                     None => "-".into(),
                 }),
             ];
+            if owners {
+                let owner = row.source.as_ref().and_then(|s| s.owner.as_ref());
+                cells.push(Cell::new(owner.map_or("-".to_string(), |o| {
+                    super::printable(&o.to_string()).into_owned()
+                })));
+            }
             if traffic {
                 cells.push(plaintext);
             }
