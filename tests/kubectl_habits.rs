@@ -160,3 +160,62 @@ fn the_readme_shows_jsonpath_as_it_prints() {
     let out = run(&["get", "payments", "-o", &format!("jsonpath={template}")]);
     assert_eq!((out.code, out.stdout.as_str()), (0, shown));
 }
+
+/// Tables fit the width they are given (COLUMNS, else the terminal's): the
+/// wide table drops to the default columns, then SOURCE is cut with `…`; no
+/// name is ever split. Without a width (a pipe), nothing is cut or wrapped.
+#[test]
+fn tables_fit_the_width_and_never_split_a_name() {
+    let at = |columns: &str| {
+        Mtls::new(["get", "-A", "-o", "wide", "-f", "examples/"])
+            .env("COLUMNS", columns)
+            .run()
+    };
+    let wide = at("250");
+    assert!(wide.stdout.starts_with("TARGET  "), "{}", wide.stdout);
+    assert!(
+        wide.stdout
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("ENFORCED"))
+    );
+    let narrow = at("80");
+    assert_eq!(
+        narrow.stdout,
+        run(&["get", "-A"]).stdout,
+        "the default columns fit 80"
+    );
+    assert!(
+        narrow
+            .stderr
+            .contains("the wide table is wider than 80 columns"),
+        "{}",
+        narrow.stderr
+    );
+    let tight = at("50");
+    for line in tight.stdout.lines() {
+        assert!(line.chars().count() <= 50, "{line}");
+        // Targets are whole.
+        let target = line.split_whitespace().next().unwrap_or("");
+        assert!(
+            target == "TARGET"
+                || run(&["get", "-A", "-o", "name"])
+                    .stdout
+                    .lines()
+                    .any(|t| t == target),
+            "{target}"
+        );
+    }
+    assert!(tight.stdout.contains("mesh ist…"), "{}", tight.stdout);
+    // A pipe without COLUMNS: the whole wide table, however wide.
+    let piped = Mtls::new(["get", "-A", "-o", "wide", "-f", "examples/"])
+        .env_remove("COLUMNS")
+        .run();
+    assert!(
+        piped
+            .stdout
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("ENFORCED"))
+    );
+}

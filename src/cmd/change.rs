@@ -75,7 +75,7 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
                     &render::table::Style {
                         wide: false,
                         color: false,
-                        fit_terminal: false,
+                        width: None,
                     },
                     &BTreeMap::new(),
                 )

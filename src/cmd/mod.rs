@@ -191,15 +191,40 @@ impl<'a> Session<'a> {
         if let Some(text) = self.document(&list, &names)? {
             return Ok(text);
         }
-        Ok(render::table::rows(
+        let wide = self.args.output == Output::Wide;
+        let text = render::table::rows(
             rows,
             &render::table::Style {
-                wide: self.args.output == Output::Wide,
+                wide,
                 color,
-                fit_terminal: self.terminal,
+                width: self.width(),
             },
             findings,
-        ))
+        );
+        if wide && !text.lines().next().is_some_and(|h| h.contains("ENFORCED")) {
+            self.note(&format!(
+                "the wide table is wider than {} columns (the terminal, or COLUMNS): \
+                 the default columns are shown; -o json has every field",
+                self.width().unwrap_or_default()
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The width tables fit: `COLUMNS` where it is set, else the terminal's
+    /// where stdout is one; `None` (any width) in a pipe.
+    pub fn width(&self) -> Option<usize> {
+        if let Some(columns) = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|c| *c > 0)
+        {
+            return Some(columns);
+        }
+        self.terminal
+            .then(|| comfy_table::Table::new().width())
+            .flatten()
+            .map(usize::from)
     }
 
     /// `doc` in the formats that need no table — json, yaml, `name` (one of

@@ -16,23 +16,68 @@ pub struct Style {
     pub wide: bool,
     /// Modes in color.
     pub color: bool,
-    /// Wrap long cells to fit the terminal's width.
-    pub fit_terminal: bool,
+    /// The width to fit (a terminal's, or `COLUMNS`); `None`: any width.
+    /// Cells are never wrapped: a wide table too wide becomes the default
+    /// one, and the SOURCE column of a default one is cut with `…`.
+    pub width: Option<usize>,
 }
 
 /// Rows as a table; `findings` maps a row's target to the codes of the `check`
-/// findings that concern it (shown in the wide view).
+/// findings that concern it (shown in the wide view). No name is ever split:
+/// a table wider than `style.width` drops to the default columns, then cuts
+/// its SOURCE column with `…`.
 pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>) -> String {
-    let (wide, color) = (style.wide, style.color);
+    let Some(width) = style.width else {
+        return draw(rows, style.wide, style.color, findings, None);
+    };
+    // Measured without colors: escape sequences take no room.
+    let fits = |text: &str| widest(text) <= width;
+    if fits(&draw(rows, style.wide, false, findings, None)) {
+        return draw(rows, style.wide, style.color, findings, None);
+    }
+    let narrow = draw(rows, false, false, findings, None);
+    if fits(&narrow) {
+        return draw(rows, false, style.color, findings, None);
+    }
+    let longest = rows
+        .iter()
+        .map(|r| source(r).chars().count())
+        .max()
+        .unwrap_or(0);
+    let keep = longest
+        .saturating_sub(widest(&narrow) - width)
+        .max("SOURCE".len());
+    draw(rows, false, style.color, findings, Some(keep))
+}
+
+/// The widest line, in characters.
+fn widest(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// `text` in at most `keep` characters, its end cut with `…`.
+fn cut(text: &str, keep: Option<usize>) -> String {
+    match keep {
+        Some(keep) if text.chars().count() > keep => {
+            let mut cut: String = text.chars().take(keep.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        }
+        _ => text.to_string(),
+    }
+}
+
+fn draw(
+    rows: &[Row],
+    wide: bool,
+    color: bool,
+    findings: &BTreeMap<String, Vec<&str>>,
+    keep: Option<usize>,
+) -> String {
     let mut table = Table::new();
     table.load_style(presets::NOTHING);
-    // Styles are only ever set on cells when `color` is; the terminal is only
-    // asked for its width when `fit_terminal` is.
-    if style.fit_terminal {
-        table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    } else {
-        table.force_no_tty();
-    }
+    // Never wrapped, never sized by the terminal: `rows` fits the width.
+    table.force_no_tty();
     if color {
         table.enforce_styling();
     }
@@ -122,7 +167,7 @@ pub fn rows(rows: &[Row], style: &Style, findings: &BTreeMap<String, Vec<&str>>)
             let mut cells = vec![
                 Cell::new(super::printable(&row.target)),
                 mode_cell(&enforced_text(row), judged, color),
-                Cell::new(super::printable(&source(row))),
+                Cell::new(cut(&super::printable(&source(row)), keep)),
             ];
             if traffic {
                 cells.push(plaintext);

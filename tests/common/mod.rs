@@ -27,7 +27,8 @@ pub struct Run {
 }
 
 impl Mtls {
-    /// `mtls ARGS`, with `NO_COLOR`, no `KUBECONFIG` and no standard input.
+    /// `mtls ARGS`, with `NO_COLOR`, no `KUBECONFIG`, no `COLUMNS` and no
+    /// standard input.
     pub fn new<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Mtls {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mtls"));
         command
@@ -36,6 +37,8 @@ impl Mtls {
             .env_remove("CLICOLOR")
             .env_remove("CLICOLOR_FORCE")
             .env_remove("KUBECONFIG")
+            // Tables fit COLUMNS where it is set; the tests' own set it.
+            .env_remove("COLUMNS")
             .stdin(Stdio::null());
         Mtls {
             command,
@@ -58,6 +61,11 @@ impl Mtls {
     /// With `--kubeconfig PATH`.
     pub fn kubeconfig(mut self, path: &Path) -> Mtls {
         self.command.arg("--kubeconfig").arg(path);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Mtls {
+        self.command.env_remove(key);
         self
     }
 
