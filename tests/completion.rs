@@ -6,8 +6,8 @@ use std::process::Command;
 
 mod common;
 
+use common::loopback::Loopback;
 use common::tmux::Tmux;
-use kube_loopback::{ADMIN, Config, Server};
 
 /// What bash offers for the last word of `words`, given as words that bash
 /// did not split at `:` (COMP_WORDBREAKS without it; the real split is
@@ -50,18 +50,6 @@ fn complete(words: &[&str], env: &[(&str, &Path)]) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-/// A loopback server holding `seed`, and a directory with its kubeconfig,
-/// `config`.
-fn serve(seed: &str) -> (Server, tempfile::TempDir) {
-    let server =
-        Server::start(Config::default().seed_yaml(seed).expect("seed")).expect("server starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    server
-        .write_kubeconfig(&dir.path().join("config"), ADMIN)
-        .expect("kubeconfig");
-    (server, dir)
 }
 
 #[test]
@@ -113,10 +101,9 @@ fn pod_targets_complete_for_the_commands_that_read_pods() {
 
 #[test]
 fn pod_targets_complete_from_the_cluster() {
-    let (_server, dir) =
-        serve(&std::fs::read_to_string("tests/fixtures/pods.yaml").expect("fixture"));
-    let kubeconfig = dir.path().join("config");
-    let env = [("KUBECONFIG", kubeconfig.as_path())];
+    let cluster =
+        Loopback::seeded(&std::fs::read_to_string("tests/fixtures/pods.yaml").expect("fixture"));
+    let env = [("KUBECONFIG", cluster.kubeconfig.as_path())];
     assert_eq!(
         complete(&["mtls", "explain", "shop/pod/"], &env),
         ["shop/pod/web-1"]
@@ -129,10 +116,10 @@ fn pod_targets_complete_from_the_cluster() {
 
 #[test]
 fn namespaces_complete_from_the_cluster_and_nothing_when_none_answers() {
-    let (server, dir) = serve(
+    let cluster = Loopback::seeded(
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: production}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: preview}\n",
     );
-    let kubeconfig = dir.path().join("config");
+    let kubeconfig = cluster.kubeconfig.clone();
     assert_eq!(
         complete(&["mtls", "require", "pr"], &[("KUBECONFIG", &kubeconfig)]),
         ["preview", "production"]
@@ -150,7 +137,11 @@ fn namespaces_complete_from_the_cluster_and_nothing_when_none_answers() {
         ),
         ["production"]
     );
-    drop(server);
+    // The kubeconfig outlives its server: completion gives up, quietly.
+    let kept = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = kept.path().join("config");
+    std::fs::copy(&cluster.kubeconfig, &kubeconfig).expect("kept");
+    drop(cluster);
     let started = std::time::Instant::now();
     assert_eq!(
         complete(&["mtls", "require", "pr"], &[("KUBECONFIG", &kubeconfig)]),

@@ -5,38 +5,31 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use kube_loopback::{ADMIN, Config, Server};
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use common::Mtls;
+use common::loopback::Loopback;
 
 const TREE: &str = "tests/fixtures/plans/";
 
-struct Cluster {
-    _server: Server,
-    kubeconfig: PathBuf,
-    dir: tempfile::TempDir,
+/// The tree on a loopback cluster.
+struct Cluster(Loopback);
+
+impl std::ops::Deref for Cluster {
+    type Target = Loopback;
+    fn deref(&self) -> &Loopback {
+        &self.0
+    }
 }
 
 impl Cluster {
     fn start() -> Cluster {
         let seed = std::fs::read_to_string(Path::new(TREE).join("mesh.yaml")).expect("tree");
-        let server = Server::start(Config::default().seed_yaml(&seed).expect("seed"))
-            .expect("server starts");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("config");
-        server
-            .write_kubeconfig(&kubeconfig, ADMIN)
-            .expect("kubeconfig");
-        Cluster {
-            _server: server,
-            kubeconfig,
-            dir,
-        }
+        Cluster(Loopback::seeded(&seed))
     }
 
     /// `kubectl ARGS`, its exit code and output.
@@ -54,6 +47,21 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr)
             ),
         )
+    }
+
+    /// A field of the PeerAuthentication prod/NAME, by kubectl's jsonpath.
+    fn policy(&self, name: &str, jsonpath: &str) -> String {
+        let (code, out) = self.kubectl(&[
+            "get",
+            "peerauthentication",
+            "-n",
+            "prod",
+            name,
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ]);
+        assert_eq!(code, 0, "{out}");
+        out
     }
 
     fn get(&self, targets: &[&str]) -> String {
@@ -98,45 +106,19 @@ fn applied(change: &[&str], targets: &[&str]) -> (Cluster, String) {
 #[test]
 fn a_set_applied_with_kubectl_gives_the_predicted_table() {
     let (c, _) = applied(&["require", "prod"], &["prod"]);
-    let (_, policy) = c.kubectl(&[
-        "get",
-        "peerauthentication",
-        "-n",
-        "prod",
-        "default",
-        "-o",
-        "json",
-    ]);
-    let policy: Value = serde_json::from_str(&policy).expect("JSON");
-    assert_eq!(policy["spec"]["mtls"]["mode"], "STRICT");
+    assert_eq!(c.policy("default", "{.spec.mtls.mode}"), "STRICT");
 }
 
 #[test]
 fn an_unset_port_applied_with_kubectl_removes_the_entry() {
     let (c, plan) = applied(&["unset", "prod/api:80"], &["prod/api:80"]);
     assert!(plan.contains("  portLevelMtls: null\n"), "{plan}");
-    let (_, spec) = c.kubectl(&[
-        "get",
-        "peerauthentication",
-        "-n",
-        "prod",
-        "api",
-        "-o",
-        "jsonpath={.spec}",
-    ]);
+    let spec = c.policy("api", "{.spec}");
     let spec: Value = serde_json::from_str(&spec).expect("JSON");
     assert_eq!(spec.get("portLevelMtls"), None, "{spec}");
     assert_eq!(spec["mtls"]["mode"], "STRICT");
     // Labels and the selector are as they were.
-    let (_, labels) = c.kubectl(&[
-        "get",
-        "peerauthentication",
-        "-n",
-        "prod",
-        "api",
-        "-o",
-        "jsonpath={.metadata.labels.team}",
-    ]);
+    let labels = c.policy("api", "{.metadata.labels.team}");
     assert_eq!(labels, "payments");
 }
 
@@ -144,15 +126,7 @@ fn an_unset_port_applied_with_kubectl_removes_the_entry() {
 fn an_unset_workload_mode_applied_with_kubectl_keeps_the_port_entries() {
     let (c, plan) = applied(&["unset", "prod/api"], &["prod/api"]);
     assert!(plan.contains("  mtls: null\n"), "{plan}");
-    let (_, spec) = c.kubectl(&[
-        "get",
-        "peerauthentication",
-        "-n",
-        "prod",
-        "api",
-        "-o",
-        "jsonpath={.spec}",
-    ]);
+    let spec = c.policy("api", "{.spec}");
     let spec: Value = serde_json::from_str(&spec).expect("JSON");
     assert_eq!(
         (spec.get("mtls"), &spec["portLevelMtls"]["8080"]["mode"]),

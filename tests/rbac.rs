@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use kube_loopback::{Config, Server, TOKEN_USER};
+use kube_loopback::{Config, TOKEN_USER};
 use serde_json::{Value, json};
 
 use common::Mtls;
+use common::loopback::Loopback;
 use common::prometheus::{Prometheus, service_yaml};
 
 /// The mesh, without RBAC objects.
@@ -63,13 +62,7 @@ fn binding(kind: &str, role_kind: &str, role: &str) -> Value {
     b
 }
 
-struct Cluster {
-    _server: Server,
-    kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn cluster(prometheus: &Prometheus, rbac: Vec<Value>) -> Cluster {
+fn cluster(prometheus: &Prometheus, rbac: Vec<Value>) -> Loopback {
     let mut config = Config {
         rbac: true,
         ..Config::default()
@@ -77,17 +70,7 @@ fn cluster(prometheus: &Prometheus, rbac: Vec<Value>) -> Cluster {
     .seed_yaml(&mesh(prometheus))
     .expect("seed");
     config.seed.extend(rbac);
-    let server = Server::start(config).expect("server starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("config");
-    server
-        .write_kubeconfig(&kubeconfig, TOKEN_USER)
-        .expect("kubeconfig");
-    Cluster {
-        _server: server,
-        kubeconfig,
-        _dir: dir,
-    }
+    Loopback::start_as(config, TOKEN_USER)
 }
 
 /// What a reader does, each of which must work.
@@ -106,7 +89,7 @@ const WRITES: &[&[&str]] = &[&["require", "shop"], &["allow", "shop"], &["unset"
 
 /// The first command of `commands` that fails, or works around a
 /// permission it lacks (a warning that something was forbidden).
-fn first_failure(c: &Cluster, commands: &[&[&str]]) -> Option<String> {
+fn first_failure(c: &Loopback, commands: &[&[&str]]) -> Option<String> {
     commands.iter().find_map(|args| {
         // Not at a terminal: changes ask nothing.
         let out = Mtls::new(*args).kubeconfig(&c.kubeconfig).run();

@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use kube_loopback::{ADMIN, Config, Fault, Server};
+use kube_loopback::Fault;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
 use common::Mtls;
+use common::loopback::Loopback;
 use common::prometheus::{CONNECTIONS, Prometheus, REQUESTS, Series, service_yaml};
 
 const MESH: &str = "tests/fixtures/traffic.yaml";
@@ -332,10 +331,13 @@ fn get_traffic_adds_the_plaintext_share_of_each_row() {
 
 /// A loopback cluster holding the traffic mesh, and Prometheus behind the
 /// Service istio-system/prometheus:9090.
-struct Cluster {
-    server: Server,
-    kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
+struct Cluster(Loopback);
+
+impl std::ops::Deref for Cluster {
+    type Target = Loopback;
+    fn deref(&self) -> &Loopback {
+        &self.0
+    }
 }
 
 impl Cluster {
@@ -345,18 +347,7 @@ impl Cluster {
             seed.push_str("\n---\n");
             seed.push_str(&service_yaml("istio-system", p.port));
         }
-        let server = Server::start(Config::default().seed_yaml(&seed).expect("seed"))
-            .expect("server starts");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("config");
-        server
-            .write_kubeconfig(&kubeconfig, ADMIN)
-            .expect("kubeconfig");
-        Cluster {
-            server,
-            kubeconfig,
-            _dir: dir,
-        }
+        Cluster(Loopback::seeded(&seed))
     }
 
     fn run(&self, args: &[&str]) -> common::Run {

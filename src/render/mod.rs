@@ -38,6 +38,18 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// An empty table as kubectl draws them: no borders; never wrapped nor sized
+/// by a terminal (callers fit it); styled cells only when `color`.
+pub fn new_table(color: bool) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING);
+    table.force_no_tty();
+    if color {
+        table.enforce_styling();
+    }
+    table
+}
+
 /// A table as kubectl prints one: three spaces between columns, none at the
 /// edges, no trailing blanks. Cells hold names from manifests or a server;
 /// only the renderer's own styling reaches the terminal as escape sequences.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use comfy_table::{Cell, Color, Table, presets};
+use comfy_table::{Cell, Color};
 
 use crate::mode::{Enforced, Mode};
 use crate::policy::dataplane::Dataplane;
@@ -74,13 +74,7 @@ fn draw(
     findings: &BTreeMap<String, Vec<&str>>,
     keep: Option<usize>,
 ) -> String {
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING);
-    // Never wrapped, never sized by the terminal: `rows` fits the width.
-    table.force_no_tty();
-    if color {
-        table.enforce_styling();
-    }
+    let mut table = super::new_table(color);
     let header: &[&str] = if wide {
         &[
             "TARGET",

@@ -2,18 +2,13 @@
 //! the share in plaintext and who sent it; the wide view adds the split by
 //! security and the receiving workloads.
 
-use comfy_table::{Cell, Color, Table, presets};
+use comfy_table::{Cell, Color};
 
 use crate::traffic::{Calls, PlaintextCaller, ServiceTraffic};
 
 /// Services as a table.
 pub fn services(services: &[ServiceTraffic], wide: bool, color: bool) -> String {
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING);
-    table.force_no_tty();
-    if color {
-        table.enforce_styling();
-    }
+    let mut table = super::new_table(color);
     let header: &[&str] = if wide {
         &[
             "SERVICE",

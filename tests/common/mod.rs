@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod loopback;
 pub mod prometheus;
 pub mod tmux;
 
