@@ -48,12 +48,13 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
     refuse_blocked(&steps, args.force)?;
     refuse_breaking(session, &check::broken_by(&snapshot, &after), args.force)?;
     refuse_plaintext_callers(session, &snapshot, &after, args)?;
+    // What the targets' steps write, each object once.
+    let edits = final_edits(&steps);
     if !session.offline() {
-        refuse_owned(session, &final_edits(&steps), &snapshot, args.force)?;
+        refuse_owned(session, &edits, &snapshot, args.force)?;
     }
 
     if session.offline() || args.dry_run {
-        let edits = final_edits(&steps);
         if !session.offline() {
             let connection = session.connection()?;
             for edit in &edits {
