@@ -2,11 +2,12 @@
 # The project's test command: installs what the tests need beyond the Rust
 # toolchain, then runs every test of the workspace.
 #
-# The end-to-end tests drive mtls in a real terminal with tmux, read traffic
-# from a real Prometheus (they build its data with promtool), and check the
-# loopback API server against kubectl. tmux and prometheus (with promtool)
-# come from Debian's packages and are installed here when missing; kubectl is
-# part of the machine image.
+# The end-to-end tests drive mtls in a real terminal with tmux, complete its
+# targets in real bash, zsh and fish, read traffic from a real Prometheus
+# (they build its data with promtool), and check the loopback API server
+# against kubectl. tmux, zsh, fish and prometheus (with promtool) come from
+# Debian's packages and are installed here when missing; kubectl is part of
+# the machine image.
 # Every feature is built: `docs` holds the generator the drift tests compare
 # the committed man pages and completions against.
 set -euo pipefail
@@ -15,6 +16,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v tmux >/dev/null || missing+=(tmux)
 { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]} (Debian packages the tests need)" >&2
   if [ "$(id -u)" -eq 0 ]; then

@@ -254,3 +254,75 @@ fn kubectl_completes_the_plugin_through_kubectl_complete_mtls() {
         "{commands:?}"
     );
 }
+
+/// fish asks `mtls` through its script, and answers `complete -C` with the
+/// candidates, `:` and all.
+#[test]
+fn targets_complete_in_fish() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mtls"))
+        .parent()
+        .expect("a bin dir");
+    let complete = |line: &str| -> Vec<String> {
+        let out = Command::new("fish")
+            .arg("--no-config")
+            .arg("-c")
+            .arg(format!(
+                "source completions/mtls.fish; complete -C '{line}'"
+            ))
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("fish is installed (scripts/test.sh installs it)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(complete("mtls get -f examples/ pay"), ["payments"]);
+    assert_eq!(
+        complete("mtls get -f examples/ payments/ledger:h"),
+        ["payments/ledger:http", "payments/ledger:https"]
+    );
+    assert_eq!(complete("mtls expl"), ["explain"]);
+}
+
+/// In a real zsh with compinit, `NS/SVC:PORT` completes in place.
+#[test]
+fn ports_complete_in_a_real_zsh() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = Path::new(env!("CARGO_BIN_EXE_mtls"))
+        .parent()
+        .expect("a bin dir");
+    std::fs::write(
+        dir.path().join(".zshrc"),
+        format!(
+            "PS1='% '\nexport NO_COLOR=1 PATH={}:$PATH\nautoload -U compinit && compinit -u\nsource {}/completions/mtls.zsh\n",
+            bin.display(),
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .expect("zshrc");
+    let tmux = Tmux::start(
+        "zsh",
+        &format!(
+            "cd {} && env -u KUBECONFIG ZDOTDIR={} zsh -i",
+            env!("CARGO_MANIFEST_DIR"),
+            dir.path().display()
+        ),
+    );
+    tmux.wait_for("% ", std::time::Duration::from_secs(10));
+    tmux.type_keys("mtls get -f examples/ payments/ledger:h");
+    tmux.press(&["Tab"]);
+    tmux.wait_for("payments/ledger:http", std::time::Duration::from_secs(10));
+    tmux.type_keys("s");
+    tmux.press(&["Enter"]);
+    let screen = tmux.wait_for("payments/ledger:443", std::time::Duration::from_secs(10));
+    assert!(screen.contains("payments/ledger:443   DISABLE"), "{screen}");
+}
