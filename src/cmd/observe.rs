@@ -48,13 +48,7 @@ pub fn observe(
                 .build()?;
             runtime.block_on(async {
                 let prometheus = Prometheus::at_url(&url, options.request_timeout, options.log)?;
-                Ok(match prometheus.observed(since, namespace).await {
-                    Ok(observed) => Traffic::Observed {
-                        observed,
-                        from: format!("Prometheus at {}", prometheus.shown),
-                    },
-                    Err(e) => Traffic::Unavailable(e.to_string()),
-                })
+                Ok(read(&prometheus, since, namespace).await)
             })
         }
         None if session.offline() => Ok(Traffic::Off("offline (-f) without --prometheus URL")),
@@ -62,18 +56,22 @@ pub fn observe(
             let connection = session.connection()?;
             let cluster = connection.cluster();
             Ok(connection.block_on(async {
-                let prometheus = match Prometheus::discover(cluster, root).await {
-                    Ok(p) => p,
-                    Err(e) => return Traffic::Unavailable(e.to_string()),
-                };
-                match prometheus.observed(since, namespace).await {
-                    Ok(observed) => Traffic::Observed {
-                        observed,
-                        from: format!("Prometheus at {}", prometheus.shown),
-                    },
+                match Prometheus::discover(cluster, root).await {
+                    Ok(prometheus) => read(&prometheus, since, namespace).await,
                     Err(e) => Traffic::Unavailable(e.to_string()),
                 }
             }))
         }
+    }
+}
+
+/// What a Prometheus found answers, or why it does not.
+async fn read(prometheus: &Prometheus, since: &Since, namespace: Option<&str>) -> Traffic {
+    match prometheus.observed(since, namespace).await {
+        Ok(observed) => Traffic::Observed {
+            observed,
+            from: format!("Prometheus at {}", prometheus.shown),
+        },
+        Err(e) => Traffic::Unavailable(e.to_string()),
     }
 }
