@@ -378,8 +378,8 @@ fn refuse_plaintext_callers(
             format!(
                 "{ns}/{svc} becomes STRICT on {}, but received {} of {} calls in plaintext, from {}",
                 ports.join(", "),
-                render::traffic::number(calls.calls.plaintext()),
-                render::traffic::number(calls.calls.total()),
+                mtls::text::thousands(calls.calls.plaintext()),
+                mtls::text::thousands(calls.calls.total()),
                 render::traffic::callers(&calls.plaintext_callers, 5),
             ),
             format!(

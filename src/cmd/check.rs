@@ -60,14 +60,13 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
         },
     };
     print_stdout(&text)?;
-    let accepted: Vec<Finding> = ignored.iter().map(|r| r.finding.clone()).collect();
-    if !accepted.is_empty() {
+    if !ignored.is_empty() {
         session.note(&format!(
             "accepted on purpose (--ignore, or the annotation mtls.istio.io/ignore): {}",
-            render::findings::summary(&accepted)
+            render::findings::summary(ignored.iter().map(|r| r.finding))
         ));
     }
-    let findings: Vec<Finding> = reported.iter().map(|r| r.finding.clone()).collect();
+    let findings: Vec<&Finding> = reported.iter().map(|r| r.finding).collect();
 
     let threshold = match args.fail_on {
         FailOn::Error => Severity::Error,
@@ -76,7 +75,7 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
     if findings.iter().any(|f| f.severity <= threshold) {
         return Err(Verdict(format!(
             "check found {} (--fail-on {})",
-            render::findings::summary(&findings),
+            render::findings::summary(findings.iter().copied()),
             threshold.as_str()
         ))
         .into());

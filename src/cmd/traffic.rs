@@ -156,8 +156,8 @@ pub fn run(session: &Session<'_>, args: &TrafficArgs) -> anyhow::Result<()> {
                 format!(
                     "{}: {} of {} calls, from {}",
                     s.target,
-                    render::traffic::number(calls.plaintext()),
-                    render::traffic::number(calls.total()),
+                    mtls::text::thousands(calls.plaintext()),
+                    mtls::text::thousands(calls.total()),
                     render::traffic::callers(&s.observed.plaintext_callers, 3)
                 )
             })

@@ -25,18 +25,19 @@ pub fn report(reported: &[Reported<'_>], color: bool) -> String {
             f.object, f.message, f.hint
         ));
     }
-    let findings: Vec<Finding> = reported.iter().map(|r| r.finding.clone()).collect();
-    out.push_str(&summary(&findings));
+    out.push_str(&summary(reported.iter().map(|r| r.finding)));
     out.push('\n');
     out
 }
 
-pub fn summary(findings: &[Finding]) -> String {
-    let errors = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let warnings = findings.len() - errors;
+pub fn summary<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> String {
+    let (mut errors, mut warnings) = (0, 0);
+    for f in findings {
+        match f.severity {
+            Severity::Error => errors += 1,
+            Severity::Warning => warnings += 1,
+        }
+    }
     let count = |n: usize, what: &str| {
         if n == 1 {
             format!("1 {what}")

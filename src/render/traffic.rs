@@ -4,6 +4,7 @@
 
 use comfy_table::{Cell, Color};
 
+use crate::text::thousands;
 use crate::traffic::{Calls, PlaintextCaller, ServiceTraffic};
 
 /// Services as a table.
@@ -44,15 +45,15 @@ pub fn services(services: &[ServiceTraffic], wide: bool, color: bool) -> String 
         let mut row = vec![
             Cell::new(super::printable(&s.target)),
             Cell::new(super::printable(&modes(s))),
-            Cell::new(number(calls.requests.total())),
-            Cell::new(number(calls.connections.total())),
+            Cell::new(thousands(calls.requests.total())),
+            Cell::new(thousands(calls.connections.total())),
         ];
         if wide {
-            row.push(Cell::new(number(
+            row.push(Cell::new(thousands(
                 calls.requests.mtls + calls.connections.mtls,
             )));
             row.push(plaintext);
-            row.push(Cell::new(number(
+            row.push(Cell::new(thousands(
                 calls.requests.unknown + calls.connections.unknown,
             )));
         } else {
@@ -67,7 +68,7 @@ pub fn services(services: &[ServiceTraffic], wide: bool, color: bool) -> String 
                 .observed
                 .workloads
                 .iter()
-                .map(|w| format!("{} {}", w.workload, number(w.calls.total())))
+                .map(|w| format!("{} {}", w.workload, thousands(w.calls.total())))
                 .collect();
             row.push(Cell::new(super::printable(&if workloads.is_empty() {
                 "-".to_string()
@@ -102,7 +103,7 @@ pub fn share(calls: &Calls) -> String {
     match calls.plaintext_share() {
         None => "-".to_string(),
         Some(_) if calls.plaintext() == 0 => "0%".to_string(),
-        Some(share) => format!("{} ({})", percent(share), number(calls.plaintext())),
+        Some(share) => format!("{} ({})", percent(share), thousands(calls.plaintext())),
     }
 }
 
@@ -130,11 +131,6 @@ pub fn callers(callers: &[PlaintextCaller], at_most: usize) -> String {
         .map(|c| format!("{}/{} {}", c.namespace, c.workload, percent(c.share)))
         .collect();
     crate::check::first_names(&names, at_most)
-}
-
-/// A count with thousands separated: `86,247`.
-pub fn number(n: u64) -> String {
-    crate::text::thousands(n)
 }
 
 #[cfg(test)]
