@@ -515,18 +515,12 @@ fn prometheus_errors_and_absence_never_fail_a_get_or_a_change() {
     // Timing out: a server that takes the connection and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let url = format!("http://{}", silent.local_addr().expect("address"));
-    let get = Mtls::new([
-        "get",
-        "prod",
-        "--traffic",
-        "-f",
-        MESH,
-        "--prometheus",
-        &url,
-        "--request-timeout",
-        "1",
-    ])
-    .run();
+    let silent_run = |args: &[&str]| {
+        Mtls::new(args)
+            .args(["-f", MESH, "--prometheus", &url, "--request-timeout", "1"])
+            .run()
+    };
+    let get = silent_run(&["get", "prod", "--traffic"]);
     assert_eq!(get.code, 0, "{}", get.stderr);
     assert!(
         get.stderr
@@ -534,16 +528,7 @@ fn prometheus_errors_and_absence_never_fail_a_get_or_a_change() {
         "{}",
         get.stderr
     );
-    let traffic = Mtls::new([
-        "traffic",
-        "-f",
-        MESH,
-        "--prometheus",
-        &url,
-        "--request-timeout",
-        "1",
-    ])
-    .run();
+    let traffic = silent_run(&["traffic"]);
     assert_eq!(traffic.code, 1, "{}", traffic.stderr);
     drop(silent);
 
