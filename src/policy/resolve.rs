@@ -686,48 +686,37 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// A pod's row: its workload-level decision, what serves it and what it
-    /// enforces there.
-    pub fn pod_row(&self, pod: &Workload) -> Row {
+    /// A pod's row: its workload-level decision (`port` None), or that of one
+    /// of its ports; what serves it and what it enforces there.
+    pub fn pod_row(&self, pod: &Workload, port: Option<&ContainerPort>) -> Row {
         let ns = pod.id.namespace.as_str();
         let composition = self.compose_workload(ns, pod);
-        let legacy = self.legacy_service_of(pod, None);
+        let legacy = self.legacy_service_of(pod, port);
         let decision = self.legacy_or_peer(
             &composition,
-            Composition::workload_decision,
+            |c| match port {
+                Some(p) => c.port_decision(p.port),
+                None => c.workload_decision(),
+            },
             ns,
-            legacy.map(|(svc, _)| (svc, None)),
+            legacy,
         );
         let plane = dataplane_in(pod, self.snapshot.namespaces.get(ns));
-        let enforcement: Vec<(Dataplane, Option<Enforcement>)> = plane
-            .map(|p| (p, dataplane::enforcement(p, decision.mode, pod, None)))
-            .into_iter()
-            .collect();
-        let mut row = Row::new(pod_target(pod, None), Scope::Pod);
-        row.namespace = Some(ns.to_string());
-        row.pod = Some(pod.id.name.clone());
-        row.workloads = Some(1);
-        row.decided(vec![decision]).served(&enforcement)
-    }
-
-    /// The row of one of a pod's ports.
-    pub fn pod_port_row(&self, pod: &Workload, port: &ContainerPort) -> Row {
-        let ns = pod.id.namespace.as_str();
-        let composition = self.compose_workload(ns, pod);
-        let legacy = self.legacy_service_of(pod, Some(port));
-        let decision =
-            self.legacy_or_peer(&composition, |c| c.port_decision(port.port), ns, legacy);
-        let plane = dataplane_in(pod, self.snapshot.namespaces.get(ns));
-        let at = Some((port.port, port.protocol.as_str()));
+        let at = port.map(|p| (p.port, p.protocol.as_str()));
         let enforcement: Vec<(Dataplane, Option<Enforcement>)> = plane
             .map(|p| (p, dataplane::enforcement(p, decision.mode, pod, at)))
             .into_iter()
             .collect();
-        let mut row = Row::new(pod_target(pod, Some(port.port)), Scope::PodPort);
+        let scope = if port.is_some() {
+            Scope::PodPort
+        } else {
+            Scope::Pod
+        };
+        let mut row = Row::new(pod_target(pod, port.map(|p| p.port)), scope);
         row.namespace = Some(ns.to_string());
         row.pod = Some(pod.id.name.clone());
-        row.port_name = port.name.clone();
-        row.target_port = Some(port.port);
+        row.port_name = port.and_then(|p| p.name.clone());
+        row.target_port = port.map(|p| p.port);
         row.workloads = Some(1);
         row.decided(vec![decision]).served(&enforcement)
     }
@@ -872,14 +861,14 @@ impl<'a> Index<'a> {
                 match port {
                     Some(port) => {
                         let port = self.require_pod_port(pod, port)?;
-                        Ok(vec![self.pod_port_row(pod, &port)])
+                        Ok(vec![self.pod_row(pod, Some(&port))])
                     }
                     None => {
-                        let mut rows = vec![self.pod_row(pod)];
+                        let mut rows = vec![self.pod_row(pod, None)];
                         rows.extend(
                             self.pod_ports(pod)
                                 .iter()
-                                .map(|p| self.pod_port_row(pod, p)),
+                                .map(|p| self.pod_row(pod, Some(p))),
                         );
                         Ok(rows)
                     }
