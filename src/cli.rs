@@ -342,7 +342,11 @@ macro_rules! change_examples {
             $verb,
             " ",
             $target,
-            " --dry-run             # validate the change, write nothing\n\n\
+            " --dry-run             # validate the change, write nothing\n  mtls ",
+            $verb,
+            " ",
+            $target,
+            " -f k8s/ --diff        # the edit of the Git tree, as a diff; --write makes it\n\n\
              A change writes PeerAuthentication objects: the policy Istio already uses at \
              that level, or a new one. It refuses (exit 3) when the result would not take \
              effect, naming the policy in the way, or when it would make calls fail that \
@@ -418,6 +422,24 @@ pub struct ChangeArgs {
     /// change makes STRICT (24h, 90m, 7d, 1h30m)
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     pub since: Since,
+
+    /// With -f: edit the manifests in place, where the policies live, and
+    /// print the unified diff of what was written. Only the lines that change
+    /// are touched; comments, order, indentation and quoting stay. Templates
+    /// and generated files (Helm, `# Code generated`, kustomize output) are
+    /// refused, naming the file
+    #[arg(long, requires = "filenames", conflicts_with = "dry_run")]
+    pub write: bool,
+
+    /// With -f: print the unified diff --write would make, and write nothing
+    #[arg(long, requires = "filenames", conflicts_with = "dry_run")]
+    pub diff: bool,
+
+    /// The file a new policy goes to (default: the file that holds its
+    /// namespace's other policies, else NS/peerauthentication-NAME.yaml under
+    /// the first -f directory)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub write_to: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -48,19 +48,6 @@ fn examples(command: &str) -> Vec<String> {
         .collect()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("a tree") {
-        let entry = entry.expect("an entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("a type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn every_example_of_the_help_runs_as_written() {
     let help = Path::new("tests/fixtures/help");
@@ -97,9 +84,9 @@ fn every_example_of_the_help_runs_as_written() {
     server
         .write_kubeconfig(&kubeconfig, ADMIN)
         .expect("kubeconfig");
-    copy_tree(&help.join("k8s"), &dir.path().join("k8s"));
-    copy_tree(&help.join("legacy-tree"), &dir.path().join("legacy-tree"));
-    copy_tree(Path::new("examples"), &dir.path().join("examples"));
+    common::copy_tree(&help.join("k8s"), &dir.path().join("k8s"));
+    common::copy_tree(&help.join("legacy-tree"), &dir.path().join("legacy-tree"));
+    common::copy_tree(Path::new("examples"), &dir.path().join("examples"));
     // Graphviz's `dot`, standing in: it takes a graph on stdin and fails on
     // anything else.
     let bin = dir.path().join("bin");

@@ -12,8 +12,9 @@ use serde_json::Value;
 use crate::cli::{ChangeArgs, Output};
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::observe::{Traffic, observe};
+use crate::cmd::write;
 use crate::cmd::{Session, listed, parse_change_targets, print_stdout, scope_of, sort_rows};
-use crate::error::Verdict;
+use crate::error::{UsageError, Verdict};
 use mtls::check::{self, Finding};
 use mtls::mode::Mode;
 use mtls::policy::plan::{
@@ -38,6 +39,12 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         Change::Set(Mode::Disable) => "disable",
         Change::Unset => "unset",
     };
+    if args.write_to.is_some() && !(args.write || args.diff) {
+        return Err(UsageError(
+            "--write-to names where --write or --diff puts a new policy; add one of them".into(),
+        )
+        .into());
+    }
     let targets = parse_change_targets(&args.targets, session.args.namespace.as_deref(), command)?;
     let scope = reach_of(&targets);
     // With the clients' side: a change must not break their calls.
@@ -54,6 +61,9 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         refuse_owned(session, &edits, &snapshot, args.force)?;
     }
 
+    if args.write || args.diff {
+        return write_tree(session, args, &steps, &edits, &snapshot, &after, &targets);
+    }
     if session.offline() || args.dry_run {
         if !session.offline() {
             let connection = session.connection()?;
@@ -67,22 +77,7 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
             report(session, step, false);
         }
         print_stdout(&plan(session, &edits, &snapshot)?)?;
-        // The effective table after the change goes to stderr, so that stdout pipes.
-        if !session.args.quiet {
-            eprint!(
-                "{}",
-                render::table::rows(
-                    &rows_after(&after, &targets)?,
-                    &render::table::Style {
-                        wide: false,
-                        color: false,
-                        width: None,
-                    },
-                    &BTreeMap::new(),
-                )
-            );
-        }
-        return Ok(());
+        return table_after(session, &after, &targets);
     }
 
     confirm_weakening(&steps, args.yes)?;
@@ -161,6 +156,64 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
              another writer, a mutating webhook or the API server changed it; \
              `mtls get -o wide` shows what decides now",
             drifted.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// `--write` and `--diff`: the change made to the manifests `-f` read. The
+/// diff goes to stdout, the table after the change to stderr, as with a plan.
+fn write_tree(
+    session: &Session<'_>,
+    args: &ChangeArgs,
+    steps: &[Step],
+    edits: &[Edit],
+    before: &Snapshot,
+    after: &Snapshot,
+    targets: &[Target],
+) -> anyhow::Result<()> {
+    let originals = |edit: &Edit| original(before, edit).cloned();
+    let files = write::plan(
+        edits,
+        before,
+        &originals,
+        &session.args.filenames,
+        args.write_to.as_deref(),
+    )?;
+    if args.write {
+        confirm_weakening(steps, args.yes)?;
+        write::commit(&files)?;
+    }
+    for step in steps {
+        report(session, step, args.write);
+    }
+    for file in &files {
+        session.note(&format!(
+            "{}: {} ({})",
+            file.path.display(),
+            file.verb(args.write),
+            file.objects.join(", ")
+        ));
+    }
+    print_stdout(&write::diff(&files, session.color))?;
+    table_after(session, after, targets)
+}
+
+/// The table the targets would have after an offline change, on stderr, so
+/// that stdout pipes.
+fn table_after(session: &Session<'_>, after: &Snapshot, targets: &[Target]) -> anyhow::Result<()> {
+    if !session.args.quiet {
+        eprint!(
+            "{}",
+            render::table::rows(
+                &rows_after(after, targets)?,
+                &render::table::Style {
+                    wide: false,
+                    color: false,
+                    width: None,
+                },
+                &BTreeMap::new(),
+            )
         );
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod interrupt;
 pub mod migrate;
 pub mod observe;
 pub mod traffic;
+pub mod write;
 
 use std::cell::{Cell, OnceCell};
 use std::io::{IsTerminal, Write};

@@ -65,6 +65,12 @@ impl Mtls {
         self
     }
 
+    /// Run in `dir`, as from a shell there.
+    pub fn current_dir(mut self, dir: &Path) -> Mtls {
+        self.command.current_dir(dir);
+        self
+    }
+
     pub fn env_remove(mut self, key: &str) -> Mtls {
         self.command.env_remove(key);
         self
@@ -131,5 +137,19 @@ impl From<std::process::Output> for Run {
 impl From<Run> for (i32, String, String) {
     fn from(run: Run) -> Self {
         (run.code, run.stdout, run.stderr)
+    }
+}
+
+/// Copies the tree at `from` to `to`, as a test's own copy of a fixture.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("a tree") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
     }
 }

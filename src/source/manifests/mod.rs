@@ -24,6 +24,7 @@
 //! validation would reject but its code still uses is loaded, with a warning.
 
 mod documents;
+pub mod edit;
 mod seed;
 
 use std::cell::Cell;
@@ -245,13 +246,8 @@ fn looks_like_json(input: &Input, reader: &mut dyn BufRead) -> anyhow::Result<bo
     }
 }
 
-fn parse_yaml<R: BufRead>(
-    documents: &mut Documents<R>,
-    header: Header,
-    start: String,
-    place: &Place<'_>,
-    max_object: usize,
-) -> anyhow::Result<Parsed> {
+/// How manifests are parsed: the loader and the editor's read-back agree.
+fn yaml_options() -> serde_saphyr::Options {
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     // Size is bounded per object by the reader; what remains to bound is what a
@@ -259,7 +255,7 @@ fn parse_yaml<R: BufRead>(
     // Scalars are read as kubectl reads them (YAML 1.1, docs/semantics.md §6): `yes`, `on` and the
     // like are booleans, `012` is octal. A plan then means to kubectl what the
     // document meant, for every field mtls copies without touching it.
-    let options = serde_saphyr::options! {
+    serde_saphyr::options! {
         strict_booleans: false,
         legacy_octal_numbers: true,
         with_snippet: false,
@@ -271,7 +267,17 @@ fn parse_yaml<R: BufRead>(
             max_depth: MAX_DEPTH,
         },
         alias_limits: alias_limits,
-    };
+    }
+}
+
+fn parse_yaml<R: BufRead>(
+    documents: &mut Documents<R>,
+    header: Header,
+    start: String,
+    place: &Place<'_>,
+    max_object: usize,
+) -> anyhow::Result<Parsed> {
+    let options = yaml_options();
     let name = place.file;
     let since_object = Cell::new(0);
     let what = place.to_string();
