@@ -441,3 +441,29 @@ fn a_closed_stdout_does_not_stop_the_write() {
     assert!(files["orders/security.yaml"].ends_with("        9090:\n            mode: STRICT\n"));
     assert!(files.contains_key("billing/peerauthentication-default.yaml"));
 }
+
+/// The README's `--diff` example prints what it shows, and writes nothing.
+#[test]
+fn the_readme_shows_diff_as_it_prints() {
+    let readme = std::fs::read_to_string("README.md").expect("README");
+    let command = "$ mtls require payments -f examples/ --diff\n";
+    let (_, rest) = readme
+        .split_once(command)
+        .expect("README shows the example");
+    let shown = rest.split("```").next().expect("its output");
+    let dir = tempfile::tempdir().expect("temp dir");
+    common::copy_tree(Path::new("examples"), &dir.path().join("examples"));
+    let run = Mtls::new(["require", "payments", "-f", "examples/", "--diff"])
+        .current_dir(dir.path())
+        .run();
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, shown),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("examples/payments/security.yaml")).expect("read"),
+        std::fs::read_to_string("examples/payments/security.yaml").expect("read")
+    );
+}

@@ -11,7 +11,7 @@
 //! mapping's indentation. A flow collection that changes (`{mode: STRICT}`) is
 //! written again, in flow style. Every result is read back with the loader's
 //! own options and must give exactly the planned objects, or nothing is
-//! written (docs/semantics.md §8).
+//! written (docs/guide.md, "Changes in a Git tree").
 //!
 //! Pure: text in, text out.
 
@@ -1248,5 +1248,116 @@ spec:
         assert!(generated("kind: X\n", &[&chart]).is_some_and(|r| r.contains("mesh-1.0")));
         let commented = "# {{ not a template, a comment }}\nkind: PeerAuthentication\n";
         assert_eq!(generated(commented, &none), None);
+    }
+
+    /// How a generated policy writes a value: its style, quoting and comments.
+    #[derive(Debug, Clone)]
+    struct Styled {
+        mode: &'static str,
+        flow: bool,
+        quote: u8,
+        comment: bool,
+    }
+
+    fn styled() -> impl proptest::strategy::Strategy<Value = Styled> {
+        use proptest::prelude::*;
+        (
+            prop::sample::select(vec!["STRICT", "PERMISSIVE", "DISABLE", "UNSET"]),
+            any::<bool>(),
+            0u8..3,
+            any::<bool>(),
+        )
+            .prop_map(|(mode, flow, quote, comment)| Styled {
+                mode,
+                flow,
+                quote,
+                comment,
+            })
+    }
+
+    /// `key:` and its mode at `indent`, as `styled` says.
+    fn write_mode(out: &mut String, key: &str, s: &Styled, indent: &str, unit: &str) {
+        let mode = match s.quote {
+            0 => s.mode.to_string(),
+            1 => format!("'{}'", s.mode),
+            _ => format!("\"{}\"", s.mode),
+        };
+        if s.comment {
+            out.push_str(&format!("{indent}# about {key}\n"));
+        }
+        if s.flow {
+            out.push_str(&format!("{indent}{key}: {{mode: {mode}}}\n"));
+        } else {
+            out.push_str(&format!(
+                "{indent}{key}:\n{indent}{unit}mode: {mode}  # {key} now\n"
+            ));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the layout and the change, the edit reads back as
+        /// planned, everything above `spec` stays, and so does every comment
+        /// but those of the entries that go.
+        #[test]
+        fn every_layout_reads_back_as_planned(
+            four in proptest::prelude::any::<bool>(),
+            mtls in proptest::option::of(styled()),
+            ports in proptest::collection::btree_map(
+                proptest::sample::select(vec![80u32, 443, 8080, 9090, 15021]), styled(), 0..4),
+            new_mtls in proptest::option::of(proptest::sample::select(vec!["STRICT", "PERMISSIVE", "DISABLE"])),
+            new_ports in proptest::collection::btree_map(
+                proptest::sample::select(vec![80u32, 443, 8080, 9090, 15021]),
+                proptest::option::of(proptest::sample::select(vec!["STRICT", "PERMISSIVE", "DISABLE"])),
+                0..4),
+        ) {
+            let unit = if four { "    " } else { "  " };
+            let mut text = format!(
+                "# a policy\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n\
+                 {unit}name: api\n{unit}namespace: prod\nspec:\n{unit}selector:\n{unit}{unit}matchLabels:\n\
+                 {unit}{unit}{unit}app: api\n"
+            );
+            if let Some(m) = &mtls {
+                write_mode(&mut text, "mtls", m, unit, unit);
+            }
+            if !ports.is_empty() {
+                text.push_str(&format!("{unit}portLevelMtls:\n"));
+                for (port, s) in &ports {
+                    write_mode(&mut text, &port.to_string(), s, &unit.repeat(2), unit);
+                }
+            }
+            let old = objects(&text).expect("generated YAML reads").remove(0);
+            let mut new = old.clone();
+            let spec = new["spec"].as_object_mut().expect("a spec");
+            match new_mtls {
+                Some(mode) => { spec.insert("mtls".into(), json!({"mode": mode})); }
+                None => { spec.remove("mtls"); }
+            }
+            let mut levels = spec.get("portLevelMtls").and_then(Value::as_object).cloned().unwrap_or_default();
+            for (port, mode) in &new_ports {
+                match mode {
+                    Some(mode) => { levels.insert(port.to_string(), json!({"mode": mode})); }
+                    None => { levels.remove(&port.to_string()); }
+                }
+            }
+            if levels.is_empty() {
+                spec.remove("portLevelMtls");
+            } else {
+                spec.insert("portLevelMtls".into(), Value::Object(levels));
+            }
+            let out = update(&text, &API, &old, &new).expect("every layout here can be edited");
+            proptest::prop_assert_eq!(&objects(&out).expect("reads back")[0], &new);
+            let head = &text[..text.find("spec:").expect("a spec")];
+            proptest::prop_assert!(out.starts_with(head));
+            let removed = |key: &str| match key {
+                "mtls" => new_mtls.is_none(),
+                port => new["spec"]["portLevelMtls"][port].is_null(),
+            };
+            for line in text.lines().filter(|l| l.trim_start().starts_with("# about ")) {
+                let key = line.trim_start().trim_start_matches("# about ");
+                proptest::prop_assert_eq!(out.contains(line), !removed(key), "{}", out);
+            }
+        }
     }
 }
