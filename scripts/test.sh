@@ -5,9 +5,10 @@
 # The end-to-end tests drive mtls in a real terminal with tmux, complete its
 # targets in real bash, zsh and fish, read traffic from a real Prometheus
 # (they build its data with promtool), and check the loopback API server
-# against kubectl. tmux, zsh, fish and prometheus (with promtool) come from
-# Debian's packages and are installed here when missing; kubectl is part of
-# the machine image.
+# against kubectl. They install completion where bash-completion loads it,
+# and apply `--diff` output with patch. tmux, zsh, fish, prometheus (with
+# promtool), bash-completion and patch come from Debian's packages and are
+# installed here when missing; kubectl is part of the machine image.
 # Every feature is built: `docs` holds the generator the drift tests compare
 # the committed man pages and completions against.
 set -euo pipefail
@@ -18,6 +19,8 @@ command -v tmux >/dev/null || missing+=(tmux)
 { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
 command -v zsh >/dev/null || missing+=(zsh)
 command -v fish >/dev/null || missing+=(fish)
+[ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
+command -v patch >/dev/null || missing+=(patch)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]} (Debian packages the tests need)" >&2
   if [ "$(id -u)" -eq 0 ]; then

@@ -346,7 +346,7 @@ macro_rules! change_examples {
             $verb,
             " ",
             $target,
-            " -f k8s/ --diff        # the edit of the Git tree, as a diff; --write makes it\n\n\
+            " -f k8s/ --diff        # the edit --write would make in k8s/\n\n\
              A change writes PeerAuthentication objects: the policy Istio already uses at \
              that level, or a new one. It refuses (exit 3) when the result would not take \
              effect, naming the policy in the way, or when it would make calls fail that \

@@ -326,3 +326,61 @@ fn ports_complete_in_a_real_zsh() {
     let screen = tmux.wait_for("payments/ledger:443", std::time::Duration::from_secs(10));
     assert!(screen.contains("payments/ledger:443   DISABLE"), "{screen}");
 }
+
+/// The README's bash line installs the script where the bash-completion
+/// package loads it from, on first use of `mtls`.
+#[test]
+fn the_readmes_bash_line_installs_where_bash_completion_loads_it() {
+    let readme = std::fs::read_to_string("README.md").expect("README");
+    let line = readme
+        .lines()
+        .find(|l| l.contains("mtls completions bash >") && l.contains("bash-completion"))
+        .expect("README shows the bash line");
+    let home = tempfile::tempdir().expect("temp dir");
+    let bin = Path::new(env!("CARGO_BIN_EXE_mtls"))
+        .parent()
+        .expect("a bin dir");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!(
+        "set -e\n{line}\n\
+         source /usr/share/bash-completion/bash_completion\n\
+         __load_completion mtls\n\
+         complete -p mtls\n\
+         COMP_WORDS=(mtls get -f examples/ pay)\nCOMP_CWORD=4\nCOMP_TYPE=9\n\
+         _clap_complete_mtls mtls pay examples/ 2>/dev/null\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("BASH_COMPLETION_USER_DIR")
+        .env_remove("KUBECONFIG")
+        .env("PATH", path)
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        home.path()
+            .join(".local/share/bash-completion/completions/mtls")
+            .is_file()
+    );
+    let mut lines = stdout.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.contains("_clap_complete_mtls") && l.ends_with(" mtls")),
+        "{stdout}"
+    );
+    assert_eq!(lines.collect::<Vec<_>>(), ["payments"], "{stdout}");
+}
