@@ -79,14 +79,15 @@ pub fn delete(text: &str, key: &ObjectKey<'_>) -> Result<Option<String>, String>
 /// The file with `object` added as a document of its own, at the end.
 pub fn append(text: &str, object: &Value) -> Result<String, String> {
     let file = File::parse(text)?;
-    let mut edited = text.to_string();
+    let mut added = String::new();
     if !file.objects.is_empty() || text.lines().any(|l| !l.trim().is_empty()) {
-        if !edited.is_empty() && !edited.ends_with('\n') {
-            edited.push('\n');
+        if !text.is_empty() && !text.ends_with('\n') {
+            added.push('\n');
         }
-        edited.push_str("---\n");
+        added.push_str("---\n");
     }
-    edited.push_str(&document(object));
+    added.push_str(&document(object));
+    let edited = format!("{text}{}", in_line_breaks_of(text, added));
     let mut expected = file.objects;
     expected.push(object.clone());
     verify(&edited, &expected)?;
@@ -638,7 +639,7 @@ impl<'t> Editor<'t> {
                 return Err("its layout is too unusual to edit safely; change it by hand".into());
             }
             out.push_str(&self.text[at..*start]);
-            out.push_str(replacement);
+            out.push_str(&in_line_breaks_of(self.text, replacement.clone()));
             at = *end;
         }
         out.push_str(&self.text[at..]);
@@ -819,6 +820,15 @@ impl<'t> Editor<'t> {
         self.edits
             .push((with_comments_above(self.text, dash), end, String::new()));
         Ok(())
+    }
+}
+
+/// `added` with the line breaks of `text`: `\r\n` where it has them.
+fn in_line_breaks_of(text: &str, added: String) -> String {
+    if text.contains("\r\n") {
+        added.replace('\n', "\r\n")
+    } else {
+        added
     }
 }
 
@@ -1094,6 +1104,38 @@ spec:
         assert_eq!(
             out,
             format!("{text}\n  portLevelMtls:\n    80:\n      mode: DISABLE\n")
+        );
+    }
+
+    #[test]
+    fn a_file_with_crlf_line_breaks_keeps_them() {
+        let text = POLICY.replace('\n', "\r\n");
+        let out = edited(&text, |o| {
+            o["spec"]["portLevelMtls"]["7070"] = json!({"mode": "PERMISSIVE"});
+            o["spec"]["portLevelMtls"]
+                .as_object_mut()
+                .expect("a map")
+                .remove("8080");
+        });
+        let expected = POLICY
+            .replace(
+                "    # the health check speaks plaintext\n    8080:\n      mode: DISABLE\n",
+                "",
+            )
+            .replace(
+                "    9090: {mode: STRICT}\n",
+                "    9090: {mode: STRICT}\n    7070:\n      mode: PERMISSIVE\n",
+            )
+            .replace('\n', "\r\n");
+        assert_eq!(out, expected);
+        let appended = append(
+            &text,
+            &json!({"kind": "ConfigMap", "metadata": {"name": "x"}}),
+        )
+        .expect("appended");
+        assert_eq!(
+            appended,
+            format!("{text}---\r\nkind: ConfigMap\r\nmetadata:\r\n  name: x\r\n")
         );
     }
 
