@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kube_loopback::{MeshSize, generate_mesh};
+use kube_loopback::{MeshSize, PodShape, generate_mesh};
 use mtls::policy::Snapshot;
 use mtls::policy::resolve::Index;
 use mtls::source::Api;
@@ -18,6 +18,7 @@ fn snapshot(namespaces: usize, services: usize, pods: usize) -> Snapshot {
         services_per_namespace: services,
         pods_per_service: pods,
         seed: 1,
+        shape: PodShape::Lean,
     }) {
         collector
             .add(object, &"the generated mesh")

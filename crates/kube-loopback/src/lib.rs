@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-pub use crate::generate::{MeshSize, generate_mesh};
+pub use crate::generate::{MeshSize, PodShape, generate_mesh};
 pub use crate::tls::ClientCert;
 
 /// The user of the built-in client certificate: a cluster admin.

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use kube_loopback::{ADMIN, Config, Server};
 
 const USAGE: &str = "usage: kube-loopback [--seed PATH]... [--generate NAMESPACES,SERVICES,PODS[,SEED]] \
-                     [--kubeconfig PATH] [--user NAME] [--enable GROUP/VERSION]... [--disable GROUP/VERSION]... \
+                     [--pods lean|realistic] [--kubeconfig PATH] [--user NAME] [--enable GROUP/VERSION]... [--disable GROUP/VERSION]... \
                      [--log PATH]";
 
 fn main() -> anyhow::Result<()> {
@@ -20,6 +20,8 @@ fn main() -> anyhow::Result<()> {
     let mut kubeconfig: Option<PathBuf> = None;
     let mut user = ADMIN.to_string();
     let mut log: Option<PathBuf> = None;
+    let mut generated: Vec<String> = Vec::new();
+    let mut shape = kube_loopback::PodShape::Lean;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -28,7 +30,14 @@ fn main() -> anyhow::Result<()> {
         };
         match arg.as_str() {
             "--seed" => config.seed.extend(seed(Path::new(&value()?))?),
-            "--generate" => config.seed.extend(generate(&value()?)?),
+            "--generate" => generated.push(value()?),
+            "--pods" => {
+                shape = match value()?.as_str() {
+                    "lean" => kube_loopback::PodShape::Lean,
+                    "realistic" => kube_loopback::PodShape::Realistic,
+                    other => bail!("--pods {other}: expected lean or realistic\n{USAGE}"),
+                }
+            }
             "--log" => log = Some(PathBuf::from(value()?)),
             "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
             "--user" => user = value()?,
@@ -40,6 +49,9 @@ fn main() -> anyhow::Result<()> {
             }
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
+    }
+    for spec in &generated {
+        config.seed.extend(generate(spec, shape)?);
     }
     let server = Server::start(config)?;
     if let Some(path) = &kubeconfig {
@@ -80,8 +92,8 @@ fn seed(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
     Ok(objects)
 }
 
-/// A generated mesh from `NAMESPACES,SERVICES,PODS[,SEED]`.
-fn generate(spec: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+/// A generated mesh from `NAMESPACES,SERVICES,PODS[,SEED]`, its pods of `shape`.
+fn generate(spec: &str, shape: kube_loopback::PodShape) -> anyhow::Result<Vec<serde_json::Value>> {
     let expected = || format!("--generate {spec}: expected NAMESPACES,SERVICES,PODS[,SEED]");
     let numbers: Vec<usize> = spec
         .split(',')
@@ -102,6 +114,7 @@ fn generate(spec: &str) -> anyhow::Result<Vec<serde_json::Value>> {
         services_per_namespace: *services_per_namespace,
         pods_per_service: *pods_per_service,
         seed: rest.first().copied().unwrap_or(1) as u64,
+        shape,
     }))
 }
 

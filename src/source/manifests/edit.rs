@@ -1246,6 +1246,22 @@ spec:
     }
 
     #[test]
+    fn a_file_of_thousands_of_documents_can_be_edited() {
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&format!(
+                "---\nkind: PeerAuthentication\nmetadata: {{name: p{i}, namespace: prod}}\nspec: {{mtls: {{mode: STRICT}}}}\n"
+            ));
+        }
+        text.push_str("---\nkind: PeerAuthentication\nmetadata: {name: api, namespace: prod}\nspec:\n  mtls:\n    mode: STRICT\n");
+        let out = edited(&text, |o| o["spec"]["mtls"]["mode"] = json!("DISABLE"));
+        assert_eq!(
+            out,
+            format!("{}DISABLE\n", text.strip_suffix("STRICT\n").expect("last"))
+        );
+    }
+
+    #[test]
     fn anchors_are_refused_rather_than_edited_through() {
         let text = "kind: PeerAuthentication\nmetadata: {name: api, namespace: prod}\nspec:\n  mtls: &strict\n    mode: STRICT\n  portLevelMtls:\n    80: *strict\n";
         let old = objects(text).expect("reads").remove(0);

@@ -265,6 +265,9 @@ fn yaml_options() -> serde_saphyr::Options {
             max_nodes: usize::MAX,
             max_total_scalar_bytes: usize::MAX,
             max_depth: MAX_DEPTH,
+            // The loader parses one document at a time; the editor reads a
+            // file's documents at once, and a stream may hold any number.
+            max_documents: usize::MAX,
         },
         alias_limits: alias_limits,
     }
