@@ -3,13 +3,16 @@
 # API server: wall time, API requests, bytes received and peak RSS, at about
 # 1,000, 10,000 and 40,000 pods. Prints a Markdown table (docs/performance.md
 # holds the last run). Usage: bench/run.sh [SIZES...], a size being
-# NAMESPACES,SERVICES_PER_NAMESPACE,PODS_PER_SERVICE.
+# NAMESPACES,SERVICES_PER_NAMESPACE,PODS_PER_SERVICE. Pods are realistic
+# (injected, with status and managedFields, about 12 KB of JSON each);
+# PODS=lean gives the small ones of earlier runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=("10,25,4" "50,50,4" "100,100,4")
 runs=${RUNS:-3}
+pod_shape=${PODS:-realistic}
 
 cargo build --release --locked -p mtls -p kube-loopback >&2
 mtls=target/release/mtls
@@ -50,7 +53,7 @@ echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 for size in "${sizes[@]}"; do
   IFS=, read -r ns svc pods <<<"$size"
   : >"$work/log"
-  "$loopback" --generate "$size" --kubeconfig "$work/kubeconfig" --log "$work/log" >"$work/url" 2>/dev/null &
+  "$loopback" --generate "$size" --pods "$pod_shape" --kubeconfig "$work/kubeconfig" --log "$work/log" >"$work/url" 2>/dev/null &
   server=$!
   for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
   export KUBECONFIG=$work/kubeconfig
@@ -66,6 +69,8 @@ for size in "${sizes[@]}"; do
     echo "| $total_pods | $total_svcs | $label | $t | $ratio | $cpu | $n | $b | $rss |"
   }
   echo "| $total_pods | $total_svcs | kubectl get pods,services,pa,dr -A -o json | $k_t | 1.00 | $k_cpu | $k_n | $k_b | $k_rss |"
+  pod_bytes=$(KUBECONFIG=$work/kubeconfig kubectl get pods -A -o json | wc -c)
+  echo "<!-- $pod_shape pods: $(( pod_bytes / total_pods )) bytes of JSON per pod -->"
   row "mtls get -A -o json" "$mtls" get -A -o json
   # check exits 3 on findings: a verdict, not a failure
   row "mtls check -A -o json" bash -c '"$0" check -A -o json >/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 3 ]' "$mtls"

@@ -605,6 +605,47 @@ fn missing_targets_exit_1_listing_the_ports() {
     );
 }
 
+/// `get -A` makes its LISTs at once: held by the server, the policies,
+/// namespaces, Services and pods are all asked for before any is answered —
+/// four in flight, never more — and the table is the same as one LIST at a
+/// time gives.
+#[test]
+fn get_all_lists_at_once_four_in_flight() {
+    let c = Cluster::demo();
+    let (_, sequential, _) = c.run(&["get", "-A", "-o", "json"]);
+    // `/namespaces` is first in the mesh config's path, read before the rest.
+    for (kind, times) in [
+        ("peerauthentications", 1),
+        ("namespaces", 2),
+        ("services", 1),
+        ("pods", 1),
+    ] {
+        c.server.inject(Fault {
+            method: Some("GET".into()),
+            path_contains: Some(format!("/{kind}")),
+            times,
+            action: FaultAction::Delay(Duration::from_millis(400)),
+        });
+    }
+    c.server.clear_requests();
+    let (code, stdout, stderr) = c.run(&["get", "-A", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, sequential);
+    let in_flight: Vec<(usize, String)> = c
+        .server
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.in_flight,
+                r.uri.split('?').next().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let most = in_flight.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    assert_eq!(most, 4, "{in_flight:#?}");
+}
+
 #[test]
 fn request_budgets_hold() {
     let c = Cluster::demo();

@@ -455,13 +455,20 @@ impl Cluster {
         let root = self
             .read_root_namespace(&mut collector, root_namespace)
             .await?;
-        let legacy = self.read_policies(&mut collector, scope, &root).await?;
-        self.read_scope(&mut collector, scope).await?;
+        let legacy = if *scope == Scope::All {
+            self.read_everything(&mut collector, &root, clients).await?
+        } else {
+            let legacy = self.read_policies(&mut collector, scope, &root).await?;
+            self.read_scope(&mut collector, scope).await?;
+            legacy
+        };
         if collector.selects_by_node() {
             self.read_nodes(&mut collector).await?;
         }
         match clients {
             Clients::None => {}
+            // Read with everything else.
+            Clients::All if *scope == Scope::All => {}
             Clients::All => {
                 let mut within: Vec<String> =
                     scope.namespace().map(str::to_string).into_iter().collect();
@@ -503,6 +510,47 @@ impl Cluster {
         })?;
         loaded.snapshot.api = self.api.clone();
         Ok(loaded)
+    }
+
+    /// Everything `-A` reads, its LISTs at once — four in flight at most:
+    /// the policies; the namespaces, then what clients send; the Services;
+    /// the pods. Each streams its pages into a collector of its own, taken in
+    /// this order whatever order they end in; then the pod templates and
+    /// EndpointSlices that what was read asks for. Returns whether legacy
+    /// policies were read.
+    async fn read_everything(
+        &self,
+        collector: &mut Collector,
+        root: &str,
+        clients: &Clients,
+    ) -> anyhow::Result<bool> {
+        let legacy = self.api.legacy_decides();
+        let read = |gvr| async move {
+            let mut part = Collector::default();
+            self.read_into(&mut part, gvr, None, None).await?;
+            anyhow::Ok(part)
+        };
+        let (policies, namespaces, services, pods) = tokio::join!(
+            async {
+                let mut part = Collector::default();
+                self.read_policies(&mut part, &Scope::All, root).await?;
+                anyhow::Ok(part)
+            },
+            async {
+                let mut part = read(("", "v1", "namespaces")).await?;
+                if *clients == Clients::All {
+                    self.read_client_side(&mut part, legacy, None, &[]).await?;
+                }
+                anyhow::Ok(part)
+            },
+            read(("", "v1", "services")),
+            read(("", "v1", "pods")),
+        );
+        for part in [policies, namespaces, services, pods] {
+            collector.absorb(part?)?;
+        }
+        self.read_stand_ins(collector, None).await?;
+        Ok(legacy)
     }
 
     /// The root namespace: `--root-namespace`, which must exist, else the
@@ -743,15 +791,11 @@ impl Cluster {
     }
 
     /// The objects `scope` needs besides policies: namespaces, Services and
-    /// their workloads.
+    /// their workloads (for one namespace, Service or pod).
     async fn read_scope(&self, collector: &mut Collector, scope: &Scope) -> anyhow::Result<()> {
         match scope {
-            Scope::Mesh => {}
-            Scope::All => {
-                self.read_into(collector, ("", "v1", "namespaces"), None, None)
-                    .await?;
-                self.read_workloads(collector, None).await?;
-            }
+            // `-A` reads with the policies, at once: `read_everything`.
+            Scope::Mesh | Scope::All => {}
             Scope::Namespace(ns) => {
                 match self.get_namespace(ns).await {
                     Ok(namespace) => self.collect(collector, vec![namespace], "namespaces")?,
@@ -763,7 +807,7 @@ impl Cluster {
                     )),
                     Err(e) => return Err(self.explain(e, "get", "namespaces", "", None)),
                 }
-                self.read_workloads(collector, Some(ns)).await?;
+                self.read_workloads(collector, ns).await?;
             }
             Scope::Service { namespace, name } => {
                 let service = self.get_in_namespace(namespace, "services", name).await?;
@@ -939,17 +983,22 @@ impl Cluster {
         Ok(())
     }
 
-    /// Services and pods of a namespace (or all), and pod templates when some
-    /// Service selects no pod.
-    async fn read_workloads(
+    /// Services and pods of a namespace, and what stands in for pods.
+    async fn read_workloads(&self, collector: &mut Collector, ns: &str) -> anyhow::Result<()> {
+        self.read_into(collector, ("", "v1", "services"), Some(ns), None)
+            .await?;
+        self.read_into(collector, ("", "v1", "pods"), Some(ns), None)
+            .await?;
+        self.read_stand_ins(collector, Some(ns)).await
+    }
+
+    /// Pod templates when some Service selects no pod, and EndpointSlices when
+    /// some Service has no selector: of a namespace, or of all.
+    async fn read_stand_ins(
         &self,
         collector: &mut Collector,
         ns: Option<&str>,
     ) -> anyhow::Result<()> {
-        self.read_into(collector, ("", "v1", "services"), ns, None)
-            .await?;
-        self.read_into(collector, ("", "v1", "pods"), ns, None)
-            .await?;
         if collector.has_service_without_pods() {
             self.read_templates(collector, ns).await?;
         }

@@ -213,12 +213,44 @@ pub struct RequestRecord {
     /// The size of the response body.
     pub bytes: usize,
     pub millis: u64,
+    /// How many requests the server was serving when this one arrived, this
+    /// one included: above 1, the client had requests in flight at once.
+    pub in_flight: usize,
 }
 
 struct Shared {
     state: Mutex<api::State>,
     tokens: Vec<(String, String)>,
     certs: Vec<ClientCert>,
+    /// Requests being served now.
+    serving: std::sync::atomic::AtomicUsize,
+}
+
+/// A request being served, counted while it lives.
+struct Serving<'a> {
+    shared: &'a Shared,
+    /// The count when it arrived, itself included.
+    at_arrival: usize,
+}
+
+impl<'a> Serving<'a> {
+    fn begin(shared: &'a Shared) -> Self {
+        let before = shared
+            .serving
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Serving {
+            shared,
+            at_arrival: before + 1,
+        }
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .serving
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -256,6 +288,7 @@ impl Server {
             state: Mutex::new(state),
             tokens: config.tokens,
             certs: pki.clients.clone(),
+            serving: std::sync::atomic::AtomicUsize::new(0),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -432,6 +465,7 @@ async fn answer(
     peer_cert: Option<&[u8]>,
 ) -> Result<hyper::Response<ResponseBody>, Dropped> {
     let started = Instant::now();
+    let serving = Serving::begin(shared);
     let method = req.method().to_string();
     let uri = req.uri().to_string();
     let path = req.uri().path().to_string();
@@ -456,11 +490,27 @@ async fn answer(
     let fault = shared.state().take_fault(&method, &path);
     let response = match (fault, &user) {
         (Some(FaultAction::Drop), _) => {
-            record(shared, &method, &uri, user.as_deref(), 0, 0, started);
+            record(
+                shared,
+                &method,
+                &uri,
+                user.as_deref(),
+                0,
+                0,
+                (started, serving.at_arrival),
+            );
             return Err(Dropped);
         }
         (Some(action @ (FaultAction::Flood | FaultAction::Trickle(_))), _) => {
-            record(shared, &method, &uri, user.as_deref(), 200, 0, started);
+            record(
+                shared,
+                &method,
+                &uri,
+                user.as_deref(),
+                200,
+                0,
+                (started, serving.at_arrival),
+            );
             let period = match action {
                 FaultAction::Trickle(period) => Some(period),
                 _ => None,
@@ -499,7 +549,7 @@ async fn answer(
                             (&host, port),
                             rest,
                             query,
-                            started,
+                            (started, serving.at_arrival),
                         )
                         .await);
                     }
@@ -527,7 +577,7 @@ async fn answer(
         user.as_deref(),
         response.status,
         body.len(),
-        started,
+        (started, serving.at_arrival),
     );
     hyper::Response::builder()
         .status(response.status)
@@ -563,7 +613,7 @@ async fn proxy(
     (host, port): (&str, u16),
     rest: &str,
     query: Option<&str>,
-    started: Instant,
+    (started, in_flight): (Instant, usize),
 ) -> hyper::Response<ResponseBody> {
     let path = match (rest, query) {
         ("", None) => "/".to_string(),
@@ -617,7 +667,15 @@ async fn proxy(
             )
         }
     };
-    record(shared, method, uri, Some(user), status, body.len(), started);
+    record(
+        shared,
+        method,
+        uri,
+        Some(user),
+        status,
+        body.len(),
+        (started, in_flight),
+    );
     hyper::Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -715,7 +773,7 @@ fn record(
     user: Option<&str>,
     status: u16,
     bytes: usize,
-    started: Instant,
+    (started, in_flight): (Instant, usize),
 ) {
     shared.state().log.push(RequestRecord {
         method: method.to_string(),
@@ -724,6 +782,7 @@ fn record(
         status,
         bytes,
         millis: started.elapsed().as_millis() as u64,
+        in_flight,
     });
 }
 
