@@ -123,6 +123,8 @@ pub struct State {
     pub log: Vec<RequestRecord>,
     /// Authorize users other than the admin by the RBAC objects stored.
     pub rbac: bool,
+    /// Whether `PartialObjectMetadata` is served.
+    pub metadata: bool,
 }
 
 /// What a parsed resource path names.
@@ -166,6 +168,7 @@ impl State {
             denies: Vec::new(),
             log: Vec::new(),
             rbac: false,
+            metadata: true,
         }
     }
 
@@ -545,14 +548,19 @@ impl State {
                     .objects
                     .get(&(route.rt.qualified(), ns, name.to_string()))
                 {
-                    Some(o) if wants_table(&req.accept) => {
-                        respond(200, single_table(&self.present(o, &route)))
-                    }
-                    Some(o) => respond(200, self.present(o, &route)),
+                    Some(o) => match self.media(&req.accept, false) {
+                        Ok(Media::Table) => respond(200, single_table(&self.present(o, &route))),
+                        Ok(Media::Metadata) => respond(200, partial(&self.present(o, &route))),
+                        Ok(Media::Object) => respond(200, self.present(o, &route)),
+                        Err(refusal) => refusal,
+                    },
                     None => not_found(route.rt, name),
                 }
             }
-            "list" => self.list(req, &route),
+            "list" => match self.media(&req.accept, true) {
+                Ok(media) => self.list(req, &route, media),
+                Err(refusal) => refusal,
+            },
             "create" => self.create(req, &route),
             "update" | "patch" => self.update(req, &route, verb),
             "delete" => self.delete(req, &route),
@@ -613,7 +621,7 @@ impl State {
         o
     }
 
-    fn list(&self, req: &Request, route: &Route) -> Response {
+    fn list(&self, req: &Request, route: &Route, media: Media) -> Response {
         let labels = match LabelSelector::parse(req.param("labelSelector").unwrap_or("")) {
             Ok(s) => s,
             Err(e) => return bad_request(e),
@@ -691,8 +699,21 @@ impl State {
         if let Some(token) = next {
             metadata["continue"] = json!(token);
         }
-        if wants_table(&req.accept) {
-            return respond(200, table(&items, metadata));
+        match media {
+            Media::Table => return respond(200, table(&items, metadata)),
+            Media::Metadata => {
+                let items: Vec<Value> = items.iter().map(partial).collect();
+                return respond(
+                    200,
+                    json!({
+                        "apiVersion": "meta.k8s.io/v1",
+                        "kind": "PartialObjectMetadataList",
+                        "metadata": metadata,
+                        "items": items,
+                    }),
+                );
+            }
+            Media::Object => {}
         }
         respond(
             200,
@@ -1082,8 +1103,69 @@ fn validate(rt: &ResourceType, name: &str, object: &Value) -> Option<Response> {
     }
 }
 
-fn wants_table(accept: &str) -> bool {
-    accept.contains("as=Table")
+/// What a client asked to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    Object,
+    /// `meta.k8s.io/v1` Table, which `kubectl get` asks for.
+    Table,
+    /// `meta.k8s.io/v1` PartialObjectMetadata(List): the metadata alone.
+    Metadata,
+}
+
+impl State {
+    /// The first media type of `accept` this server serves, as the API
+    /// server negotiates: alternatives separated by `,`, each
+    /// `application/json` with `as`, `g` and `v` naming a transformation; a
+    /// list must ask for `PartialObjectMetadataList`, one object for
+    /// `PartialObjectMetadata`. None served: 406.
+    fn media(&self, accept: &str, list: bool) -> Result<Media, Response> {
+        if accept.trim().is_empty() {
+            return Ok(Media::Object);
+        }
+        for alternative in accept.split(',') {
+            let mut parts = alternative.split(';').map(str::trim);
+            let mime = parts.next().unwrap_or_default();
+            if !matches!(mime, "application/json" | "application/*" | "*/*") {
+                continue;
+            }
+            let params: BTreeMap<&str, &str> =
+                parts.filter_map(|p| p.split_once('=')).collect();
+            match params.get("as").copied() {
+                None => return Ok(Media::Object),
+                Some("Table") => return Ok(Media::Table),
+                Some(what)
+                    if self.metadata
+                        && params.get("g") == Some(&"meta.k8s.io")
+                        && params.get("v") == Some(&"v1")
+                        && what
+                            == if list {
+                                "PartialObjectMetadataList"
+                            } else {
+                                "PartialObjectMetadata"
+                            } =>
+                {
+                    return Ok(Media::Metadata);
+                }
+                Some(_) => {}
+            }
+        }
+        Err(status(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: application/json, application/yaml (got {accept:?})"),
+            None,
+        ))
+    }
+}
+
+/// An object as `PartialObjectMetadata`: its metadata alone.
+fn partial(object: &Value) -> Value {
+    json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": object["metadata"],
+    })
 }
 
 /// A `meta.k8s.io/v1` Table, which `kubectl get` asks for.
@@ -1289,6 +1371,39 @@ mod tests {
     }
 
     const PA: &str = "/apis/security.istio.io/v1/namespaces/prod/peerauthentications";
+
+    #[test]
+    fn metadata_is_served_to_who_asks_for_it_as_the_api_server_negotiates() {
+        let mut s = state();
+        let ask = |s: &mut State, path: &str, accept: &str| {
+            let mut req = request("GET", path, Value::Null);
+            req.accept = accept.into();
+            s.handle(&req)
+        };
+        const LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+        const ONE: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+        let list = ask(&mut s, PA, &format!("{LIST},application/json"));
+        assert_eq!(list.status, 200);
+        assert_eq!(list.body["kind"], "PartialObjectMetadataList");
+        assert_eq!(list.body["apiVersion"], "meta.k8s.io/v1");
+        let item = &list.body["items"][0];
+        assert_eq!(item["kind"], "PartialObjectMetadata");
+        assert_eq!(item["metadata"]["labels"]["tier"], "base");
+        assert!(item.get("spec").is_none(), "{item}");
+        let one = ask(&mut s, &format!("{PA}/default"), ONE);
+        assert_eq!(
+            (one.status, one.body["kind"].as_str()),
+            (200, Some("PartialObjectMetadata"))
+        );
+        // A list asked for as one object's metadata is not served.
+        assert_eq!(ask(&mut s, PA, ONE).status, 406);
+        // An older server: the full objects, where the client takes them.
+        s.metadata = false;
+        let full = ask(&mut s, PA, &format!("{LIST},application/json"));
+        assert_eq!(full.body["kind"], "PeerAuthenticationList");
+        assert_eq!(full.body["items"][0]["spec"]["mtls"]["mode"], "STRICT");
+        assert_eq!(ask(&mut s, PA, LIST).status, 406);
+    }
 
     #[test]
     fn a_stale_resource_version_is_a_conflict_worded_as_the_real_server() {

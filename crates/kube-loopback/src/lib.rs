@@ -57,6 +57,12 @@ pub struct Config {
     /// Authorize every user but the admin by the Roles, ClusterRoles and their
     /// bindings stored, as the API server's RBAC authorizer does.
     pub rbac: bool,
+    /// Serve objects as `PartialObjectMetadata` to clients that ask for it
+    /// (`Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`),
+    /// as API servers since Kubernetes 1.15 do; off, an older server, which
+    /// answers such a request with the full objects when the client accepts
+    /// them too, and 406 when it does not.
+    pub metadata: bool,
 }
 
 impl Default for Config {
@@ -67,6 +73,7 @@ impl Default for Config {
             disable: Vec::new(),
             tokens: vec![(TOKEN.to_string(), TOKEN_USER.to_string())],
             rbac: false,
+            metadata: true,
         }
     }
 }
@@ -281,6 +288,7 @@ impl Server {
         let tls_config = pki.server_config()?;
         let mut state = api::State::new(&config.enable, &config.disable);
         state.rbac = config.rbac;
+        state.metadata = config.metadata;
         for object in config.seed {
             state.seed(object)?;
         }
