@@ -125,6 +125,8 @@ pub struct State {
     pub rbac: bool,
     /// Whether `PartialObjectMetadata` is served.
     pub metadata: bool,
+    /// Pods the kubelet started: the next one's IP.
+    ran: u64,
 }
 
 /// What a parsed resource path names.
@@ -169,6 +171,7 @@ impl State {
             log: Vec::new(),
             rbac: false,
             metadata: true,
+            ran: 0,
         }
     }
 
@@ -311,10 +314,106 @@ impl State {
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("a seed {kind} has no metadata.name"))?
             .to_string();
+        // A seed is what the cluster already holds: its managedFields stay.
+        let managed = object["metadata"].get("managedFields").cloned();
         self.stamp_new(&mut object, rt);
+        if let Some(managed) = managed {
+            object["metadata"]["managedFields"] = managed;
+        }
         self.objects
             .insert((rt.qualified(), namespace, name), object);
         Ok(())
+    }
+
+    /// What the rest of the cluster does after the seed: every namespace.
+    pub fn reconcile_all(&mut self) {
+        let namespaces: BTreeSet<String> = self
+            .objects
+            .keys()
+            .filter(|(r, _, _)| r == "pods" || r == "services")
+            .map(|(_, ns, _)| ns.clone())
+            .collect();
+        for ns in namespaces {
+            self.reconcile(&ns);
+        }
+    }
+
+    /// What the kubelet and the EndpointSlice controller do to a namespace
+    /// whose pods or Services changed (`controllers`): pods without an IP
+    /// run, and the slices the controller owns are made again where they
+    /// differ.
+    fn reconcile(&mut self, namespace: &str) {
+        let pods: Vec<String> = self
+            .objects
+            .range(("pods".to_string(), namespace.to_string(), String::new())..)
+            .take_while(|((r, ns, _), _)| r == "pods" && ns == namespace)
+            .filter(|(_, pod)| pod["status"]["podIP"].as_str().is_none_or(str::is_empty))
+            .map(|((_, _, name), _)| name.clone())
+            .collect();
+        for name in pods {
+            self.ran += 1;
+            let n = self.ran;
+            if let Some(pod) =
+                self.objects
+                    .get_mut(&("pods".to_string(), namespace.to_string(), name))
+            {
+                crate::controllers::run(pod, n);
+            }
+        }
+        let of = |state: &State, resource: &str| -> Vec<Value> {
+            state
+                .objects
+                .range((resource.to_string(), namespace.to_string(), String::new())..)
+                .take_while(|((r, ns, _), _)| r == resource && ns == namespace)
+                .map(|(_, o)| o.clone())
+                .collect()
+        };
+        let services = of(self, "services");
+        let pods = of(self, "pods");
+        let wanted = crate::controllers::slices(
+            &services.iter().collect::<Vec<_>>(),
+            &pods.iter().collect::<Vec<_>>(),
+        );
+        let slices = "endpointslices.discovery.k8s.io".to_string();
+        let (key, owned) = crate::controllers::MANAGED_BY;
+        let current: Vec<(String, Value)> = of(self, &slices)
+            .into_iter()
+            .filter(|s| s["metadata"]["labels"][key] == owned)
+            .map(|s| {
+                (
+                    s["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    s,
+                )
+            })
+            .collect();
+        let same = |a: &Value, b: &Value| {
+            a["metadata"]["name"] == b["metadata"]["name"]
+                && a["endpoints"] == b["endpoints"]
+                && a["ports"] == b["ports"]
+        };
+        if current.len() == wanted.len()
+            && current.iter().zip(&wanted).all(|((_, c), w)| same(c, w))
+        {
+            return;
+        }
+        for (name, _) in current {
+            self.objects
+                .remove(&(slices.clone(), namespace.to_string(), name));
+        }
+        let rt = crate::resources::by_kind("discovery.k8s.io/v1", "EndpointSlice")
+            .expect("the server stores EndpointSlices");
+        for mut slice in wanted {
+            self.stamp_new(&mut slice, rt);
+            let name = slice["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.objects
+                .insert((slices.clone(), namespace.to_string(), name), slice);
+        }
     }
 
     fn next_revision(&mut self) -> u64 {
@@ -561,9 +660,19 @@ impl State {
                 Ok(media) => self.list(req, &route, media),
                 Err(refusal) => refusal,
             },
-            "create" => self.create(req, &route),
-            "update" | "patch" => self.update(req, &route, verb),
-            "delete" => self.delete(req, &route),
+            "create" | "update" | "patch" | "delete" => {
+                let answer = match verb {
+                    "create" => self.create(req, &route),
+                    "delete" => self.delete(req, &route),
+                    _ => self.update(req, &route, verb),
+                };
+                // The kubelet and the EndpointSlice controller follow what changed.
+                let workload = matches!(route.rt.qualified().as_str(), "pods" | "services");
+                if workload && answer.status < 300 && !Self::dry_run(req) {
+                    self.reconcile(&ns);
+                }
+                answer
+            }
             _ => status(
                 405,
                 "MethodNotAllowed",
@@ -1129,8 +1238,7 @@ impl State {
             if !matches!(mime, "application/json" | "application/*" | "*/*") {
                 continue;
             }
-            let params: BTreeMap<&str, &str> =
-                parts.filter_map(|p| p.split_once('=')).collect();
+            let params: BTreeMap<&str, &str> = parts.filter_map(|p| p.split_once('=')).collect();
             match params.get("as").copied() {
                 None => return Ok(Media::Object),
                 Some("Table") => return Ok(Media::Table),
@@ -1153,7 +1261,9 @@ impl State {
         Err(status(
             406,
             "NotAcceptable",
-            format!("only the following media types are accepted: application/json, application/yaml (got {accept:?})"),
+            format!(
+                "only the following media types are accepted: application/json, application/yaml (got {accept:?})"
+            ),
             None,
         ))
     }

@@ -1,6 +1,7 @@
 //! A deterministic synthetic mesh, for benchmarks: namespaces with Services of
 //! one to three ports (some with named target ports), pods with realistic labels,
-//! container ports and sidecars, EndpointSlices, and a mix of mesh, namespace,
+//! container ports and sidecars (their EndpointSlices are the server's
+//! controller's), and a mix of mesh, namespace,
 //! workload and port-level PeerAuthentications and DestinationRules.
 //!
 //! Pods come in two shapes that decide the same: lean (what decides mTLS and
@@ -93,12 +94,9 @@ pub fn generate_mesh(size: MeshSize) -> Vec<Value> {
                 "metadata": {"name": app, "namespace": ns, "labels": {"app": app}},
                 "spec": {"selector": {"app": app}, "ports": service_ports, "type": "ClusterIP",
                          "clusterIP": format!("10.{}.{}.{}", n % 250, s % 250, 1 + rng.below(250))}}));
-            let mut endpoints = Vec::new();
             for i in 0..size.pods_per_service {
                 let pod = format!("{app}-7d9f8c{:04x}-{i}", rng.below(0xffff));
                 let ip = format!("10.{}.{}.{}", 100 + n % 150, s % 250, 1 + i % 250);
-                endpoints.push(json!({"addresses": [ip], "conditions": {"ready": true},
-                    "targetRef": {"kind": "Pod", "name": pod, "namespace": ns}}));
                 let pod_object = json!({"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": pod, "namespace": ns,
                         "labels": {"app": app, "version": format!("v{}", 1 + rng.below(3)),
@@ -118,11 +116,7 @@ pub fn generate_mesh(size: MeshSize) -> Vec<Value> {
                     PodShape::Realistic => realistic(pod_object),
                 });
             }
-            objects.push(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": format!("{app}-abcde"), "namespace": ns,
-                             "labels": {"kubernetes.io/service-name": app}},
-                "addressType": "IPv4", "endpoints": endpoints,
-                "ports": container_ports.iter().map(|p| json!({"name": p["name"], "port": p["containerPort"], "protocol": "TCP"})).collect::<Vec<_>>()}));
+            // Their EndpointSlices are the server's EndpointSlice controller's.
             if rng.chance(20) {
                 let mut spec = json!({"selector": {"matchLabels": {"app": app}}, "mtls": {"mode": MODES[rng.below(3) as usize]}});
                 if rng.chance(50) {
@@ -435,10 +429,7 @@ mod tests {
         assert_eq!(a, generate_mesh(size));
         assert_ne!(a, generate_mesh(MeshSize { seed: 8, ..size }));
         let count = |kind: &str| a.iter().filter(|o| o["kind"] == kind).count();
-        assert_eq!(
-            (count("Pod"), count("Service"), count("EndpointSlice")),
-            (60, 12, 12)
-        );
+        assert_eq!((count("Pod"), count("Service")), (60, 12));
         assert_eq!(count("Namespace"), 4);
     }
 }

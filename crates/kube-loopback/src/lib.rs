@@ -12,6 +12,7 @@
 //! start processes and wait on them need no async code.
 
 mod api;
+mod controllers;
 mod generate;
 mod resources;
 mod selector;
@@ -292,6 +293,7 @@ impl Server {
         for object in config.seed {
             state.seed(object)?;
         }
+        state.reconcile_all();
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             tokens: config.tokens,
