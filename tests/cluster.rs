@@ -673,16 +673,37 @@ fn request_budgets_hold() {
     c.server.clear_requests();
     let (code, _, _) = c.run(&["get", "-A"]);
     assert_eq!(code, 0);
+    // The kind and the label selector of each request.
     let lists: Vec<String> = c
         .server
         .requests()
         .iter()
-        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .map(|r| {
+            let (path, query) = r.uri.split_once('?').unwrap_or((&r.uri, ""));
+            let selector = query
+                .split('&')
+                .find(|p| p.starts_with("labelSelector="))
+                .unwrap_or_default();
+            format!("{path} {selector}").trim().to_string()
+        })
         .collect();
     let mut unique = lists.clone();
     unique.sort();
     unique.dedup();
     assert_eq!(lists.len(), unique.len(), "one LIST per kind: {lists:#?}");
+    // Pods in two: the injected ones (as metadata), and the others.
+    let pods: Vec<&String> = lists
+        .iter()
+        .filter(|l| l.starts_with("/api/v1/pods"))
+        .collect();
+    assert_eq!(
+        pods,
+        [
+            "/api/v1/pods labelSelector=security.istio.io%2FtlsMode%3Distio",
+            "/api/v1/pods labelSelector=security.istio.io%2FtlsMode%21%3Distio"
+        ],
+        "{lists:#?}"
+    );
     assert!(
         lists
             .iter()
@@ -1466,7 +1487,10 @@ fn endless_answers_stop_at_the_response_cap_the_timeout_or_the_page_cap() {
     let (code, stdout, stderr) = c.run(&["get", "-A", "--request-timeout", "120"]);
     assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
     assert!(
-        stderr.contains(" sent more than 256 MiB for /api/v1/pods?limit=500; mtls reads at most that much per response"),
+        stderr.contains(
+            " sent more than 256 MiB for /api/v1/pods?limit=500&labelSelector=security.istio.io%2FtlsMode%3Distio; \
+             mtls reads at most that much per response"
+        ),
         "{stderr}"
     );
     // A body that never ends, a few bytes at a time: the request timeout.

@@ -379,6 +379,11 @@ pub struct Workload {
     /// The labels istiod adds before matching policy selectors (cluster,
     /// network, node name, region, zone): see `Snapshot::add_topology`.
     pub topology: Labels,
+    /// Only the pod's metadata was read: its containers are those its
+    /// `sidecar.istio.io/status` names, and its ports and node are what its
+    /// EndpointSlices say (`Snapshot`'s reader completes them, or reads the
+    /// pod whole where they cannot: docs/semantics.md §4.6).
+    pub partial: bool,
 }
 
 /// Kinds whose `spec.template` is a pod template.
@@ -510,7 +515,39 @@ impl Workload {
                 .map(str::to_string),
             proxy_cluster,
             topology: Labels::new(),
+            partial: false,
         })
+    }
+
+    /// A pod of which only the metadata was read (`PartialObjectMetadata`):
+    /// its labels and Istio's annotations, and as its containers the ones
+    /// the injector's `sidecar.istio.io/status` records. Its ports and node
+    /// come later, from its EndpointSlices.
+    pub fn from_pod_metadata(object: &Value) -> Result<Workload, String> {
+        let meta = Meta::of(object)?;
+        let mut workload = Self::build(
+            meta,
+            "Pod".into(),
+            WorkloadOrigin::Pod,
+            object,
+            None,
+            "spec",
+        )?;
+        let status: Option<Value> = workload
+            .annotations
+            .get("sidecar.istio.io/status")
+            .and_then(|s| serde_json::from_str(s).ok());
+        workload.container_names = status
+            .iter()
+            .flat_map(|s| {
+                ["containers", "initContainers"]
+                    .into_iter()
+                    .flat_map(move |k| s[k].as_array().cloned().unwrap_or_default())
+            })
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        workload.partial = true;
+        Ok(workload)
     }
 
     /// Whether a PeerAuthentication `selector` selects the workload: it sees
@@ -554,6 +591,8 @@ pub struct EndpointSlice {
     pub service: String,
     /// The pods its endpoints name (`targetRef` of kind Pod), in order.
     pub pods: Vec<String>,
+    /// Each of those pods' node (`nodeName`), where the endpoint says.
+    pub nodes: Vec<Option<String>>,
     /// Its ports: name (as the Service port's), number, protocol.
     pub ports: Vec<ContainerPort>,
 }
@@ -565,14 +604,19 @@ impl EndpointSlice {
         let Some(service) = labels.get("kubernetes.io/service-name").cloned() else {
             return Ok(None);
         };
-        let pods = array_at(Some(object), "endpoints")?
+        let (pods, nodes) = array_at(Some(object), "endpoints")?
             .iter()
             .filter_map(|e| {
                 let target = e.get("targetRef")?;
-                (target.get("kind")?.as_str()? == "Pod")
-                    .then(|| target.get("name")?.as_str().map(str::to_string))?
+                let pod = (target.get("kind")?.as_str()? == "Pod")
+                    .then(|| target.get("name")?.as_str().map(str::to_string))??;
+                let node = e
+                    .get("nodeName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                Some((pod, node))
             })
-            .collect();
+            .unzip();
         let mut ports = Vec::new();
         for (i, p) in array_at(Some(object), "ports")?.iter().enumerate() {
             let at = |e: String| format!("ports[{i}]: {e}");
@@ -590,6 +634,7 @@ impl EndpointSlice {
             id: meta.id,
             service,
             pods,
+            nodes,
             ports,
         }))
     }

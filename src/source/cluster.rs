@@ -28,6 +28,19 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 const LEGACY_GROUP: &str = "authentication.istio.io";
 const ISTIO_NAMESPACE: &str = "istio-system";
 const ENDPOINT_SLICES: (&str, &str, &str) = ("discovery.k8s.io", "v1", "endpointslices");
+const PODS: (&str, &str, &str) = ("", "v1", "pods");
+/// The media type of every request but the metadata reads.
+const JSON: &str = "application/json";
+/// Pods as their metadata alone, and whole from a server that cannot
+/// (Kubernetes before 1.15): the server serves the first it can.
+const POD_METADATA: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+/// Pods whose metadata cannot say what decides are read whole: one GET
+/// each up to this many, else one LIST of them all.
+const MOST_POD_GETS: usize = 16;
+/// The label Istio's injector gives the pods it adds a sidecar to.
+const INJECTED: &str = "security.istio.io/tlsMode=istio";
+const NOT_INJECTED: &str = "security.istio.io/tlsMode!=istio";
 /// How often a request the server turned away as busy (429, 503) is sent.
 const BUSY_ATTEMPTS: u32 = 3;
 
@@ -543,13 +556,25 @@ impl Cluster {
                 }
                 anyhow::Ok(part)
             },
-            read(("", "v1", "services")),
-            read(("", "v1", "pods")),
+            async {
+                let mut part = read(("", "v1", "services")).await?;
+                let sliced = self.read_pod_slices(&mut part, None).await?;
+                anyhow::Ok((part, sliced))
+            },
+            async {
+                let mut part = Collector::default();
+                self.read_pod_metadata(&mut part, None).await?;
+                anyhow::Ok(part)
+            },
         );
-        for part in [policies, namespaces, services, pods] {
-            collector.absorb(part?)?;
+        let (services, sliced) = services?;
+        for part in [policies?, namespaces?, services, pods?] {
+            collector.absorb(part)?;
         }
-        self.read_stand_ins(collector, None).await?;
+        self.complete_pods(collector, None, sliced).await?;
+        if collector.has_service_without_pods() {
+            self.read_templates(collector, None).await?;
+        }
         Ok(legacy)
     }
 
@@ -983,29 +1008,111 @@ impl Cluster {
         Ok(())
     }
 
-    /// Services and pods of a namespace, and what stands in for pods.
+    /// Services and pods of a namespace, and pod templates when some Service
+    /// selects no pod.
     async fn read_workloads(&self, collector: &mut Collector, ns: &str) -> anyhow::Result<()> {
         self.read_into(collector, ("", "v1", "services"), Some(ns), None)
             .await?;
-        self.read_into(collector, ("", "v1", "pods"), Some(ns), None)
-            .await?;
-        self.read_stand_ins(collector, Some(ns)).await
+        self.read_pod_metadata(collector, Some(ns)).await?;
+        let sliced = self.read_pod_slices(collector, Some(ns)).await?;
+        self.complete_pods(collector, Some(ns), sliced).await?;
+        if collector.has_service_without_pods() {
+            self.read_templates(collector, Some(ns)).await?;
+        }
+        Ok(())
     }
 
-    /// Pod templates when some Service selects no pod, and EndpointSlices when
-    /// some Service has no selector: of a namespace, or of all.
-    async fn read_stand_ins(
+    /// The pods of a namespace (or all), in two LISTs: those the injector
+    /// gave a sidecar (its label `security.istio.io/tlsMode=istio`) as their
+    /// metadata alone, where the server can serve it — their labels and
+    /// annotations decide, their EndpointSlices give their ports, and an
+    /// injected pod's spec, status and managedFields are most of its bytes —
+    /// and every other pod whole (docs/semantics.md §4.6).
+    async fn read_pod_metadata(
         &self,
         collector: &mut Collector,
         ns: Option<&str>,
     ) -> anyhow::Result<()> {
-        if collector.has_service_without_pods() {
-            self.read_templates(collector, ns).await?;
+        let mut failed: Option<anyhow::Error> = None;
+        let injected = Selector::Label(INJECTED);
+        let listed = self
+            .list_pages_as(PODS, ns, Some(injected), POD_METADATA, &mut |page| {
+                for item in page {
+                    let added = if item["kind"] == "PartialObjectMetadata" {
+                        collector.add_pod_metadata(item)
+                    } else {
+                        collector.add(item, &"the server's pods")
+                    };
+                    if let Err(e) = added {
+                        failed.get_or_insert(e);
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        if collector.has_service_without_selector() {
-            self.read_into(collector, ENDPOINT_SLICES, ns, None).await?;
+        listed.map_err(|e| self.explain_list(e, PODS, ns))?;
+        // The others whole: gateways, ambient, plain pods, sidecars by hand.
+        self.read_into(collector, PODS, ns, Some(Selector::Label(NOT_INJECTED)))
+            .await
+    }
+
+    /// The EndpointSlices of a namespace (or all), once its Services are
+    /// collected: which pods serve which Service port on which number.
+    /// `false` when they may not be read; then injected pods are read whole,
+    /// unless a Service has no selector, which only its slices can serve.
+    async fn read_pod_slices(
+        &self,
+        collector: &mut Collector,
+        ns: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        match self
+            .try_read_into(collector, ENDPOINT_SLICES, ns, None)
+            .await?
+        {
+            Ok(()) => Ok(true),
+            Err(ApiError::Status { code: 403, .. })
+                if !collector.has_service_without_selector() =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.explain_list(e, ENDPOINT_SLICES, ns)),
         }
-        Ok(())
+    }
+
+    /// Completes the pods read as metadata from their slices, and reads whole
+    /// those whose metadata cannot say what decides: one GET each, when few,
+    /// else one more LIST of the injected pods of `ns` (or all); all of them
+    /// when the slices could not be read (`sliced` false).
+    async fn complete_pods(
+        &self,
+        collector: &mut Collector,
+        ns: Option<&str>,
+        sliced: bool,
+    ) -> anyhow::Result<()> {
+        let needed = collector.complete_partial_pods();
+        if needed.is_empty() {
+            return Ok(());
+        }
+        if sliced && needed.len() <= MOST_POD_GETS {
+            for id in &needed {
+                let path = format!("/api/v1/namespaces/{}/pods/{}", id.namespace, id.name);
+                match self.call(Method::GET, &path, None, None).await {
+                    Ok(pod) => collector.replace_pod(pod)?,
+                    // Gone since the list: it serves nothing.
+                    Err(ApiError::Status { code: 404, .. }) => collector.forget_pod(id),
+                    Err(e) => {
+                        return Err(self.explain(e, "get", "pods", "", Some(&id.namespace)));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        collector.forget_partial_pods();
+        self.read_into(collector, PODS, ns, Some(Selector::Label(INJECTED)))
+            .await
     }
 
     /// A Service without a selector is served by the pods its EndpointSlices
@@ -1123,6 +1230,20 @@ impl Cluster {
         selector: Option<Selector<'_>>,
         on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
+        let gvr = (group, version, resource);
+        self.list_pages_as(gvr, namespace, selector, JSON, on_page)
+            .await
+    }
+
+    /// [`Cluster::list_pages`], asking for `accept`.
+    async fn list_pages_as(
+        &self,
+        (group, version, resource): (&str, &str, &str),
+        namespace: Option<&str>,
+        selector: Option<Selector<'_>>,
+        accept: &str,
+        on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
         const PAGE: usize = 500;
         // A real server fills every page but the last, so the kept-object cap
         // is reached long before this; it stops a server that pages forever.
@@ -1151,7 +1272,7 @@ impl Cluster {
                 query.push_str(&format!("&continue={}", encode(t)));
             }
             let mut page = self
-                .call(Method::GET, &format!("{base}?{query}"), None, None)
+                .call_accepting(Method::GET, &format!("{base}?{query}"), None, None, accept)
                 .await?;
             let api_version = page["apiVersion"].as_str().unwrap_or(version).to_string();
             let kind = page["kind"]
@@ -1312,6 +1433,19 @@ impl Cluster {
         body: Option<Value>,
         content_type: Option<&str>,
     ) -> Result<Value, ApiError> {
+        self.call_accepting(method, path_and_query, body, content_type, JSON)
+            .await
+    }
+
+    /// [`Cluster::call`], asking for `accept` (the metadata alone, say).
+    async fn call_accepting(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+        content_type: Option<&str>,
+        accept: &str,
+    ) -> Result<Value, ApiError> {
         // 429 (API priority and fairness turning the request away), 503 (the
         // server or an aggregated API not ready) and 504 (a gateway in front
         // of it gave up) say the request was not served: it is sent again, a
@@ -1319,7 +1453,12 @@ impl Cluster {
         let mut attempt = 1;
         loop {
             let answer = self
-                .call_once(method.clone(), path_and_query, body.clone(), content_type)
+                .call_once(
+                    method.clone(),
+                    path_and_query,
+                    body.clone(),
+                    (content_type, accept),
+                )
                 .await;
             match answer {
                 Err(ApiError::Status {
@@ -1357,7 +1496,7 @@ impl Cluster {
         method: Method,
         path_and_query: &str,
         body: Option<Value>,
-        content_type: Option<&str>,
+        (content_type, accept): (Option<&str>, &str),
     ) -> Result<Value, ApiError> {
         let started = Instant::now();
         let body_bytes = body
@@ -1366,7 +1505,7 @@ impl Cluster {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path_and_query)
-            .header(http::header::ACCEPT, "application/json");
+            .header(http::header::ACCEPT, accept);
         if let Some(ct) = content_type {
             request = request.header(http::header::CONTENT_TYPE, ct);
         }

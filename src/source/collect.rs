@@ -2,16 +2,19 @@
 //! [`Snapshot`]. Both sources feed the same collector, so that a tree of manifests
 //! and the cluster it was applied to resolve alike.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::policy::model::{LegacyKind, Meta, TEMPLATE_KINDS, env_value, metadata_labels};
+use crate::policy::model::{
+    ContainerPort, LegacyKind, Meta, TEMPLATE_KINDS, TargetPort, env_value, metadata_labels,
+    selects,
+};
 use crate::policy::resolve::WorkloadIndex;
 use crate::policy::{
     DEFAULT_ROOT_NAMESPACE, DestinationRule, EndpointSlice, IstioApi, Labels, LegacyPolicy,
-    Namespace, PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
+    Namespace, ObjectRef, PeerAuthentication, Service, SkippedPolicy, Snapshot, Workload,
 };
 use crate::source::Api;
 
@@ -405,6 +408,133 @@ impl Collector {
     /// say which pods serve it.
     pub fn has_service_without_selector(&self) -> bool {
         self.services.values().any(|s| s.selector.is_none())
+    }
+
+    /// Adds a pod of which only the metadata was read
+    /// (`PartialObjectMetadata`): [`Collector::complete_partial_pods`]
+    /// then completes it from its EndpointSlices.
+    pub fn add_pod_metadata(&mut self, value: Value) -> anyhow::Result<()> {
+        self.pods
+            .push(Workload::from_pod_metadata(&value).map_err(anyhow::Error::msg)?);
+        if self.len() > self.limit {
+            return Err(too_many(self.limit));
+        }
+        Ok(())
+    }
+
+    /// Completes the pods of which only the metadata was read from the
+    /// EndpointSlices of the Services that select them — the number each
+    /// resolves a named target port to, its node — and names those whose
+    /// spec must still be read (docs/semantics.md §4.6). Such pods carry the
+    /// injector's label, so they run a sidecar; what the metadata cannot say:
+    /// - which number a named target port is on a pod that a Service with
+    ///   one selects but no slice of it names (no IP yet);
+    /// - anything, for a pod without the injector's `sidecar.istio.io/status`
+    ///   (a sidecar added by hand, perhaps a gateway's);
+    /// - its cluster and node, where a policy selects by topology labels.
+    ///
+    /// The slices of Services with a selector are then let go: only those of
+    /// Services without one decide anything further.
+    pub fn complete_partial_pods(&mut self) -> Vec<ObjectRef> {
+        let mut partial: HashMap<(String, String), usize> = HashMap::new();
+        for (i, pod) in self.pods.iter().enumerate() {
+            if pod.partial {
+                partial.insert((pod.id.namespace.clone(), pod.id.name.clone()), i);
+            }
+        }
+        let mut sliced: HashSet<(String, String, usize)> = HashSet::new();
+        for slice in &self.endpoint_slices {
+            let ns = &slice.id.namespace;
+            let Some(service) = self
+                .services
+                .get(&(ns.clone(), slice.service.clone()))
+                .filter(|s| s.selector.is_some())
+            else {
+                continue;
+            };
+            for (at, name) in slice.pods.iter().enumerate() {
+                let Some(&i) = partial.get(&(ns.clone(), name.clone())) else {
+                    continue;
+                };
+                sliced.insert((ns.clone(), slice.service.clone(), i));
+                let pod = &mut self.pods[i];
+                if pod.node.is_none() {
+                    pod.node = slice.nodes.get(at).cloned().flatten();
+                }
+                for number in &slice.ports {
+                    let named = service.ports.iter().find_map(|sp| match &sp.target_port {
+                        TargetPort::Name(n)
+                            if sp.name == number.name && sp.protocol == number.protocol =>
+                        {
+                            Some(n)
+                        }
+                        _ => None,
+                    });
+                    let Some(name) = named else { continue };
+                    let port = ContainerPort {
+                        name: Some(name.clone()),
+                        port: number.port,
+                        protocol: number.protocol.clone(),
+                        proxy: false,
+                    };
+                    if !pod.ports.contains(&port) {
+                        pod.ports.push(port);
+                    }
+                }
+            }
+        }
+        let by_topology = self.policies.values().any(|(p, _)| {
+            p.selector
+                .keys()
+                .any(|k| k.starts_with("topology.") || k == crate::policy::HOSTNAME_LABEL)
+        });
+        let mut needed = Vec::new();
+        for ((ns, _), &i) in &partial {
+            let pod = &self.pods[i];
+            let unsliced = self.services.values().any(|svc| {
+                &svc.id.namespace == ns
+                    && svc
+                        .selector
+                        .as_ref()
+                        .is_some_and(|s| selects(s, &pod.labels))
+                    && svc
+                        .ports
+                        .iter()
+                        .any(|p| matches!(p.target_port, TargetPort::Name(_)))
+                    && !sliced.contains(&(ns.clone(), svc.id.name.clone(), i))
+            });
+            let injected = pod.annotations.contains_key("sidecar.istio.io/status");
+            if unsliced || !injected || by_topology {
+                needed.push(pod.id.clone());
+            }
+        }
+        needed.sort();
+        let services = &self.services;
+        self.endpoint_slices.retain(|slice| {
+            services
+                .get(&(slice.id.namespace.clone(), slice.service.clone()))
+                .is_none_or(|s| s.selector.is_none())
+        });
+        needed
+    }
+
+    /// Puts a pod read whole in the place of its metadata.
+    pub fn replace_pod(&mut self, value: Value) -> anyhow::Result<()> {
+        let pod = Workload::from_pod(&value).map_err(anyhow::Error::msg)?;
+        self.pods.retain(|p| p.id != pod.id);
+        self.pods.push(pod);
+        Ok(())
+    }
+
+    /// Forgets a pod of which only the metadata was read (gone since).
+    pub fn forget_pod(&mut self, id: &ObjectRef) {
+        self.pods.retain(|p| &p.id != id);
+    }
+
+    /// Forgets every pod of which only the metadata was read, for the pods
+    /// read whole to take their place.
+    pub fn forget_partial_pods(&mut self) {
+        self.pods.retain(|p| !p.partial);
     }
 
     /// Whether a collected EndpointSlice names pods.

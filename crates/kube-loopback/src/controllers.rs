@@ -23,8 +23,12 @@ pub fn pod_ip(n: u64) -> String {
 }
 
 /// A pod as the kubelet leaves it once running: an IP and phase Running,
-/// where the pod has none.
+/// where the pod has none. A pod that says it is `Pending` stays so, without
+/// an IP, as one not yet scheduled.
 pub fn run(pod: &mut Value, n: u64) {
+    if pod["status"]["phase"] == "Pending" {
+        return;
+    }
     if pod["status"]["podIP"].as_str().is_none_or(str::is_empty) {
         let ip = pod_ip(n);
         pod["status"]["podIP"] = json!(ip);
