@@ -90,9 +90,17 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "PATH", global = true)]
     pub kubeconfig: Option<PathBuf>,
 
-    /// The kubeconfig context to use
-    #[arg(long, value_name = "NAME", global = true)]
-    pub context: Option<String>,
+    /// The kubeconfig context to use. Repeat it for the clusters of one mesh
+    /// (multi-primary, primary-remote): `get` and `check` read each at once,
+    /// rows and findings gain a CLUSTER, and `check` compares the clusters
+    #[arg(long, value_name = "NAME", global = true, action = clap::ArgAction::Append,
+          add = ArgValueCandidates::new(crate::complete::contexts))]
+    pub context: Vec<String>,
+
+    /// Every context of the kubeconfig, as the clusters of one mesh (`get`
+    /// and `check`)
+    #[arg(long, global = true, conflicts_with = "context")]
+    pub all_contexts: bool,
 
     /// Seconds to wait for each API request
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]

@@ -90,6 +90,16 @@ fn sources_of_command_line() -> Sources {
     sources
 }
 
+/// The contexts of the kubeconfig the command line names, for `--context`.
+pub fn contexts() -> Vec<CompletionCandidate> {
+    let sources = sources_of_command_line();
+    mtls::source::cluster::kubeconfig_contexts(sources.cluster.kubeconfig.as_deref())
+        .unwrap_or_default()
+        .into_iter()
+        .map(CompletionCandidate::new)
+        .collect()
+}
+
 fn from_manifests(filenames: &[PathBuf], current: &str, pods: bool) -> Vec<String> {
     let Ok(inputs) = manifests::find_inputs(filenames) else {
         return Vec::new();

@@ -384,3 +384,40 @@ fn the_readmes_bash_line_installs_where_bash_completion_loads_it() {
     );
     assert_eq!(lines.collect::<Vec<_>>(), ["payments"], "{stdout}");
 }
+
+/// `--context` completes the contexts of the kubeconfig, from every file
+/// KUBECONFIG lists.
+#[test]
+fn contexts_complete_from_the_kubeconfig() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: {name}, cluster: {{server: 'https://127.0.0.1:1'}}}}]\n\
+             users: [{{name: {name}, user: {{}}}}]\n\
+             contexts: [{{name: {name}, context: {{cluster: {name}, user: {name}}}}}]\ncurrent-context: {name}\n"
+        )
+    };
+    let (east, west) = (dir.path().join("east"), dir.path().join("west"));
+    std::fs::write(&east, config("east")).expect("write");
+    std::fs::write(&west, config("west")).expect("write");
+    let listed = std::env::join_paths([&east, &west]).expect("paths");
+    let listed = Path::new(&listed);
+    assert_eq!(
+        complete(&["mtls", "get", "--context", ""], &[("KUBECONFIG", listed)]),
+        ["east", "west"]
+    );
+    assert_eq!(
+        complete(
+            &[
+                "mtls",
+                "check",
+                "--kubeconfig",
+                west.to_str().expect("UTF-8"),
+                "--context",
+                ""
+            ],
+            &[]
+        ),
+        ["west"]
+    );
+}

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::mode::Mode;
 use crate::policy::dataplane::{Dataplane, dataplane_in};
 use crate::policy::model::{Labels, TargetPort, selects};
-use crate::policy::resolve::{Backing, Decision, Index, Level};
+use crate::policy::resolve::{Backing, Decision, Index, Level, Row, Scope as RowScope};
 use crate::policy::{PeerAuthentication, Service, Snapshot, Workload};
 use crate::target::Target;
 
@@ -78,6 +78,11 @@ pub struct Reported<'f> {
     /// `--ignore`, or the object's annotation `mtls.istio.io/ignore`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored_by: Option<&'static str>,
+    /// The kubeconfig context of the cluster the finding is in, when
+    /// several are checked (`--context A --context B`); absent otherwise,
+    /// and for the findings that compare the clusters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// The findings to report and those accepted on purpose: by a code of
@@ -107,6 +112,7 @@ pub fn sort_out<'f>(
             file: origin.map(|(file, _)| file.clone()),
             line: origin.map(|(_, line)| *line),
             ignored_by,
+            cluster: None,
         };
         match ignored_by {
             Some(_) => ignored.push(r),
@@ -114,6 +120,81 @@ pub fn sort_out<'f>(
         }
     }
     (reported, ignored)
+}
+
+/// MTLS019: the clusters of one mesh disagree on what a Service port (or
+/// the mesh level) enforces. Every cluster's endpoints serve the Service, so
+/// a caller meets the mode of whichever endpoint its call lands on: plaintext
+/// works on some calls and fails on others (docs/semantics.md §4.7). `rows`
+/// are each cluster's rows (its context, its rows); a row present in a single
+/// cluster is nobody's disagreement.
+pub fn across_clusters(rows: &[(String, Vec<Row>)]) -> Vec<Finding> {
+    let mut by_target: BTreeMap<&str, Vec<(&str, &Row)>> = BTreeMap::new();
+    for (context, rows) in rows {
+        for row in rows {
+            // Rows only gateways serve are not judged: PeerAuthentication
+            // does not apply to them.
+            let gateways = row.judged().is_none() && row.dataplane.is_some();
+            if matches!(row.scope, RowScope::Mesh | RowScope::Port) && !gateways {
+                by_target
+                    .entry(row.target.as_str())
+                    .or_default()
+                    .push((context.as_str(), row));
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    for (target, seen) in by_target {
+        if seen.len() < 2 {
+            continue;
+        }
+        let text = |row: &Row| match row.scope {
+            RowScope::Mesh => row.mode.as_str().to_string(),
+            // What traffic meets; the declared mode where no pod is known.
+            _ => row
+                .judged()
+                .map_or_else(|| row.mode.as_str().to_string(), |e| e.as_str().to_string()),
+        };
+        let modes: BTreeSet<String> = seen.iter().map(|(_, r)| text(r)).collect();
+        if modes.len() < 2 {
+            continue;
+        }
+        let each: Vec<String> = seen
+            .iter()
+            .map(|(context, row)| format!("{} in {context}", text(row)))
+            .collect();
+        let (object, namespace, hint) = match (&seen[0].1.namespace, &seen[0].1.service) {
+            (Some(ns), Some(svc)) => (
+                format!("service {ns}/{svc}"),
+                ns.clone(),
+                format!(
+                    "give the port one mode in every cluster, e.g. `mtls require {target}` with each \
+                     --context; `mtls get {target} --context A --context B -o wide` shows what decides in each"
+                ),
+            ),
+            _ => (
+                "mesh".to_string(),
+                String::new(),
+                "give the mesh one mode in every cluster: the mesh-wide PeerAuthentication of each \
+                 cluster's root namespace (`mtls get mesh --context A --context B -o wide`)"
+                    .to_string(),
+            ),
+        };
+        findings.push(Finding {
+            severity: Severity::Warning,
+            code: "MTLS019",
+            object,
+            message: format!(
+                "{target} enforces {}: callers meet the mode of the cluster their call lands in, so \
+                 plaintext calls work in some clusters and fail in others",
+                each.join(", ")
+            ),
+            hint,
+            rows: BTreeSet::from([target.to_string()]),
+            namespace,
+        });
+    }
+    findings
 }
 
 pub(crate) fn pa_object(p: &PeerAuthentication) -> String {

@@ -9,7 +9,7 @@ use crate::error::{UsageError, Verdict};
 use mtls::check::{self, Finding, Reported, Severity};
 use mtls::policy::resolve::Index;
 use mtls::render;
-use mtls::source::cluster::Scope;
+use mtls::source::cluster::{Clients, Scope};
 use mtls::target::Target;
 
 #[derive(Serialize)]
@@ -29,6 +29,9 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
     if targets.is_empty() && !session.args.all_namespaces {
         targets.push(default_target(session.args.namespace.as_deref()));
     }
+    if let Some(contexts) = session.clusters()? {
+        return run_clusters(session, args, &targets, &contexts);
+    }
     // Clients in any namespace may call a Service: check reads everything.
     let snapshot = session.snapshot_with_clients(&Scope::All)?;
     let index = Index::new(&snapshot);
@@ -42,6 +45,62 @@ pub fn run(session: &Session<'_>, args: &CheckArgs) -> anyhow::Result<()> {
         .collect();
 
     let (reported, ignored) = check::sort_out(&snapshot, &findings, &args.ignore);
+    report(session, args, reported, ignored)
+}
+
+/// `check` of several clusters of one mesh: each cluster's findings, with
+/// its context, and MTLS019 where the clusters disagree.
+fn run_clusters(
+    session: &Session<'_>,
+    args: &CheckArgs,
+    targets: &[Target],
+    contexts: &[String],
+) -> anyhow::Result<()> {
+    let snapshots = session.read_clusters(contexts, &Scope::All, &Clients::All)?;
+    let mut each: Vec<(String, Vec<Finding>)> = Vec::new();
+    let mut rows = Vec::new();
+    for (context, snapshot) in &snapshots {
+        let index = Index::new(snapshot);
+        let root = snapshot.root_namespace.clone();
+        let findings: Vec<Finding> = check::check(snapshot)
+            .into_iter()
+            .filter(|f| targets.is_empty() || targets.iter().any(|t| concerns(f, t, &root, &index)))
+            .collect();
+        each.push((context.clone(), findings));
+        rows.push((context.clone(), index.all_rows()));
+    }
+    let across: Vec<Finding> = check::across_clusters(&rows)
+        .into_iter()
+        .filter(|f| {
+            targets.is_empty()
+                || targets.iter().any(|t| {
+                    check::concerns(f, t, &snapshots[0].1.root_namespace)
+                        || f.rows.iter().any(|r| r == &t.to_string())
+                })
+        })
+        .collect();
+    let (mut reported, mut ignored) = (Vec::new(), Vec::new());
+    for ((context, findings), (_, snapshot)) in each.iter().zip(&snapshots) {
+        let (mut r, mut i) = check::sort_out(snapshot, findings, &args.ignore);
+        for one in r.iter_mut().chain(i.iter_mut()) {
+            one.cluster = Some(context.clone());
+        }
+        reported.extend(r);
+        ignored.extend(i);
+    }
+    let (r, i) = check::sort_out(&snapshots[0].1, &across, &args.ignore);
+    reported.extend(r);
+    ignored.extend(i);
+    report(session, args, reported, ignored)
+}
+
+/// Prints the findings and chooses the verdict.
+fn report(
+    session: &Session<'_>,
+    args: &CheckArgs,
+    reported: Vec<Reported<'_>>,
+    ignored: Vec<Reported<'_>>,
+) -> anyhow::Result<()> {
     // `-o name`: each object to fix once, `kind/NS/NAME`.
     let mut names: Vec<String> = reported
         .iter()

@@ -9,7 +9,7 @@ use crate::error::{UsageError, Verdict};
 use mtls::check;
 use mtls::policy::resolve::{Index, Row, RowEnforced};
 use mtls::render::table::judged_text;
-use mtls::source::cluster::Scope;
+use mtls::source::cluster::{Clients, Scope};
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     let mut targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
@@ -23,6 +23,76 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     }
     let scope = scope_of(&targets, session.args.all_namespaces);
     let wide = session.args.output == Output::Wide;
+    if let Some(contexts) = session.clusters()? {
+        if args.traffic {
+            return Err(UsageError(
+                "--traffic reads one cluster's Prometheus: give one --context".into(),
+            )
+            .into());
+        }
+        let clients = if wide { Clients::All } else { Clients::None };
+        let mut rows = Vec::new();
+        let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut missing: Vec<(String, anyhow::Error)> = Vec::new();
+        // A Service or pod may be in some clusters only: each reads its
+        // namespace, where the target's absence is no failure.
+        let scope = match scope {
+            Scope::Service { namespace, .. } | Scope::Pod { namespace, .. } => {
+                Scope::Namespace(namespace)
+            }
+            scope => scope,
+        };
+        let snapshots = session.read_clusters(&contexts, &scope, &clients)?;
+        let mut found = vec![session.args.all_namespaces; targets.len()];
+        for (context, snapshot) in &snapshots {
+            let index = Index::new(snapshot);
+            let mut of_cluster = Vec::new();
+            if session.args.all_namespaces {
+                of_cluster.extend(index.all_rows());
+            } else {
+                for (i, target) in targets.iter().enumerate() {
+                    // A Service may run in some clusters of a mesh only.
+                    match index.rows_for(target) {
+                        Ok(r) => {
+                            found[i] = true;
+                            of_cluster.extend(r);
+                        }
+                        Err(e) => missing.push((context.clone(), e.into())),
+                    }
+                }
+            }
+            if wide {
+                for f in check::check(snapshot) {
+                    for row in &f.rows {
+                        let codes = marks
+                            .entry(format!("{row} (cluster {context})"))
+                            .or_default();
+                        if !codes.contains(&f.code) {
+                            codes.push(f.code);
+                        }
+                    }
+                }
+            }
+            for mut row in of_cluster {
+                row.cluster = Some(context.clone());
+                rows.push(row);
+            }
+        }
+        if let Some(i) = found.iter().position(|f| !f) {
+            let why = missing
+                .into_iter()
+                .map(|(c, e)| format!("{c}: {e}"))
+                .collect::<Vec<_>>();
+            anyhow::bail!(
+                "{} is in none of the clusters read: {}",
+                targets[i],
+                why.join("; ")
+            );
+        }
+        let rows = sort_rows(rows);
+        print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
+        return judge(args, &rows);
+    }
     // The wide view marks rows with findings, which need the clients' side.
     let snapshot = if wide {
         session.snapshot_with_clients(&scope)?
@@ -73,16 +143,20 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         }
     }
     print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
+    judge(args, &rows)
+}
 
-    // Rows are judged by what their pods enforce; rows only gateways serve
-    // are not judged (PeerAuthentication does not apply to them).
+/// `--expect` and `--expect-at-least`. Rows are judged by what their pods
+/// enforce; rows only gateways serve are not judged (PeerAuthentication does
+/// not apply to them).
+fn judge(args: &GetArgs, rows: &[Row]) -> anyhow::Result<()> {
     let judged: Vec<(&Row, RowEnforced)> =
         rows.iter().filter_map(|r| Some((r, r.judged()?))).collect();
     if let Some(expect) = args.expect {
         let off: Vec<String> = judged
             .iter()
             .filter(|(_, e)| *e != RowEnforced::Single(expect))
-            .map(|(r, _)| format!("{} ({})", r.target, judged_text(r)))
+            .map(|(r, _)| format!("{} ({})", r.key(), judged_text(r)))
             .collect();
         if !off.is_empty() {
             return Err(Verdict(format!(
@@ -101,10 +175,10 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
             .map(|(r, e)| match e {
                 RowEnforced::Mixed => format!(
                     "{} (MIXED, {} at weakest)",
-                    r.target,
+                    r.key(),
                     r.weakest_judged().map_or("?", |w| w.as_str())
                 ),
-                RowEnforced::Single(_) => format!("{} ({})", r.target, judged_text(r)),
+                RowEnforced::Single(_) => format!("{} ({})", r.key(), judged_text(r)),
             })
             .collect();
         if !weaker.is_empty() {

@@ -25,7 +25,7 @@ use mtls::policy::resolve::Row;
 use mtls::render;
 use mtls::source::cluster::{Clients, ConnectOptions, Notice, Scope};
 use mtls::source::connection::Connection;
-use mtls::source::manifests::{self, LoadOptions};
+use mtls::source::manifests::{self, LoadOptions, Loaded};
 use mtls::target::Target;
 
 /// The global flags, checked and resolved, the output streams, and the
@@ -62,6 +62,12 @@ impl<'a> Session<'a> {
     pub fn connection(&self) -> anyhow::Result<&Connection> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection);
+        }
+        if self.args.context.len() > 1 || self.args.all_contexts {
+            return Err(UsageError(
+                "only get and check read several clusters: give this command one --context".into(),
+            )
+            .into());
         }
         let connection = Connection::open(&connect_options(self.args))?;
         for notice in connection.cluster().notices.take() {
@@ -150,6 +156,80 @@ impl<'a> Session<'a> {
             self.warn(warning);
         }
         Ok(loaded.snapshot)
+    }
+
+    /// The contexts of the clusters a command reads when it reads several
+    /// (`--context` more than once, `--all-contexts`); `None` for one.
+    pub fn clusters(&self) -> anyhow::Result<Option<Vec<String>>> {
+        let contexts = if self.args.all_contexts {
+            mtls::source::cluster::kubeconfig_contexts(self.args.kubeconfig.as_deref())?
+        } else {
+            self.args.context.clone()
+        };
+        if contexts.len() < 2 && !self.args.all_contexts {
+            return Ok(None);
+        }
+        if self.offline() {
+            return Err(UsageError(
+                "-f reads manifests, not clusters: drop --context or -f".into(),
+            )
+            .into());
+        }
+        if contexts.is_empty() {
+            anyhow::bail!("--all-contexts: the kubeconfig has no context");
+        }
+        Ok(Some(contexts))
+    }
+
+    /// Reads what `scope` needs from each of several clusters at once, each
+    /// with its own connection; the snapshots come in the order of
+    /// `contexts`. One that cannot be read fails the command: a mesh seen in
+    /// part would mislead.
+    pub fn read_clusters(
+        &self,
+        contexts: &[String],
+        scope: &Scope,
+        clients: &Clients,
+    ) -> anyhow::Result<Vec<(String, Snapshot)>> {
+        let root = self.args.root_namespace.as_deref();
+        let read: Vec<anyhow::Result<(Loaded, Vec<Notice>)>> = std::thread::scope(|threads| {
+            let handles: Vec<_> = contexts
+                .iter()
+                .map(|context| {
+                    let mut options = connect_options(self.args);
+                    options.context = Some(context.clone());
+                    threads.spawn(move || {
+                        let connection = Connection::open(&options)?;
+                        let notices = connection.cluster().notices.take();
+                        let loaded = connection.snapshot(scope, root, clients)?;
+                        anyhow::Ok((loaded, notices))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the read stopped unexpectedly")))
+                })
+                .collect()
+        });
+        let mut snapshots = Vec::new();
+        for (context, read) in contexts.iter().zip(read) {
+            let (loaded, notices) = read
+                .map_err(|e| e.context(format!("cannot read the cluster of context {context}")))?;
+            for notice in notices {
+                match notice {
+                    Notice::Warning(text) => self.warn(&format!("{context}: {text}")),
+                    Notice::Security(text) => self.alert(&format!("{context}: {text}")),
+                }
+            }
+            for warning in &loaded.warnings {
+                self.warn(&format!("{context}: {warning}"));
+            }
+            snapshots.push((context.clone(), loaded.snapshot));
+        }
+        Ok(snapshots)
     }
 
     pub fn warn(&self, message: &str) {
@@ -270,7 +350,7 @@ pub fn listed(names: impl IntoIterator<Item = String>) -> String {
 pub fn connect_options(args: &GlobalArgs) -> ConnectOptions {
     ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
+        context: args.context.first().cloned(),
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
         log: args.verbose.then_some(log_request as fn(&str)),
         api: args.api,
@@ -363,7 +443,12 @@ pub fn scope_of(targets: &[Target], all: bool) -> Scope {
 /// Service, keeps them apart.
 pub fn sort_rows(mut rows: Vec<Row>) -> Vec<Row> {
     rows.sort_by(|a, b| (a.sort_key(), &a.port_name).cmp(&(b.sort_key(), &b.port_name)));
-    rows.dedup_by(|a, b| a.target == b.target && a.scope == b.scope && a.port_name == b.port_name);
+    rows.dedup_by(|a, b| {
+        a.target == b.target
+            && a.scope == b.scope
+            && a.port_name == b.port_name
+            && a.cluster == b.cluster
+    });
     rows
 }
 

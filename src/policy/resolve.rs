@@ -1120,6 +1120,10 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
+    /// The kubeconfig context of the cluster the row was read from, when a
+    /// command reads several (`--context A --context B`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub target: String,
     pub scope: Scope,
     pub namespace: Option<String>,
@@ -1175,6 +1179,7 @@ impl Row {
 
     fn new(target: String, scope: Scope) -> Row {
         Row {
+            cluster: None,
             target,
             scope,
             namespace: None,
@@ -1311,6 +1316,15 @@ impl Row {
 
     /// Rows sort as the contract says: mesh, then by namespace, service, port;
     /// a namespace's pods after its Services.
+    /// The row's target, and its cluster where it has one: how findings
+    /// and messages tell the rows of several clusters apart.
+    pub fn key(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => format!("{} (cluster {cluster})", self.target),
+            None => self.target.clone(),
+        }
+    }
+
     pub fn sort_key(&self) -> (u8, &str, u8, &str, u8, u32) {
         let rank = |scope| match scope {
             Scope::Mesh => 0,

@@ -20,8 +20,11 @@ pub fn report(reported: &[Reported<'_>], color: bool) -> String {
             (Some(file), Some(line)) => format!("  --> {}:{line}\n", super::printable(file)),
             _ => String::new(),
         };
+        let cluster = r.cluster.as_ref().map_or(String::new(), |c| {
+            format!(" (cluster {})", super::printable(c))
+        });
         out.push_str(&format!(
-            "{label} {}\n{at}  {}\n  hint: {}\n\n",
+            "{label} {}{cluster}\n{at}  {}\n  hint: {}\n\n",
             f.object, f.message, f.hint
         ));
     }

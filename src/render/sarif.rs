@@ -63,6 +63,13 @@ fn result(r: &Reported<'_>, codes: &[(&str, Severity)]) -> Value {
         "level": level(f.severity),
         "message": {"text": format!("{}: {} Hint: {}", f.object, f.message, f.hint)},
     });
+    if let Some(cluster) = &r.cluster {
+        result["message"]["text"] = json!(format!(
+            "{} (cluster {cluster}): {} Hint: {}",
+            f.object, f.message, f.hint
+        ));
+        result["properties"] = json!({"cluster": cluster});
+    }
     let logical = json!([{
         "fullyQualifiedName": f.object_key().replacen(' ', "/", 1),
         "kind": "resource",

@@ -99,6 +99,11 @@ fn draw(
             .iter()
             .any(|r| r.source.as_ref().is_some_and(|s| s.owner.is_some()));
     let mut header = header.to_vec();
+    // Several clusters: which one each row is of, first.
+    let clusters = rows.iter().any(|r| r.cluster.is_some());
+    if clusters {
+        header.insert(0, "CLUSTER");
+    }
     if owners {
         header.push("OWNER");
     }
@@ -141,11 +146,14 @@ fn draw(
                 } else {
                     super::printable(&row.shadowed.join(",")).into_owned()
                 }),
-                Cell::new(match findings.get(&row.target) {
+                Cell::new(match findings.get(&row.key()) {
                     Some(codes) => format!("! {}", codes.join(",")),
                     None => "-".into(),
                 }),
             ];
+            if clusters {
+                cells.insert(0, cluster_cell(row));
+            }
             if owners {
                 let owner = row.source.as_ref().and_then(|s| s.owner.as_ref());
                 cells.push(Cell::new(owner.map_or("-".to_string(), |o| {
@@ -163,6 +171,9 @@ fn draw(
                 mode_cell(&enforced_text(row), judged, color),
                 Cell::new(cut(&super::printable(&source(row)), keep)),
             ];
+            if clusters {
+                cells.insert(0, cluster_cell(row));
+            }
             if traffic {
                 cells.push(plaintext);
             }
@@ -170,6 +181,10 @@ fn draw(
         }
     }
     super::table_text(table)
+}
+
+fn cluster_cell(row: &Row) -> Cell {
+    Cell::new(super::printable(row.cluster.as_deref().unwrap_or("-")))
 }
 
 /// A mode cell, colored by the mode traffic meets: green for STRICT, yellow

@@ -225,6 +225,36 @@ fn kubeconfig_files(
     Ok(Some(existing))
 }
 
+/// The contexts of the kubeconfig (`--kubeconfig`, else the files
+/// `KUBECONFIG` lists, merged as kubectl merges them, else
+/// `~/.kube/config`), in their order.
+pub fn kubeconfig_contexts(flag: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
+    let files = match kubeconfig_files(flag)? {
+        Some(files) => files,
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            vec![std::path::Path::new(&home).join(".kube/config")]
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    for path in &files {
+        let read = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+            redact::context(
+                e,
+                format!("cannot read the kubeconfig {}", path.display()),
+                None,
+            )
+        })?;
+        for context in read.contexts {
+            // The first file that names a context wins, as in kubectl.
+            if !names.contains(&context.name) {
+                names.push(context.name);
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// How to reach the cluster: what kubectl's flags say, and more.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {

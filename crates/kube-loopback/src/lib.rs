@@ -342,6 +342,13 @@ impl Server {
 
     /// A kubeconfig for `user`: [`ADMIN`] (client certificate) or a token user.
     pub fn kubeconfig(&self, user: &str) -> String {
+        self.kubeconfig_named(user, "loopback")
+    }
+
+    /// A kubeconfig whose context, cluster and user entries are all named
+    /// `name`, so that the kubeconfigs of several servers merge (`KUBECONFIG=a:b`)
+    /// into one with a context per server.
+    pub fn kubeconfig_named(&self, user: &str, name: &str) -> String {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let credentials = if let Some(cert) = self.pki.clients.iter().find(|c| c.user == user) {
             json!({"client-certificate-data": b64(&cert.cert_pem), "client-key-data": b64(&cert.key_pem)})
@@ -353,10 +360,10 @@ impl Server {
         let config = json!({
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "loopback", "cluster": {"server": self.url, "certificate-authority-data": b64(&self.pki.ca_pem)}}],
-            "users": [{"name": user, "user": credentials}],
-            "contexts": [{"name": "loopback", "context": {"cluster": "loopback", "user": user, "namespace": "default"}}],
-            "current-context": "loopback",
+            "clusters": [{"name": name, "cluster": {"server": self.url, "certificate-authority-data": b64(&self.pki.ca_pem)}}],
+            "users": [{"name": if name == "loopback" { user } else { name }, "user": credentials}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": if name == "loopback" { user } else { name }, "namespace": "default"}}],
+            "current-context": name,
             "preferences": {},
         });
         serde_saphyr::to_string(&config).unwrap_or_default()
