@@ -36,7 +36,7 @@ Examples:
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 verdict (--expect, check, refused change).";
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Read objects from a file, a directory (recursively: *.yaml, *.yml, *.json)
     /// or `-` (stdin) instead of a cluster; repeatable. No cluster is contacted
@@ -92,13 +92,13 @@ pub struct GlobalArgs {
 
     /// The kubeconfig context to use. Repeat it for the clusters of one mesh
     /// (multi-primary, primary-remote): `get` and `check` read each at once,
-    /// rows and findings gain a CLUSTER, and `check` compares the clusters
+    /// rows and findings gain a CLUSTER, and `check` compares the clusters; a
+    /// change is gated in every cluster, then written to each
     #[arg(long, value_name = "NAME", global = true, action = clap::ArgAction::Append,
           add = ArgValueCandidates::new(crate::complete::contexts))]
     pub context: Vec<String>,
 
-    /// Every context of the kubeconfig, as the clusters of one mesh (`get`
-    /// and `check`)
+    /// Every context of the kubeconfig, as the clusters of one mesh
     #[arg(long, global = true, conflicts_with = "context")]
     pub all_contexts: bool,
 

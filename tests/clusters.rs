@@ -193,11 +193,7 @@ fn check_compares_the_clusters_of_one_mesh() {
 #[test]
 fn commands_that_read_one_cluster_say_so() {
     let mesh = Mesh::start("STRICT");
-    for args in [
-        &["require", "shop/api"][..],
-        &["explain", "shop/api"],
-        &["get", "shop", "--traffic"],
-    ] {
+    for args in [&["explain", "shop/api"][..], &["get", "shop", "--traffic"]] {
         let run = mesh.mtls(&[args, &BOTH].concat());
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(
@@ -208,6 +204,85 @@ fn commands_that_read_one_cluster_say_so() {
     }
     let offline = mesh.mtls(&[&["get", "-f", "examples/"][..], &BOTH].concat());
     assert_eq!(offline.code, 2, "{}", offline.stderr);
+}
+
+/// A change with several contexts is planned and gated in every cluster
+/// before any is written, then written to each in turn.
+#[test]
+fn a_change_is_made_in_each_cluster_or_in_none() {
+    let mesh = Mesh::start("PERMISSIVE");
+    let run = mesh.mtls(&[&["require", "shop"][..], &BOTH].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("east: shop: already STRICT at the namespace level")
+            && run
+                .stderr
+                .contains("west: shop: set to STRICT (peerauthentication shop/default updated)"),
+        "{}",
+        run.stderr
+    );
+    // Each cluster's table, read back, its rows naming the cluster.
+    let has = |words: &[&str]| {
+        run.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == words)
+    };
+    assert!(
+        has(&["west", "shop", "STRICT", "namespace", "shop/default"]),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        has(&[
+            "east",
+            "shop/cart:80",
+            "STRICT",
+            "namespace",
+            "shop/default"
+        ]),
+        "{}",
+        run.stdout
+    );
+    let after = mesh.mtls(&[&["get", "shop/api:http", "--expect", "STRICT"][..], &BOTH].concat());
+    assert_eq!(after.code, 0, "{}", after.stdout);
+
+    // Refused in one cluster: written in none.
+    let mesh = Mesh::start("PERMISSIVE");
+    mesh._west
+        .seed(vec![serde_json::json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "plain", "namespace": "shop"},
+            "spec": {"host": "api.shop.svc.cluster.local", "trafficPolicy": {"tls": {"mode": "DISABLE"}}}})])
+        .expect("seed");
+    let before = (mesh._east.objects(), mesh._west.objects());
+    let refused = mesh.mtls(&[&["require", "shop/api"][..], &BOTH].concat());
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cluster west: nothing was written"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!((mesh._east.objects(), mesh._west.objects()), before);
+
+    // A write that fails in the second cluster: the first keeps its change,
+    // and the error says so.
+    let mesh = Mesh::start("PERMISSIVE");
+    mesh._west.deny(kube_loopback::Deny {
+        verb: Some("create".into()),
+        ..kube_loopback::Deny::default()
+    });
+    let failed = mesh.mtls(&[&["disable", "shop/api:http", "--force"][..], &BOTH].concat());
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains(
+            "the change stopped in cluster west: clusters written: east; not written (or in part, as said above): west"
+        ),
+        "{}",
+        failed.stderr
+    );
+    let east = mesh.mtls(&["get", "shop/api:http", "--context", "east"]);
+    assert!(east.stdout.contains("DISABLE"), "{}", east.stdout);
 }
 
 /// The README's example prints what it shows, on a mesh like its own.
@@ -221,5 +296,10 @@ fn the_readme_shows_several_clusters_as_they_print() {
     let shown = rest.split("```").next().expect("its output");
     let mesh = Mesh::start("PERMISSIVE");
     let run = mesh.mtls(&[&["get", "shop/api:http"][..], &BOTH].concat());
-    assert_eq!((run.code, run.stdout.as_str()), (0, shown), "{}", run.stderr);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, shown),
+        "{}",
+        run.stderr
+    );
 }

@@ -46,12 +46,38 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
         .into());
     }
     let targets = parse_change_targets(&args.targets, session.args.namespace.as_deref(), command)?;
-    let scope = reach_of(&targets);
+    if let Some(contexts) = session.clusters()? {
+        return run_clusters(session, args, change, &targets, &contexts);
+    }
+    let prepared = prepare(session, args, change, &targets)?;
+    execute(session, args, change, &targets, prepared)
+}
+
+/// A change planned on one cluster (or the manifests), that passed every
+/// gate: what it reads, writes and leaves.
+struct Prepared {
+    scope: Scope,
+    snapshot: Snapshot,
+    steps: Vec<Step>,
+    after: Snapshot,
+    edits: Vec<Edit>,
+}
+
+/// Reads, plans every target and refuses (exit 3) what would not take
+/// effect, would break calls or traffic, or fight a GitOps owner. Writes
+/// nothing.
+fn prepare(
+    session: &Session<'_>,
+    args: &ChangeArgs,
+    change: Change,
+    targets: &[Target],
+) -> anyhow::Result<Prepared> {
+    let scope = reach_of(targets);
     // With the clients' side: a change must not break their calls.
     let snapshot = session.snapshot_with_clients(&scope)?;
 
     // Every target is planned, and refused, before anything is written.
-    let (steps, after) = plan_all(snapshot.clone(), &targets, change)?;
+    let (steps, after) = plan_all(snapshot.clone(), targets, change)?;
     refuse_blocked(&steps, args.force)?;
     refuse_breaking(session, &check::broken_by(&snapshot, &after), args.force)?;
     refuse_plaintext_callers(session, &snapshot, &after, args)?;
@@ -60,7 +86,93 @@ pub fn run(session: &Session<'_>, args: &ChangeArgs, change: Change) -> anyhow::
     if !session.offline() {
         refuse_owned(session, &edits, &snapshot, args.force)?;
     }
+    Ok(Prepared {
+        scope,
+        snapshot,
+        steps,
+        after,
+        edits,
+    })
+}
 
+/// A change on the clusters of one mesh: planned and gated in every one
+/// before it is written to any, then written to each in turn, as several
+/// targets are. A failure stops it, saying which clusters were written.
+fn run_clusters(
+    session: &Session<'_>,
+    args: &ChangeArgs,
+    change: Change,
+    targets: &[Target],
+    contexts: &[String],
+) -> anyhow::Result<()> {
+    if args.write || args.diff {
+        return Err(UsageError("--write and --diff edit manifests, not clusters".into()).into());
+    }
+    let globals: Vec<crate::cli::GlobalArgs> = contexts
+        .iter()
+        .map(|context| {
+            let mut global = session.args.clone();
+            global.context = vec![context.clone()];
+            global.all_contexts = false;
+            global
+        })
+        .collect();
+    let sessions: Vec<Session<'_>> = globals
+        .iter()
+        .zip(contexts)
+        .map(|(global, context)| {
+            let mut cluster = Session::new(global);
+            cluster.cluster = Some(context.clone());
+            cluster
+        })
+        .collect();
+    let mut prepared = Vec::new();
+    for (context, cluster) in contexts.iter().zip(&sessions) {
+        prepared.push(
+            prepare(cluster, args, change, targets)
+                .map_err(|e| e.context(format!("cluster {context}: nothing was written")))?,
+        );
+    }
+    let mut written: Vec<&str> = Vec::new();
+    for ((context, cluster), prepared) in contexts.iter().zip(&sessions).zip(prepared) {
+        if let Err(e) = execute(cluster, args, change, targets, prepared) {
+            let unwritten: Vec<&str> = contexts[written.len()..]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let done = if written.is_empty() {
+                "none".to_string()
+            } else {
+                written.join(", ")
+            };
+            return Err(e.context(format!(
+                "the change stopped in cluster {context}: clusters written: {done}; not written \
+                 (or in part, as said above): {}",
+                unwritten.join(", ")
+            )));
+        }
+        written.push(context);
+    }
+    Ok(())
+}
+
+/// Prints the plan (offline, `--dry-run`), edits the manifests (`--write`),
+/// or writes each target to the cluster, and reads the result back.
+fn execute(
+    session: &Session<'_>,
+    args: &ChangeArgs,
+    change: Change,
+    targets: &[Target],
+    prepared: Prepared,
+) -> anyhow::Result<()> {
+    let Prepared {
+        scope,
+        snapshot,
+        steps,
+        after,
+        edits,
+    } = prepared;
+    let targets = targets.to_vec();
     if args.write || args.diff {
         return write_tree(session, args, &steps, &edits, &snapshot, &after, &targets);
     }

@@ -40,6 +40,9 @@ pub struct Session<'a> {
     connection: OnceCell<Connection>,
     /// Warnings about the objects are printed on the first read only.
     warned: Cell<bool>,
+    /// The context of this session's cluster, when a command works on
+    /// several clusters, one session each: its rows carry it.
+    pub cluster: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -55,6 +58,7 @@ impl<'a> Session<'a> {
             terminal: std::io::stdout().is_terminal(),
             connection: OnceCell::new(),
             warned: Cell::new(false),
+            cluster: None,
         }
     }
 
@@ -242,8 +246,9 @@ impl<'a> Session<'a> {
     /// will not take effect. A script that asked for fewer lines still hears it.
     pub fn alert(&self, message: &str) {
         eprintln!(
-            "{} {}",
+            "{} {}{}",
             "warning:".yellow().bold(),
+            self.of_cluster(),
             render::printable(message)
         );
     }
@@ -251,13 +256,34 @@ impl<'a> Session<'a> {
     /// A line for the user on stderr, left out with --quiet.
     pub fn note(&self, message: &str) {
         if !self.args.quiet {
-            eprintln!("{}", render::printable(message));
+            eprintln!("{}{}", self.of_cluster(), render::printable(message));
         }
+    }
+
+    /// `CLUSTER: ` before what is said, when a command works on several.
+    fn of_cluster(&self) -> String {
+        self.cluster
+            .as_ref()
+            .map_or(String::new(), |c| format!("{}: ", render::printable(c)))
     }
 
     /// Rows in the chosen format.
     pub fn format_rows(&self, rows: &[Row], color: bool) -> anyhow::Result<String> {
-        self.format_rows_with(rows, color, &Default::default())
+        match &self.cluster {
+            // One of several clusters a change writes: its rows say which.
+            Some(cluster) => {
+                let rows: Vec<Row> = rows
+                    .iter()
+                    .cloned()
+                    .map(|mut r| {
+                        r.cluster = Some(cluster.clone());
+                        r
+                    })
+                    .collect();
+                self.format_rows_with(&rows, color, &Default::default())
+            }
+            None => self.format_rows_with(rows, color, &Default::default()),
+        }
     }
 
     /// Rows in the chosen format, the wide table marking rows with findings.
