@@ -108,6 +108,7 @@ for size in "${sizes[@]}"; do
   # check exits 3 on findings: a verdict, not a failure
   row "mtls check -A -o json" bash -c '"$0" check -A -o json >/dev/null; s=$?; [ $s -eq 0 ] || [ $s -eq 3 ]' "$mtls"
   row "mtls get team-000/svc-000:8000" "$mtls" get team-000/svc-000:8000 -o json
+  row "mtls explain team-000/svc-000:8000" "$mtls" explain team-000/svc-000:8000
   kill "$server"; wait "$server" 2>/dev/null || true
 done
 runs=21

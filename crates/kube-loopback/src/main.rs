@@ -12,13 +12,15 @@ use anyhow::{Context, bail};
 use kube_loopback::{ADMIN, Config, Server};
 
 const USAGE: &str = "usage: kube-loopback [--seed PATH]... [--generate NAMESPACES,SERVICES,PODS[,SEED]] \
-                     [--pods lean|realistic] [--kubeconfig PATH] [--user NAME] [--enable GROUP/VERSION]... [--disable GROUP/VERSION]... \
+                     [--pods lean|realistic] [--kubeconfig PATH] [--name NAME] [--user NAME] [--enable GROUP/VERSION]... [--disable GROUP/VERSION]... \
                      [--log PATH]";
 
 fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
     let mut kubeconfig: Option<PathBuf> = None;
     let mut user = ADMIN.to_string();
+    // The name of the kubeconfig's context, cluster and user entries.
+    let mut name = "loopback".to_string();
     let mut log: Option<PathBuf> = None;
     let mut generated: Vec<String> = Vec::new();
     let mut shape = kube_loopback::PodShape::Lean;
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             "--log" => log = Some(PathBuf::from(value()?)),
             "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
             "--user" => user = value()?,
+            "--name" => name = value()?,
             "--enable" => config.enable.push(value()?),
             "--disable" => config.disable.push(value()?),
             "-h" | "--help" => {
@@ -55,7 +58,8 @@ fn main() -> anyhow::Result<()> {
     }
     let server = Server::start(config)?;
     if let Some(path) = &kubeconfig {
-        server.write_kubeconfig(path, &user)?;
+        std::fs::write(path, server.kubeconfig_named(&user, &name))
+            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("kubeconfig for {user} written to {}", path.display());
     }
     println!("{}", server.url());
