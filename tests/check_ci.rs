@@ -212,12 +212,7 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
 /// The README's `check` example is what it prints (stdout, then stderr).
 #[test]
 fn the_readme_shows_check_as_it_prints() {
-    let readme = std::fs::read_to_string("README.md").expect("README");
-    let shown = readme
-        .split("$ mtls check -A -f examples/\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("README shows `mtls check -A -f examples/`");
+    let shown = common::readme_output("$ mtls check -A -f examples/\n");
     let out = Mtls::new(["check", "-A", "-f", "examples/"]).run();
     assert_eq!(format!("{}{}", out.stdout, out.stderr), shown);
 }

@@ -288,17 +288,12 @@ fn a_change_is_made_in_each_cluster_or_in_none() {
 /// The README's example prints what it shows, on a mesh like its own.
 #[test]
 fn the_readme_shows_several_clusters_as_they_print() {
-    let readme = std::fs::read_to_string("README.md").expect("README");
-    let command = "$ mtls get shop/api:http --context east --context west\n";
-    let (_, rest) = readme
-        .split_once(command)
-        .expect("README shows the example");
-    let shown = rest.split("```").next().expect("its output");
+    let shown = common::readme_output("$ mtls get shop/api:http --context east --context west\n");
     let mesh = Mesh::start("PERMISSIVE");
     let run = mesh.mtls(&[&["get", "shop/api:http"][..], &BOTH].concat());
     assert_eq!(
         (run.code, run.stdout.as_str()),
-        (0, shown),
+        (0, shown.as_str()),
         "{}",
         run.stderr
     );

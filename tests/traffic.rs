@@ -617,14 +617,8 @@ fn credentials_for_prometheus_are_sent_and_never_printed() {
 /// the window, so they move with the second the query runs).
 #[test]
 fn the_readme_shows_traffic_as_it_prints() {
-    let readme = std::fs::read_to_string("README.md").expect("README");
-    let shown: Vec<&str> = readme
-        .split("$ mtls traffic prod\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("README shows `mtls traffic prod`")
-        .lines()
-        .collect();
+    let output = common::readme_output("$ mtls traffic prod\n");
+    let shown: Vec<&str> = output.lines().collect();
     let prometheus = Prometheus::start(&samples());
     let out = offline(&prometheus, &["traffic", "prod", "-q"]);
     assert_eq!(out.code, 0, "{}", out.stderr);

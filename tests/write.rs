@@ -445,12 +445,7 @@ fn a_closed_stdout_does_not_stop_the_write() {
 /// The README's `--diff` example prints what it shows, and writes nothing.
 #[test]
 fn the_readme_shows_diff_as_it_prints() {
-    let readme = std::fs::read_to_string("README.md").expect("README");
-    let command = "$ mtls require payments -f examples/ --diff\n";
-    let (_, rest) = readme
-        .split_once(command)
-        .expect("README shows the example");
-    let shown = rest.split("```").next().expect("its output");
+    let shown = common::readme_output("$ mtls require payments -f examples/ --diff\n");
     let dir = tempfile::tempdir().expect("temp dir");
     common::copy_tree(Path::new("examples"), &dir.path().join("examples"));
     let run = Mtls::new(["require", "payments", "-f", "examples/", "--diff"])
@@ -458,7 +453,7 @@ fn the_readme_shows_diff_as_it_prints() {
         .run();
     assert_eq!(
         (run.code, run.stdout.as_str()),
-        (0, shown),
+        (0, shown.as_str()),
         "{}",
         run.stderr
     );

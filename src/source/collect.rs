@@ -488,20 +488,31 @@ impl Collector {
                 .keys()
                 .any(|k| k.starts_with("topology.") || k == crate::policy::HOSTNAME_LABEL)
         });
+        // The Services with a selector and a named target port, by namespace.
+        let mut named: HashMap<&str, Vec<&Service>> = HashMap::new();
+        for svc in self.services.values() {
+            if svc.selector.is_some()
+                && svc
+                    .ports
+                    .iter()
+                    .any(|p| matches!(p.target_port, TargetPort::Name(_)))
+            {
+                named
+                    .entry(svc.id.namespace.as_str())
+                    .or_default()
+                    .push(svc);
+            }
+        }
         let mut needed = Vec::new();
         for ((ns, _), &i) in &partial {
             let pod = &self.pods[i];
-            let unsliced = self.services.values().any(|svc| {
-                &svc.id.namespace == ns
-                    && svc
-                        .selector
+            let unsliced = named.get(ns.as_str()).is_some_and(|services| {
+                services.iter().any(|svc| {
+                    svc.selector
                         .as_ref()
                         .is_some_and(|s| selects(s, &pod.labels))
-                    && svc
-                        .ports
-                        .iter()
-                        .any(|p| matches!(p.target_port, TargetPort::Name(_)))
-                    && !sliced.contains(&(ns.clone(), svc.id.name.clone(), i))
+                        && !sliced.contains(&(ns.clone(), svc.id.name.clone(), i))
+                })
             });
             let injected = pod.annotations.contains_key("sidecar.istio.io/status");
             if unsliced || !injected || by_topology {

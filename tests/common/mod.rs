@@ -153,3 +153,13 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// What the README shows after the line `$ COMMAND` (given with its line
+/// break) up to the end of its code block: the output it promises.
+pub fn readme_output(command: &str) -> String {
+    let readme = std::fs::read_to_string("README.md").expect("README");
+    let (_, rest) = readme
+        .split_once(command)
+        .unwrap_or_else(|| panic!("README shows {command:?}"));
+    rest.split("```").next().expect("its output").to_string()
+}
