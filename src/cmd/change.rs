@@ -105,9 +105,6 @@ fn run_clusters(
     targets: &[Target],
     contexts: &[String],
 ) -> anyhow::Result<()> {
-    if args.write || args.diff {
-        return Err(UsageError("--write and --diff edit manifests, not clusters".into()).into());
-    }
     let globals: Vec<crate::cli::GlobalArgs> = contexts
         .iter()
         .map(|context| {
@@ -172,9 +169,8 @@ fn execute(
         after,
         edits,
     } = prepared;
-    let targets = targets.to_vec();
     if args.write || args.diff {
-        return write_tree(session, args, &steps, &edits, &snapshot, &after, &targets);
+        return write_tree(session, args, &steps, &edits, &snapshot, &after, targets);
     }
     if session.offline() || args.dry_run {
         if !session.offline() {
@@ -189,7 +185,7 @@ fn execute(
             report(session, step, false);
         }
         print_stdout(&plan(session, &edits, &snapshot)?)?;
-        return table_after(session, &after, &targets);
+        return table_after(session, &after, targets);
     }
 
     confirm_weakening(&steps, args.yes)?;
@@ -198,7 +194,7 @@ fn execute(
     let mut done: Vec<Step> = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
     let mut fresh = Some(snapshot);
-    for target in &targets {
+    for target in targets {
         if let Some(signal) = stop.raised() {
             failure = Some(anyhow::anyhow!("interrupted by {signal}"));
             break;
@@ -233,12 +229,12 @@ fn execute(
     // The table is read back for every target, whatever happened.
     let read_back = session
         .snapshot(&scope)
-        .and_then(|after| rows_after(&after, &targets));
+        .and_then(|after| rows_after(&after, targets));
     if let Ok(rows) = &read_back {
         print_stdout(&session.format_rows(rows, session.color)?)?;
     }
     if let Some(failure) = failure {
-        return Err(stopped(failure, &done, &targets, read_back.err()));
+        return Err(stopped(failure, &done, targets, read_back.err()));
     }
     let rows = read_back.map_err(|e| {
         e.context("every change was written, but the table could not be read back to check it")

@@ -7,7 +7,7 @@ use crate::cmd::observe::{Traffic, observe};
 use crate::cmd::{Session, default_target, parse_targets, print_stdout, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
-use mtls::policy::resolve::{Index, Row, RowEnforced};
+use mtls::policy::resolve::{Index, Row, RowEnforced, row_key};
 use mtls::render::table::judged_text;
 use mtls::source::cluster::{Clients, Scope};
 
@@ -62,16 +62,7 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
                 }
             }
             if wide {
-                for f in check::check(snapshot) {
-                    for row in &f.rows {
-                        let codes = marks
-                            .entry(format!("{row} (cluster {context})"))
-                            .or_default();
-                        if !codes.contains(&f.code) {
-                            codes.push(f.code);
-                        }
-                    }
-                }
+                mark(&mut marks, &check::check(snapshot), Some(context));
             }
             for mut row in of_cluster {
                 row.cluster = Some(context.clone());
@@ -128,22 +119,29 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
             Traffic::Unavailable(why) => session.warn(&format!("traffic left out: {why}")),
         }
     }
-    let findings = if wide {
-        check::check(&snapshot)
-    } else {
-        Vec::new()
-    };
     let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for f in &findings {
+    if wide {
+        mark(&mut marks, &check::check(&snapshot), None);
+    }
+    print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
+    judge(args, &rows)
+}
+
+/// Marks each row the findings concern with their codes, for the wide view,
+/// keyed as `Row::key` names rows (with the cluster, where there are several).
+fn mark(
+    marks: &mut BTreeMap<String, Vec<&'static str>>,
+    findings: &[check::Finding],
+    cluster: Option<&str>,
+) {
+    for f in findings {
         for row in &f.rows {
-            let codes = marks.entry(row.clone()).or_default();
+            let codes = marks.entry(row_key(row, cluster)).or_default();
             if !codes.contains(&f.code) {
                 codes.push(f.code);
             }
         }
     }
-    print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
-    judge(args, &rows)
 }
 
 /// `--expect` and `--expect-at-least`. Rows are judged by what their pods

@@ -1161,6 +1161,15 @@ pub struct Row {
     pub traffic: Option<crate::traffic::RowTraffic>,
 }
 
+/// A row's target with its cluster, where it has one: `prod/api:80 (cluster
+/// east)`.
+pub fn row_key(target: &str, cluster: Option<&str>) -> String {
+    match cluster {
+        Some(cluster) => format!("{target} (cluster {cluster})"),
+        None => target.to_string(),
+    }
+}
+
 impl Row {
     /// The weakest mode a pod behind the row has: the mode itself, or for a
     /// `MIXED` row the weakest of its pods' modes.
@@ -1319,10 +1328,7 @@ impl Row {
     /// The row's target, and its cluster where it has one: how findings
     /// and messages tell the rows of several clusters apart.
     pub fn key(&self) -> String {
-        match &self.cluster {
-            Some(cluster) => format!("{} (cluster {cluster})", self.target),
-            None => self.target.clone(),
-        }
+        row_key(&self.target, self.cluster.as_deref())
     }
 
     pub fn sort_key(&self) -> (u8, &str, u8, &str, u8, u32) {
