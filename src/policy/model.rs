@@ -386,6 +386,9 @@ pub struct Workload {
     pub partial: bool,
 }
 
+/// The annotation by which Istio's injector records what it added to a pod.
+pub const SIDECAR_STATUS: &str = "sidecar.istio.io/status";
+
 /// Kinds whose `spec.template` is a pod template.
 pub const TEMPLATE_KINDS: [&str; 5] = [
     "Deployment",
@@ -437,7 +440,7 @@ impl Workload {
             None | Some(Value::Null) => Labels::new(),
             Some(v) => string_map(v).map_err(|e| format!("labels: {e}"))?,
         };
-        let annotations = match md.and_then(|m| m.get("annotations")) {
+        let mut annotations = match md.and_then(|m| m.get("annotations")) {
             None | Some(Value::Null) => Labels::new(),
             Some(v) => string_map(v)
                 .map_err(|e| format!("annotations: {e}"))?
@@ -489,13 +492,29 @@ impl Workload {
                 }
             }
         }
-        // A running pod records the templates it was injected with.
-        router |= annotations
-            .get("sidecar.istio.io/status")
-            .and_then(|status| serde_json::from_str::<Value>(status).ok())
-            .and_then(|status| status.get("templates").cloned())
-            .and_then(|t| t.as_array().cloned())
-            .is_some_and(|t| t.iter().any(|t| t == "gateway"));
+        // A running pod records what it was injected with: the templates
+        // and, for a pod whose spec was not read, its containers.
+        let status: Option<Value> = annotations
+            .get(SIDECAR_STATUS)
+            .and_then(|status| serde_json::from_str(status).ok());
+        let names = |key: &str| -> Vec<String> {
+            status
+                .as_ref()
+                .and_then(|s| s[key].as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        router |= names("templates").iter().any(|t| t == "gateway");
+        if pod_spec.is_none() && origin == WorkloadOrigin::Pod {
+            container_names = [names("containers"), names("initContainers")].concat();
+        }
+        // From here on only its presence is read: its text, some hundred
+        // bytes a pod, is let go.
+        if let Some(text) = annotations.get_mut(SIDECAR_STATUS) {
+            *text = String::new();
+        }
         Ok(Workload {
             id: meta.id,
             kind,
@@ -533,19 +552,6 @@ impl Workload {
             None,
             "spec",
         )?;
-        let status: Option<Value> = workload
-            .annotations
-            .get("sidecar.istio.io/status")
-            .and_then(|s| serde_json::from_str(s).ok());
-        workload.container_names = status
-            .iter()
-            .flat_map(|s| {
-                ["containers", "initContainers"]
-                    .into_iter()
-                    .flat_map(move |k| s[k].as_array().cloned().unwrap_or_default())
-            })
-            .filter_map(|c| c.as_str().map(str::to_string))
-            .collect();
         workload.partial = true;
         Ok(workload)
     }
