@@ -298,3 +298,40 @@ fn the_readme_shows_several_clusters_as_they_print() {
         run.stderr
     );
 }
+
+/// SARIF names each finding's cluster, in its message and its properties.
+#[test]
+fn sarif_names_the_cluster_of_each_finding() {
+    let mesh = Mesh::start("DISABLE");
+    mesh._west
+        .seed(vec![serde_json::json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "plain", "namespace": "shop"},
+            "spec": {"host": "api.shop.svc.cluster.local", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}})])
+        .expect("seed");
+    let run = mesh.mtls(&[&["check", "-A", "-o", "sarif"][..], &BOTH].concat());
+    let log: Value = serde_json::from_str(&run.stdout).expect("SARIF");
+    let results = log["runs"][0]["results"].as_array().expect("results");
+    let west: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["properties"]["cluster"] == "west")
+        .collect();
+    assert!(!west.is_empty(), "{}", run.stdout);
+    assert!(
+        west.iter().all(|r| r["message"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("(cluster west): "))),
+        "{}",
+        run.stdout
+    );
+    // The comparison of the clusters belongs to none of them.
+    let across = results
+        .iter()
+        .find(|r| r["ruleId"] == "MTLS019")
+        .expect("MTLS019");
+    assert!(
+        across
+            .get("properties")
+            .is_none_or(|p| p.get("cluster").is_none())
+    );
+}
