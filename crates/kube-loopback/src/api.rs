@@ -1,7 +1,7 @@
 //! The API itself: routing, discovery, storage and the Status errors, over a
 //! request that the HTTP layer has already read and authenticated.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -127,6 +127,28 @@ pub struct State {
     pub metadata: bool,
     /// Pods the kubelet started: the next one's IP.
     ran: u64,
+    /// The changes a watch can still replay, oldest first (the API server's
+    /// watch cache, or etcd before compaction).
+    changes: VecDeque<Change>,
+    /// Watches from revisions before this one are answered `410 Gone`: the
+    /// changes since were dropped.
+    compacted: u64,
+    /// Whether changes are kept: not while the seed is stored.
+    recording: bool,
+}
+
+/// How many changes the server keeps for watches; older ones are compacted.
+const KEPT_CHANGES: usize = 10_000;
+
+/// One change to the store: an object created, replaced or deleted.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub revision: u64,
+    resource: String,
+    namespace: String,
+    /// The object before; for a deletion, with the deletion's revision.
+    before: Option<Value>,
+    after: Option<Value>,
 }
 
 /// What a parsed resource path names.
@@ -172,6 +194,9 @@ impl State {
             rbac: false,
             metadata: true,
             ran: 0,
+            changes: VecDeque::new(),
+            compacted: 1,
+            recording: false,
         }
     }
 
@@ -320,8 +345,7 @@ impl State {
         if let Some(managed) = managed {
             object["metadata"]["managedFields"] = managed;
         }
-        self.objects
-            .insert((rt.qualified(), namespace, name), object);
+        self.put((rt.qualified(), namespace, name), object);
         Ok(())
     }
 
@@ -353,11 +377,12 @@ impl State {
         for name in pods {
             self.ran += 1;
             let n = self.ran;
-            if let Some(pod) =
-                self.objects
-                    .get_mut(&("pods".to_string(), namespace.to_string(), name))
-            {
-                crate::controllers::run(pod, n);
+            let key = ("pods".to_string(), namespace.to_string(), name);
+            if let Some(mut pod) = self.objects.get(&key).cloned() {
+                crate::controllers::run(&mut pod, n);
+                // The kubelet's status update is a write like any other.
+                pod["metadata"]["resourceVersion"] = json!(self.next_revision().to_string());
+                self.put(key, pod);
             }
         }
         let of = |state: &State, resource: &str| -> Vec<Value> {
@@ -400,8 +425,7 @@ impl State {
             return;
         }
         for (name, _) in current {
-            self.objects
-                .remove(&(slices.clone(), namespace.to_string(), name));
+            self.take(&(slices.clone(), namespace.to_string(), name));
         }
         let rt = crate::resources::by_kind("discovery.k8s.io/v1", "EndpointSlice")
             .expect("the server stores EndpointSlices");
@@ -411,9 +435,74 @@ impl State {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            self.objects
-                .insert((slices.clone(), namespace.to_string(), name), slice);
+            self.put((slices.clone(), namespace.to_string(), name), slice);
         }
+    }
+
+    /// Stores `object` (its resourceVersion already set) under `key`,
+    /// keeping the change for watches.
+    fn put(&mut self, key: (String, String, String), object: Value) {
+        let revision = object["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(self.revision);
+        let after = self.recording.then(|| object.clone());
+        let before = self.objects.insert(key.clone(), object);
+        self.record(key, revision, before, after);
+    }
+
+    /// Deletes the object under `key` at a new revision, keeping the change
+    /// for watches.
+    fn take(&mut self, key: &(String, String, String)) -> Option<Value> {
+        let object = self.objects.remove(key)?;
+        let revision = self.next_revision();
+        let mut gone = object.clone();
+        gone["metadata"]["resourceVersion"] = json!(revision.to_string());
+        self.record(key.clone(), revision, Some(gone), None);
+        Some(object)
+    }
+
+    fn record(
+        &mut self,
+        (resource, namespace, _): (String, String, String),
+        revision: u64,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) {
+        if !self.recording {
+            return;
+        }
+        self.changes.push_back(Change {
+            revision,
+            resource,
+            namespace,
+            before,
+            after,
+        });
+        while self.changes.len() > KEPT_CHANGES {
+            if let Some(dropped) = self.changes.pop_front() {
+                self.compacted = dropped.revision;
+            }
+        }
+    }
+
+    /// From now on, changes are kept for watches; a watch can start from
+    /// the current revision, not before.
+    pub fn start_recording(&mut self) {
+        self.recording = true;
+        self.compact();
+    }
+
+    /// Drops every change kept: watches from an earlier revision get 410
+    /// Gone, as after etcd compacts.
+    pub fn compact(&mut self) {
+        self.changes.clear();
+        self.compacted = self.revision;
+    }
+
+    /// The revision of the last write.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     fn next_revision(&mut self) -> u64 {
@@ -754,6 +843,17 @@ impl State {
                 None => return bad_request("continue key is not valid".into()),
             },
         };
+        // A continue token names the revision of the list's first page, which
+        // every page reports, as the API server's do: a watch from it then
+        // misses no change made while the pages were read.
+        let (revision, start) = match start.as_deref().map(|s| s.split_once('|')) {
+            None => (self.revision, None),
+            Some(Some((revision, key))) if revision.parse::<u64>().is_ok() => (
+                revision.parse().unwrap_or(self.revision),
+                Some(key.to_string()),
+            ),
+            Some(_) => return bad_request("continue key is not valid".into()),
+        };
         let resource = route.rt.qualified();
         let mut items = Vec::new();
         let mut next = None;
@@ -792,7 +892,7 @@ impl State {
                             .last()
                             .map(|o: &Value| {
                                 format!(
-                                    "{}/{}",
+                                    "{revision}|{}/{}",
                                     o["metadata"]["namespace"].as_str().unwrap_or(""),
                                     o["metadata"]["name"].as_str().unwrap_or("")
                                 )
@@ -804,7 +904,7 @@ impl State {
             }
             items.push(self.present(object, route));
         }
-        let mut metadata = json!({ "resourceVersion": self.revision.to_string() });
+        let mut metadata = json!({ "resourceVersion": revision.to_string() });
         if let Some(token) = next {
             metadata["continue"] = json!(token);
         }
@@ -938,7 +1038,7 @@ impl State {
             return respond(201, object);
         }
         self.stamp_new(&mut object, rt);
-        self.objects.insert(key, object.clone());
+        self.put(key, object.clone());
         respond(201, self.present(&object, route))
     }
 
@@ -994,7 +1094,7 @@ impl State {
         if let Value::Object(m) = &mut object["metadata"] {
             m.remove("managedFields");
         }
-        self.objects.insert(key, object.clone());
+        self.put(key, object.clone());
         respond(200, object)
     }
 
@@ -1014,11 +1114,18 @@ impl State {
         if Self::dry_run(req) {
             return respond(200, self.present(&object, route));
         }
-        self.objects.remove(&key);
         if rt.resource == "namespaces" {
-            self.objects.retain(|(_, ns, _), _| ns != &name);
+            let inside: Vec<_> = self
+                .objects
+                .keys()
+                .filter(|(_, ns, _)| ns == &name)
+                .cloned()
+                .collect();
+            for key in &inside {
+                self.take(key);
+            }
         }
-        self.next_revision();
+        self.take(&key);
         respond(200, self.present(&object, route))
     }
 
@@ -1220,6 +1327,152 @@ pub enum Media {
     Table,
     /// `meta.k8s.io/v1` PartialObjectMetadata(List): the metadata alone.
     Metadata,
+}
+
+/// An open watch: what it follows, and the revision up to which it has
+/// been sent every change.
+pub struct Watch {
+    rt: &'static ResourceType,
+    version: String,
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    media: Media,
+    cursor: u64,
+    /// When the server ends it (`timeoutSeconds`; else half an hour, where
+    /// the API server picks 30 to 60 minutes).
+    pub timeout: std::time::Duration,
+    /// The first events: `ADDED` for every object, for a watch from no
+    /// revision (or `0`), as the API server starts one.
+    pub initial: Vec<Value>,
+}
+
+impl State {
+    /// Opens a watch of a collection (`?watch=1`), as the API server does:
+    /// from the revision `resourceVersion` names, replaying every change
+    /// since; from none, with an `ADDED` event for each object first. The
+    /// selectors and media types are those of a LIST (one object's form
+    /// for each event).
+    pub fn watch(&self, req: &Request) -> Result<Watch, Response> {
+        let path = req.path.trim_end_matches('/');
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let route = self.route(&segments)?;
+        if route.name.is_some() {
+            return Err(bad_request(
+                "watch one object with a fieldSelector on metadata.name".into(),
+            ));
+        }
+        if let Some(denied) = self.forbidden(req, &route, "watch") {
+            return Err(denied);
+        }
+        let media = self.media(&req.accept, false)?;
+        let labels =
+            LabelSelector::parse(req.param("labelSelector").unwrap_or("")).map_err(bad_request)?;
+        let fields =
+            FieldSelector::parse(req.param("fieldSelector").unwrap_or("")).map_err(bad_request)?;
+        let timeout = match req.param("timeoutSeconds").map(str::parse::<u64>) {
+            None => 1800,
+            Some(Ok(seconds)) => seconds,
+            Some(Err(_)) => return Err(bad_request("timeoutSeconds must be a number".into())),
+        };
+        let mut watch = Watch {
+            rt: route.rt,
+            version: route.version.clone(),
+            namespace: route.namespace.clone(),
+            labels,
+            fields,
+            media,
+            cursor: self.revision,
+            timeout: std::time::Duration::from_secs(timeout),
+            initial: Vec::new(),
+        };
+        match req.param("resourceVersion").filter(|rv| !rv.is_empty()) {
+            None | Some("0") => {
+                let resource = route.rt.qualified();
+                let objects = self.objects.iter().filter(|((r, ns, _), o)| {
+                    *r == resource
+                        && route.namespace.as_ref().is_none_or(|want| want == ns)
+                        && watch.selects(o)
+                });
+                watch.initial = objects
+                    .map(|(_, o)| json!({"type": "ADDED", "object": self.shown(o, &watch)}))
+                    .collect();
+            }
+            Some(rv) => match rv.parse::<u64>() {
+                Ok(rv) => watch.cursor = rv,
+                Err(_) => {
+                    return Err(bad_request(format!(
+                        "resourceVersion: Invalid value: {rv:?}: must be a number"
+                    )));
+                }
+            },
+        }
+        Ok(watch)
+    }
+
+    /// The events of every change `watch` has not seen, oldest first; or,
+    /// when those changes were compacted away, the `ERROR` event (410
+    /// Expired) that ends the watch, as the API server sends it.
+    pub fn watch_events(&self, watch: &mut Watch) -> Result<Vec<Value>, Value> {
+        if watch.cursor < self.compacted {
+            let message = format!(
+                "too old resource version: {} ({})",
+                watch.cursor, self.compacted
+            );
+            return Err(json!({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "message": message, "reason": "Expired", "code": 410,
+            }}));
+        }
+        let resource = watch.rt.qualified();
+        let first = self.changes.partition_point(|c| c.revision <= watch.cursor);
+        let mut events = Vec::new();
+        for change in self.changes.range(first..) {
+            if change.resource != resource
+                || watch
+                    .namespace
+                    .as_ref()
+                    .is_some_and(|ns| *ns != change.namespace)
+            {
+                continue;
+            }
+            let was = change.before.as_ref().filter(|o| watch.selects(o));
+            let is = change.after.as_ref().filter(|o| watch.selects(o));
+            let (kind, object) = match (was, is) {
+                (None, Some(now)) => ("ADDED", now.clone()),
+                (Some(_), Some(now)) => ("MODIFIED", now.clone()),
+                // Deleted, or no longer selected: the last state the
+                // watch matched, at the change's revision.
+                (Some(then), None) => {
+                    let mut then = then.clone();
+                    then["metadata"]["resourceVersion"] = json!(change.revision.to_string());
+                    ("DELETED", then)
+                }
+                (None, None) => continue,
+            };
+            events.push(json!({"type": kind, "object": self.shown(&object, watch)}));
+        }
+        watch.cursor = self.revision;
+        Ok(events)
+    }
+
+    /// An object as a watch's client sees it.
+    fn shown(&self, object: &Value, watch: &Watch) -> Value {
+        let mut o = object.clone();
+        o["apiVersion"] = json!(watch.rt.api_version(&watch.version));
+        o["kind"] = json!(watch.rt.kind);
+        match watch.media {
+            Media::Object => o,
+            Media::Metadata => partial(&o),
+            Media::Table => single_table(&o),
+        }
+    }
+}
+
+impl Watch {
+    fn selects(&self, object: &Value) -> bool {
+        self.labels.matches(object["metadata"].get("labels")) && self.fields.matches(object)
+    }
 }
 
 impl State {
@@ -1513,6 +1766,169 @@ mod tests {
         assert_eq!(full.body["kind"], "PeerAuthenticationList");
         assert_eq!(full.body["items"][0]["spec"]["mtls"]["mode"], "STRICT");
         assert_eq!(ask(&mut s, PA, LIST).status, 406);
+    }
+
+    /// The (type, name, mode) of each event.
+    fn seen(events: &[Value]) -> Vec<(String, String, String)> {
+        events
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or_default().to_string(),
+                    e["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["object"]["spec"]["mtls"]["mode"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn event(kind: &str, name: &str, mode: &str) -> (String, String, String) {
+        (kind.into(), name.into(), mode.into())
+    }
+
+    #[test]
+    fn a_watch_from_a_list_revision_replays_every_change_since_as_the_api_server() {
+        let mut s = state();
+        s.start_recording();
+        let listed = s.handle(&request("GET", PA, Value::Null));
+        let rv = listed.body["metadata"]["resourceVersion"]
+            .as_str()
+            .expect("a list has a revision")
+            .to_string();
+        let mut watch = s
+            .watch(&request(
+                "GET",
+                &format!("{PA}?watch=1&resourceVersion={rv}&labelSelector=tier=base"),
+                Value::Null,
+            ))
+            .map_err(|r| r.body)
+            .expect("a watch opens");
+        assert!(watch.initial.is_empty(), "from a revision: no ADDED first");
+        assert!(s.watch_events(&mut watch).expect("not expired").is_empty());
+        let patch = |s: &mut State, name: &str, body: Value| {
+            let mut req = request("PATCH", &format!("{PA}/{name}"), body);
+            req.content_type = "application/merge-patch+json".into();
+            assert_eq!(s.handle(&req).status, 200);
+        };
+        patch(
+            &mut s,
+            "default",
+            json!({"spec": {"mtls": {"mode": "PERMISSIVE"}}}),
+        );
+        let created = s.handle(&request(
+            "POST",
+            PA,
+            json!({"metadata": {"name": "api", "labels": {"tier": "base"}},
+                   "spec": {"mtls": {"mode": "DISABLE"}}}),
+        ));
+        assert_eq!(created.status, 201);
+        // Out of the selector: DELETED for this watch, though it still exists.
+        patch(
+            &mut s,
+            "api",
+            json!({"metadata": {"labels": {"tier": "other"}}}),
+        );
+        let before_delete = s.revision();
+        assert_eq!(
+            s.handle(&request("DELETE", &format!("{PA}/default"), Value::Null))
+                .status,
+            200
+        );
+        let events = s.watch_events(&mut watch).expect("not expired");
+        assert_eq!(
+            seen(&events),
+            [
+                event("MODIFIED", "default", "PERMISSIVE"),
+                event("ADDED", "api", "DISABLE"),
+                event("DELETED", "api", "DISABLE"),
+                event("DELETED", "default", "PERMISSIVE"),
+            ]
+        );
+        // A deletion is an event of its own revision.
+        assert_eq!(
+            events[3]["object"]["metadata"]["resourceVersion"],
+            json!((before_delete + 1).to_string())
+        );
+        assert!(s.watch_events(&mut watch).expect("still open").is_empty());
+    }
+
+    #[test]
+    fn a_watch_from_no_revision_starts_with_every_object_and_in_the_form_asked() {
+        let mut s = state();
+        s.start_recording();
+        let mut req = request("GET", &format!("{PA}?watch=true"), Value::Null);
+        req.accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1".into();
+        let watch = s.watch(&req).map_err(|r| r.body).expect("opens");
+        assert_eq!(watch.initial.len(), 1);
+        assert_eq!(watch.initial[0]["type"], "ADDED");
+        assert_eq!(watch.initial[0]["object"]["kind"], "PartialObjectMetadata");
+        assert!(watch.initial[0]["object"].get("spec").is_none());
+        // As a LIST's: 403 where the user may not watch.
+        s.denies.push(crate::Deny {
+            verb: Some("watch".into()),
+            resource: Some("peerauthentications".into()),
+            ..Default::default()
+        });
+        let denied = s.watch(&request("GET", &format!("{PA}?watch=1"), Value::Null));
+        assert_eq!(denied.err().map(|r| r.status), Some(403));
+    }
+
+    #[test]
+    fn a_watch_from_a_compacted_revision_is_told_410_expired() {
+        let mut s = state();
+        s.start_recording();
+        let rv = s.revision();
+        let mut watch = s
+            .watch(&request(
+                "GET",
+                &format!("{PA}?watch=1&resourceVersion={rv}"),
+                Value::Null,
+            ))
+            .map_err(|r| r.body)
+            .expect("opens");
+        let mut req = request("PATCH", &format!("{PA}/default"), json!({"spec": {}}));
+        req.content_type = "application/merge-patch+json".into();
+        s.handle(&req);
+        s.compact();
+        let expired = s.watch_events(&mut watch).expect_err("compacted");
+        assert_eq!(expired["type"], "ERROR");
+        assert_eq!(expired["object"]["code"], 410);
+        assert_eq!(expired["object"]["reason"], "Expired");
+        assert_eq!(
+            expired["object"]["message"],
+            format!("too old resource version: {rv} ({})", s.revision())
+        );
+    }
+
+    #[test]
+    fn the_pages_of_one_list_report_the_revision_of_its_first() {
+        let mut s = state();
+        s.seed(
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                      "metadata": {"name": "zz", "namespace": "prod"}}),
+        )
+        .expect("seed");
+        let first = s.handle(&request("GET", &format!("{PA}?limit=1"), Value::Null));
+        let rv = first.body["metadata"]["resourceVersion"].clone();
+        let token = first.body["metadata"]["continue"]
+            .as_str()
+            .expect("more")
+            .to_string();
+        s.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "later"}}))
+            .expect("seed");
+        let second = s.handle(&request(
+            "GET",
+            &format!("{PA}?limit=1&continue={token}"),
+            Value::Null,
+        ));
+        assert_eq!(second.body["metadata"]["resourceVersion"], rv);
+        assert_eq!(second.body["items"][0]["metadata"]["name"], "zz");
     }
 
     #[test]

@@ -232,6 +232,8 @@ struct Shared {
     certs: Vec<ClientCert>,
     /// Requests being served now.
     serving: std::sync::atomic::AtomicUsize,
+    /// The revision of the last write, for the watches to follow.
+    revisions: tokio::sync::watch::Sender<u64>,
 }
 
 /// A request being served, counted while it lives.
@@ -262,6 +264,16 @@ impl Drop for Serving<'_> {
 }
 
 impl Shared {
+    /// Wakes the watches when the store has changed.
+    fn announce(&self) {
+        let revision = self.state().revision();
+        self.revisions.send_if_modified(|last| {
+            let changed = *last != revision;
+            *last = revision;
+            changed
+        });
+    }
+
     fn state(&self) -> MutexGuard<'_, api::State> {
         // A test that panicked while holding the lock leaves usable data behind.
         self.state
@@ -294,7 +306,9 @@ impl Server {
             state.seed(object)?;
         }
         state.reconcile_all();
+        state.start_recording();
         let shared = Arc::new(Shared {
+            revisions: tokio::sync::watch::Sender::new(state.revision()),
             state: Mutex::new(state),
             tokens: config.tokens,
             certs: pki.clients.clone(),
@@ -384,13 +398,23 @@ impl Server {
         self.shared.state().all_objects()
     }
 
-    /// Stores more objects, as if created.
+    /// Stores more objects, as if created (watches see them).
     pub fn seed(&self, objects: Vec<Value>) -> anyhow::Result<()> {
-        let mut state = self.shared.state();
-        for object in objects {
-            state.seed(object)?;
+        {
+            let mut state = self.shared.state();
+            for object in objects {
+                state.seed(object)?;
+            }
         }
+        self.shared.announce();
         Ok(())
+    }
+
+    /// Forgets every change kept for watches, as etcd compacts: a watch
+    /// that resumes from an earlier revision is told `410 Gone`, and its
+    /// client must LIST again.
+    pub fn compact(&self) {
+        self.shared.state().compact();
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {
@@ -478,7 +502,7 @@ type ResponseBody = BoxBody<Bytes, std::convert::Infallible>;
 
 async fn answer(
     req: hyper::Request<Incoming>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer_cert: Option<&[u8]>,
 ) -> Result<hyper::Response<ResponseBody>, Dropped> {
     let started = Instant::now();
@@ -582,7 +606,40 @@ async fn answer(
                     body,
                     user: user.clone(),
                 };
-                shared.state().handle(&request)
+                let watching = method == "GET"
+                    && request
+                        .query
+                        .iter()
+                        .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
+                if watching {
+                    let opened = shared.state().watch(&request);
+                    match opened {
+                        Ok(watch) => {
+                            record(
+                                shared,
+                                &method,
+                                &uri,
+                                Some(user),
+                                200,
+                                0,
+                                (started, serving.at_arrival),
+                            );
+                            return hyper::Response::builder()
+                                .status(200)
+                                .header("content-type", "application/json")
+                                .header("transfer-encoding", "chunked")
+                                .body(watch_body(Arc::clone(shared), watch))
+                                .map_err(|_| Dropped);
+                        }
+                        Err(refusal) => refusal,
+                    }
+                } else {
+                    let answer = shared.state().handle(&request);
+                    if method != "GET" {
+                        shared.announce();
+                    }
+                    answer
+                }
             }
         }
     };
@@ -602,6 +659,67 @@ async fn answer(
         .header("cache-control", "no-cache, private")
         .body(Full::new(Bytes::from(body)).boxed())
         .map_err(|_| Dropped)
+}
+
+/// The body of a watch: one JSON event per line, as changes are stored,
+/// until the watch times out, the client goes, or the changes it needs
+/// were compacted (then a last `ERROR` event: 410 Expired).
+fn watch_body(shared: Arc<Shared>, mut watch: api::Watch) -> ResponseBody {
+    let (lines, body) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let line = |event: &Value| {
+        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    };
+    tokio::spawn(async move {
+        let mut revisions = shared.revisions.subscribe();
+        let deadline = tokio::time::Instant::now() + watch.timeout;
+        for event in std::mem::take(&mut watch.initial) {
+            if lines.send(line(&event)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            revisions.borrow_and_update();
+            let events = shared.state().watch_events(&mut watch);
+            match events {
+                Ok(events) => {
+                    for event in &events {
+                        if lines.send(line(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(expired) => {
+                    let _ = lines.send(line(&expired)).await;
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = revisions.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep_until(deadline) => return,
+                () = lines.closed() => return,
+            }
+        }
+    });
+    Lines(body).boxed()
+}
+
+/// A response body fed line by line from a channel.
+struct Lines(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Lines {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|line| line.map(|l| Ok(Frame::data(l))))
+    }
 }
 
 /// `/api/v1/namespaces/NS/services/NAME[:PORT]/proxy/REST`: the namespace,

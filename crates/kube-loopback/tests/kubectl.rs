@@ -185,3 +185,62 @@ fn kubectl_applies_and_deletes() {
             .is_none()
     );
 }
+
+/// `kubectl get -w` LISTs, then watches from the list's revision: it must
+/// see each change once, in order, deletions included.
+#[test]
+fn kubectl_watches_changes_as_they_are_stored() {
+    use std::io::BufRead;
+    let k = Kubectl::new();
+    let mut watching = Command::new("kubectl")
+        .args([
+            "get",
+            "peerauthentications",
+            "-n",
+            "prod",
+            "--watch",
+            "--output-watch-events",
+            "-o",
+            "jsonpath={.type} {.object.metadata.name} {.object.spec.mtls.mode}{\"\\n\"}",
+        ])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", k._dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed");
+    let mut lines = std::io::BufReader::new(watching.stdout.take().expect("stdout")).lines();
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(next(), "ADDED default STRICT");
+    // The watch is open once the list is printed; what follows is a change.
+    let manifest = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: api, namespace: prod}\nspec: {mtls: {mode: DISABLE}}\n";
+    let (code, _, err) = k.run(&["apply", "-f", "-"], Some(manifest));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = k.run(
+        &[
+            "patch",
+            "pa",
+            "default",
+            "-n",
+            "prod",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"mtls":{"mode":"PERMISSIVE"}}}"#,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = k.run(&["delete", "pa", "api", "-n", "prod"], None);
+    assert_eq!(code, 0, "{err}");
+    let seen = [next(), next(), next()];
+    let _ = watching.kill();
+    let _ = watching.wait();
+    assert_eq!(
+        seen,
+        [
+            "ADDED api DISABLE",
+            "MODIFIED default PERMISSIVE",
+            "DELETED api DISABLE"
+        ]
+    );
+}
