@@ -232,7 +232,8 @@ Examples:
   mtls get -A -f k8s/ --expect STRICT   # CI gate: exit 3 unless every row is STRICT
   mtls get -A --expect-at-least PERMISSIVE   # CI gate: exit 3 where a row is DISABLE
   mtls get bookinfo/reviews -o wide     # the service and each of its ports
-  mtls get prod/pod/api-7d4-x2k         # one pod as a whole, and each of its ports")]
+  mtls get prod/pod/api-7d4-x2k         # one pod as a whole, and each of its ports
+  mtls get prod -w                      # then each row again as it changes")]
     Get(GetArgs),
 
     /// Set PERMISSIVE at exactly the target's level
@@ -404,6 +405,13 @@ pub struct GetArgs {
         requires = "traffic"
     )]
     pub since: Since,
+
+    /// Keep watching: print the rows, then each row again when policies,
+    /// Services, pods or EndpointSlices change it (rows that go are said on
+    /// stderr). With -o json, one event per line: {"type": "ADDED",
+    /// "MODIFIED" or "DELETED", "object": ROW}. Ctrl-C ends it (exit 0)
+    #[arg(long, short = 'w')]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -118,16 +118,21 @@ fn every_example_of_the_help_runs_as_written() {
             // under a home of the test's own. `$fpath` is zsh's, 1-based: in
             // bash its element 1 is the second.
             let script = line.replace("/etc/bash_completion.d/", "$HOME/");
-            let out = Command::new("bash")
-                .arg("-c")
-                .arg(format!("fpath=(\"$HOME\" \"$HOME\")\nset -u\n{script}"))
-                .current_dir(dir.path())
+            let mut bash = Command::new("bash");
+            bash.current_dir(dir.path())
                 .env("PATH", &path)
                 .env("HOME", &home)
                 .env("KUBECONFIG", &kubeconfig)
-                .env("NO_COLOR", "1")
-                .output()
-                .expect("bash runs");
+                .env("NO_COLOR", "1");
+            let out = if line.contains(" -w") || line.contains("--watch") {
+                // A watch runs until Ctrl-C: pressed once it has printed.
+                watched(bash.arg("-c").arg(format!("exec {script}")))
+            } else {
+                bash.arg("-c")
+                    .arg(format!("fpath=(\"$HOME\" \"$HOME\")\nset -u\n{script}"))
+                    .output()
+                    .expect("bash runs")
+            };
             let code = out.status.code().unwrap_or(-1);
             let stderr = String::from_utf8_lossy(&out.stderr);
             // Gates may find what they gate on; nothing else may fail.
@@ -162,4 +167,28 @@ fn every_example_of_the_help_runs_as_written() {
     assert!(
         read(&home.join(".config/fish/config.fish")).contains("mtls completions fish | source")
     );
+}
+
+/// Runs a watch (`bash -c 'exec mtls get ... -w'`) until its first line,
+/// then presses Ctrl-C: its output, as `Command::output` gives it.
+fn watched(command: &mut Command) -> std::process::Output {
+    use std::io::{BufRead, Read};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bash runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a line");
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).expect("the rest");
+    let mut out = child.wait_with_output().expect("the watch ends");
+    out.stdout = [first.into_bytes(), rest].concat();
+    out
 }

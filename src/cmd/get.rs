@@ -22,6 +22,10 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         targets.push(default_target(session.args.namespace.as_deref()));
     }
     let scope = scope_of(&targets, session.args.all_namespaces);
+    if args.watch {
+        crate::cmd::watch::refuse(session, args)?;
+        return crate::cmd::watch::run(session, &targets, scope);
+    }
     let wide = session.args.output == Output::Wide;
     if let Some(contexts) = session.clusters()? {
         if args.traffic {
@@ -129,7 +133,7 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
 
 /// Marks each row the findings concern with their codes, for the wide view,
 /// keyed as `Row::key` names rows (with the cluster, where there are several).
-fn mark(
+pub(crate) fn mark(
     marks: &mut BTreeMap<String, Vec<&'static str>>,
     findings: &[check::Finding],
     cluster: Option<&str>,

@@ -10,6 +10,7 @@ pub mod interrupt;
 pub mod migrate;
 pub mod observe;
 pub mod traffic;
+pub mod watch;
 pub mod write;
 
 use std::cell::{Cell, OnceCell};
@@ -480,6 +481,11 @@ pub fn sort_rows(mut rows: Vec<Row>) -> Vec<Row> {
 
 /// Set once stdout turned out to be a closed pipe: later output is dropped.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether stdout turned out to be a closed pipe: nobody reads what follows.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
 
 /// Writes to stdout. A closed pipe (`mtls get | head -1`) is not a failure, and
 /// it must not cut the command short either: the verdict that follows the

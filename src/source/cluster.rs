@@ -181,6 +181,10 @@ pub struct Cluster {
     /// What the user should hear about this cluster, said once: taken by the
     /// command line.
     pub notices: std::cell::RefCell<Vec<Notice>>,
+    /// The client's configuration without a read timeout, for watches.
+    watch_config: kube::Config,
+    /// Once [`Cluster::watch`] is called: the stores that answer LISTs.
+    watches: std::cell::OnceCell<crate::source::watch::Watches>,
 }
 
 /// The Istio version of an image, from its tag: `docker.io/istio/pilot:1.5.10`
@@ -343,6 +347,10 @@ impl Cluster {
             .exec
             .as_mut()
             .and_then(|exec| crate::source::plugin::bound(exec, timeout));
+        // A watch is quiet while nothing changes: kube's watcher notices a
+        // dead connection by its own idle timeout instead.
+        let mut watch_config = config.clone();
+        watch_config.read_timeout = None;
         let client = kube::Client::try_from(config).map_err(|e| {
             redact::context(e, "cannot set up the Kubernetes client", plugin.as_ref())
         })?;
@@ -356,6 +364,8 @@ impl Cluster {
             api: IstioApi::Legacy,
             plugin,
             notices: std::cell::RefCell::new(notices),
+            watch_config,
+            watches: std::cell::OnceCell::new(),
         };
         (cluster.api, cluster.peer_version) = cluster.discover(args.api).await?;
         Ok(cluster)
@@ -1265,6 +1275,31 @@ impl Cluster {
             .await
     }
 
+    /// From now on, every LIST is answered from a store that a watch of the
+    /// same collection keeps current (`get --watch`; src/source/watch.rs).
+    pub async fn watch(&self) -> anyhow::Result<()> {
+        if self.watches.get().is_none() {
+            let client = kube::Client::try_from(self.watch_config.clone()).map_err(|e| {
+                redact::context(
+                    e,
+                    "cannot set up the Kubernetes client",
+                    self.plugin.as_ref(),
+                )
+            })?;
+            let _ = self.watches.set(crate::source::watch::Watches::new(client));
+        }
+        Ok(())
+    }
+
+    /// Waits until the watched collections change ([`Cluster::watch`]):
+    /// what changed, once `settle` has passed without another change.
+    pub async fn changes(&self, settle: Duration) -> crate::source::watch::Changes {
+        match self.watches.get() {
+            Some(watches) => watches.changes(settle).await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// [`Cluster::list_pages`], asking for `accept`.
     async fn list_pages_as(
         &self,
@@ -1278,6 +1313,30 @@ impl Cluster {
         // A real server fills every page but the last, so the kept-object cap
         // is reached long before this; it stops a server that pages forever.
         const MAX_PAGES: usize = 2 * crate::source::collect::MAX_OBJECTS / PAGE;
+        if let Some(watches) = self.watches.get() {
+            let (selector, by_field) = match selector {
+                Some(Selector::Label(s)) => (Some(s.to_string()), false),
+                Some(Selector::Field(s)) => (Some(s.to_string()), true),
+                None => (None, false),
+            };
+            let collection = crate::source::watch::Collection {
+                group: group.to_string(),
+                version: version.to_string(),
+                resource: resource.to_string(),
+                namespace: namespace.map(str::to_string),
+                selector,
+                by_field,
+                metadata: accept.contains("PartialObjectMetadata"),
+            };
+            let mut objects = watches
+                .list(&collection, &|e| self.transport_error(e))
+                .await?;
+            while !objects.is_empty() {
+                let rest = objects.split_off(objects.len().min(PAGE));
+                on_page(std::mem::replace(&mut objects, rest))?;
+            }
+            return Ok(());
+        }
         let mut tokens = std::collections::HashSet::new();
         let base = collection_path(group, version, resource, namespace);
         if let Ok(mut status) = self.status.lock() {

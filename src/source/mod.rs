@@ -10,6 +10,7 @@ pub mod prometheus;
 #[cfg(test)]
 mod properties;
 mod redact;
+pub mod watch;
 
 /// Which Istio API to read and write (`--api`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

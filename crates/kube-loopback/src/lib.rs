@@ -234,6 +234,8 @@ struct Shared {
     serving: std::sync::atomic::AtomicUsize,
     /// The revision of the last write, for the watches to follow.
     revisions: tokio::sync::watch::Sender<u64>,
+    /// Bumped to end every open watch ([`Server::end_watches`]).
+    ends: tokio::sync::watch::Sender<u64>,
 }
 
 /// A request being served, counted while it lives.
@@ -309,6 +311,7 @@ impl Server {
         state.start_recording();
         let shared = Arc::new(Shared {
             revisions: tokio::sync::watch::Sender::new(state.revision()),
+            ends: tokio::sync::watch::Sender::new(0),
             state: Mutex::new(state),
             tokens: config.tokens,
             certs: pki.clients.clone(),
@@ -398,13 +401,15 @@ impl Server {
         self.shared.state().all_objects()
     }
 
-    /// Stores more objects, as if created (watches see them).
+    /// Stores more objects, as if created (watches see them); the kubelet
+    /// and the EndpointSlice controller follow.
     pub fn seed(&self, objects: Vec<Value>) -> anyhow::Result<()> {
         {
             let mut state = self.shared.state();
             for object in objects {
                 state.seed(object)?;
             }
+            state.reconcile_all();
         }
         self.shared.announce();
         Ok(())
@@ -415,6 +420,13 @@ impl Server {
     /// client must LIST again.
     pub fn compact(&self) {
         self.shared.state().compact();
+    }
+
+    /// Ends every open watch, as an API server that restarts (or a load
+    /// balancer in front of it) does: each client watches again from the
+    /// last revision it saw.
+    pub fn end_watches(&self) {
+        self.shared.ends.send_modify(|n| *n += 1);
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {
@@ -673,6 +685,7 @@ fn watch_body(shared: Arc<Shared>, mut watch: api::Watch) -> ResponseBody {
     };
     tokio::spawn(async move {
         let mut revisions = shared.revisions.subscribe();
+        let mut ends = shared.ends.subscribe();
         let deadline = tokio::time::Instant::now() + watch.timeout;
         for event in std::mem::take(&mut watch.initial) {
             if lines.send(line(&event)).await.is_err() {
@@ -699,6 +712,7 @@ fn watch_body(shared: Arc<Shared>, mut watch: api::Watch) -> ResponseBody {
                 changed = revisions.changed() => if changed.is_err() { return },
                 () = tokio::time::sleep_until(deadline) => return,
                 () = lines.closed() => return,
+                _ = ends.changed() => return,
             }
         }
     });
