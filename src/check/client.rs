@@ -385,7 +385,7 @@ fn unproxied_clients(index: &Index<'_>, from: Option<Client<'_>>) -> Vec<(String
             .selected_workloads(ns, &Labels::new())
             .into_iter()
             .filter(|w| match from.and_then(|c| c.labels) {
-                Some(labels) => &w.labels == labels,
+                Some(labels) => *w.labels == *labels,
                 None => true,
             })
             .filter_map(|w| dataplane_in(w, namespace))

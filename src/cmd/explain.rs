@@ -121,7 +121,7 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
             let labels = match workload {
                 None => None,
                 Some(name) => Some(
-                    &snapshot
+                    snapshot
                         .pods
                         .iter()
                         .chain(&snapshot.templates)
@@ -131,7 +131,8 @@ pub fn run(session: &Session<'_>, args: &ExplainArgs) -> anyhow::Result<()> {
                                 "--from {namespace}/{name}: no pod, Deployment or other workload named {name:?} in {namespace}"
                             )
                         })?
-                        .labels,
+                        .labels
+                        .as_ref(),
                 ),
             };
             Some(Client {

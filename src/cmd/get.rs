@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::cli::{GetArgs, Output};
 use crate::cmd::observe::{Traffic, observe};
-use crate::cmd::{Session, default_target, parse_targets, print_stdout, scope_of, sort_rows};
+use crate::cmd::{Session, default_target, parse_targets, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
 use mtls::policy::resolve::{Index, Row, RowEnforced, row_key};
@@ -85,7 +85,8 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
             );
         }
         let rows = sort_rows(rows);
-        print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
+        drop(snapshots);
+        session.print_rows_with(&rows, session.color, &marks)?;
         return judge(args, &rows);
     }
     // The wide view marks rows with findings, which need the clients' side.
@@ -104,6 +105,15 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         }
         sort_rows(rows)
     };
+    drop(index);
+    let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    if wide {
+        mark(&mut marks, &check::check(&snapshot), None);
+    }
+    // The rows are all that is left to print: the snapshot goes before they
+    // are rendered, so that the two never take memory at once.
+    let root_namespace = snapshot.root_namespace.clone();
+    drop(snapshot);
     let mut rows = rows;
     if args.traffic {
         let namespace = match &scope {
@@ -111,7 +121,7 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
             scope => scope.namespace(),
         };
         // Traffic is an addition: when it cannot be had, the rows still are.
-        match observe(session, &args.since, namespace, &snapshot.root_namespace)? {
+        match observe(session, &args.since, namespace, &root_namespace)? {
             Traffic::Observed { observed, from } => {
                 mtls::traffic::annotate(&mut rows, &observed);
                 session.note(&format!(
@@ -123,11 +133,7 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
             Traffic::Unavailable(why) => session.warn(&format!("traffic left out: {why}")),
         }
     }
-    let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    if wide {
-        mark(&mut marks, &check::check(&snapshot), None);
-    }
-    print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
+    session.print_rows_with(&rows, session.color, &marks)?;
     judge(args, &rows)
 }
 

@@ -82,7 +82,7 @@ pub fn chain(
     port: Option<u32>,
 ) -> Chain {
     let (own, added) = match workload {
-        Some(w) => (&w.labels, &w.topology),
+        Some(w) => (&*w.labels, &w.topology),
         None => (labels, &NO_LABELS),
     };
     let composition = match workload {

@@ -359,10 +359,13 @@ pub struct Workload {
     /// `Pod`, or the kind of the object holding the template.
     pub kind: String,
     pub origin: WorkloadOrigin,
-    pub labels: Labels,
+    /// Shared between the pods of one template, which have the same labels
+    /// (`Collector` interns them: 40,000 pods hold some 10,000 label maps).
+    pub labels: std::sync::Arc<Labels>,
     /// Istio's annotations (`sidecar.istio.io/*`, `traffic.sidecar.istio.io/*`,
     /// `inject.istio.io/*`, `ambient.istio.io/*`); pods carry many others.
-    pub annotations: Labels,
+    /// Shared, as the labels are.
+    pub annotations: std::sync::Arc<Labels>,
     /// Container ports in the order `FindPort` searches them: containers, then
     /// native-sidecar init containers (`restartPolicy: Always`).
     pub ports: Vec<ContainerPort>,
@@ -519,8 +522,8 @@ impl Workload {
             id: meta.id,
             kind,
             origin,
-            labels,
-            annotations,
+            labels: labels.into(),
+            annotations: annotations.into(),
             ports,
             container_names,
             host_network: pod_spec

@@ -3,6 +3,7 @@
 //! and the cluster it was applied to resolve alike.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -61,6 +62,8 @@ pub struct Collector {
     origin: Option<(String, usize)>,
     origins: BTreeMap<String, (String, usize)>,
     ignores: BTreeMap<String, Vec<String>>,
+    /// The label and annotation maps of the pods so far, each held once.
+    label_sets: HashSet<Arc<Labels>>,
 }
 
 /// An istiod Deployment: where it runs, which revision, which cluster name.
@@ -114,6 +117,7 @@ impl Default for Collector {
             origin: None,
             origins: BTreeMap::new(),
             ignores: BTreeMap::new(),
+            label_sets: HashSet::new(),
         }
     }
 }
@@ -189,9 +193,11 @@ impl Collector {
                     service,
                 );
             }
-            ("", "Pod") => self
-                .pods
-                .push(Workload::from_pod(&value).map_err(anyhow::Error::msg)?),
+            ("", "Pod") => {
+                let pod = Workload::from_pod(&value).map_err(anyhow::Error::msg)?;
+                let pod = self.sharing_labels(pod);
+                self.pods.push(pod);
+            }
             ("apps" | "batch", kind) if TEMPLATE_KINDS.contains(&kind) => {
                 if kind == "ReplicaSet" && owned_by_deployment(&value) {
                     return Ok(());
@@ -336,6 +342,7 @@ impl Collector {
         self.nodes.extend(other.nodes);
         self.origins.extend(other.origins);
         self.ignores.extend(other.ignores);
+        self.label_sets.extend(other.label_sets);
         Ok(())
     }
 
@@ -414,8 +421,9 @@ impl Collector {
     /// (`PartialObjectMetadata`): [`Collector::complete_partial_pods`]
     /// then completes it from its EndpointSlices.
     pub fn add_pod_metadata(&mut self, value: Value) -> anyhow::Result<()> {
-        self.pods
-            .push(Workload::from_pod_metadata(&value).map_err(anyhow::Error::msg)?);
+        let pod = Workload::from_pod_metadata(&value).map_err(anyhow::Error::msg)?;
+        let pod = self.sharing_labels(pod);
+        self.pods.push(pod);
         if self.len() > self.limit {
             return Err(too_many(self.limit));
         }
@@ -529,9 +537,24 @@ impl Collector {
         needed
     }
 
+    /// `pod` with the labels and annotations of earlier pods that have the
+    /// same, as the pods of one template do: one map for them all.
+    fn sharing_labels(&mut self, mut pod: Workload) -> Workload {
+        for map in [&mut pod.labels, &mut pod.annotations] {
+            match self.label_sets.get(&**map) {
+                Some(shared) => *map = Arc::clone(shared),
+                None => {
+                    self.label_sets.insert(Arc::clone(map));
+                }
+            }
+        }
+        pod
+    }
+
     /// Puts a pod read whole in the place of its metadata.
     pub fn replace_pod(&mut self, value: Value) -> anyhow::Result<()> {
         let pod = Workload::from_pod(&value).map_err(anyhow::Error::msg)?;
+        let pod = self.sharing_labels(pod);
         self.pods.retain(|p| p.id != pod.id);
         self.pods.push(pod);
         Ok(())
