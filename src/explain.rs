@@ -41,6 +41,10 @@ pub struct PortExplanation {
     pub groups: Vec<PodGroup>,
     /// What each caller sends, and whether its calls work.
     pub callers: Vec<Caller>,
+    /// The rules of AuthorizationPolicies that apply to the port's pods and
+    /// match callers by identity, which only mTLS carries
+    /// (docs/semantics.md §8).
+    pub authorization: Vec<IdentityDependence>,
     /// The commands that set this port's mode, and whether each would take
     /// effect as things are.
     pub changes: Vec<ChangeOption>,
@@ -68,6 +72,72 @@ pub struct PodGroup {
     /// Why it is not the declared mode, where it is not.
     pub bypass: Option<Bypass>,
     pub chain: Chain,
+}
+
+/// A rule of an AuthorizationPolicy that reads the caller's identity, and
+/// what becomes of it on the port's pods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityDependence {
+    /// `NS/NAME`.
+    pub policy: String,
+    pub action: &'static str,
+    pub rule: usize,
+    /// The identity fields it uses, as written.
+    pub fields: Vec<String>,
+    /// The pods it applies to that take plaintext (enforce PERMISSIVE,
+    /// DISABLE, or nothing); empty when every one enforces STRICT.
+    pub plaintext_pods: Vec<String>,
+    /// The finding it comes to there (MTLS016, 017, 018); `None` when it
+    /// holds.
+    pub code: Option<&'static str>,
+}
+
+/// The identity rules of the AuthorizationPolicies that apply to the pods
+/// serving a port, and whether the pods that take plaintext undo them.
+fn identity_dependences(
+    index: &Index<'_>,
+    service: &Service,
+    port: &ServicePort,
+) -> Vec<IdentityDependence> {
+    use crate::policy::authz::{Action, applies};
+    let snapshot = index.snapshot;
+    let ns = service.id.namespace.as_str();
+    let root = index.root_namespace();
+    let pods = index.port_pods(service, port);
+    let mut out = Vec::new();
+    for policy in &snapshot.authorization_policies {
+        let applying: Vec<_> = pods
+            .iter()
+            .filter(|p| applies(policy, root, ns, |s| p.workload.policy_selects(s)))
+            .collect();
+        if applying.is_empty() {
+            continue;
+        }
+        let plain: Vec<_> = applying
+            .iter()
+            .filter(|p| p.enforced.is_some_and(|e| e != Enforced::Strict))
+            .collect();
+        for rule in &policy.rules {
+            let proxied = plain.iter().any(|p| p.enforced != Some(Enforced::None));
+            let code = match policy.action {
+                _ if plain.is_empty() => None,
+                Action::Allow if rule.needs_identity && proxied => Some("MTLS016"),
+                Action::Deny if rule.matches_identity => Some("MTLS017"),
+                Action::Custom | Action::Audit if proxied => Some("MTLS018"),
+                _ => None,
+            };
+            out.push(IdentityDependence {
+                policy: policy.id.to_string(),
+                action: policy.action.as_str(),
+                rule: rule.index,
+                fields: rule.fields.clone(),
+                plaintext_pods: plain.iter().map(|p| p.workload.id.name.clone()).collect(),
+                code,
+            });
+        }
+    }
+    out
 }
 
 /// A command that sets the port's mode.
@@ -198,6 +268,7 @@ pub fn explain_port(
         pods,
         groups,
         callers: client::callers(index, rules, service, port, from),
+        authorization: identity_dependences(index, service, port),
         changes,
     }
 }

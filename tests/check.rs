@@ -7,19 +7,21 @@ use common::Mtls;
 
 use serde_json::{Value, json};
 
-const CODES: [&str; 15] = [
+const CODES: [&str; 18] = [
     "MTLS001", "MTLS002", "MTLS003", "MTLS004", "MTLS005", "MTLS006", "MTLS007", "MTLS008",
-    "MTLS009", "MTLS010", "MTLS011", "MTLS012", "MTLS013", "MTLS014", "MTLS015",
+    "MTLS009", "MTLS010", "MTLS011", "MTLS012", "MTLS013", "MTLS014", "MTLS015", "MTLS016",
+    "MTLS017", "MTLS018",
 ];
 
 /// Fixture pairs for the rules behind a finding (docs/semantics.md §4): the
 /// first file triggers the code, the near-identical `-ok` one does not.
-const RULES: [(&str, &str); 5] = [
+const RULES: [(&str, &str); 6] = [
     ("MTLS001", "MTLS001-tls-without-mode"),
     ("MTLS001", "MTLS001-port-level"),
     ("MTLS001", "MTLS001-export-to"),
     ("MTLS001", "MTLS001-workload-selector"),
     ("MTLS014", "MTLS014-passthrough"),
+    ("MTLS016", "MTLS016-root-selector"),
 ];
 
 fn run(args: &[&str]) -> (i32, String, String) {

@@ -6,6 +6,7 @@
 //! words and gives a hint with the fix. None fires on a mesh free of the problems
 //! the codes describe.
 
+pub mod authz;
 pub mod client;
 pub mod destination;
 
@@ -241,19 +242,31 @@ pub fn check(snapshot: &Snapshot) -> Vec<Finding> {
     findings.extend(dataplane_findings(&index));
     findings.extend(legacy_policies(snapshot));
     findings.extend(client::findings(&index));
+    findings.extend(authz::findings(&index));
     findings.sort_by(|a, b| (a.severity, a.code, &a.object).cmp(&(b.severity, b.code, &b.object)));
     findings
 }
 
-/// The client-side failures (MTLS001, 002, 012, 013, 014, 015) that `after` has
-/// and `before` had not: the calls a change from one to the other would
-/// break. A failure that reaches more ports or clients than before counts.
+/// The client-side failures (MTLS001, 002, 012, 013, 014, 015) and the
+/// authorization policies undone (MTLS016, 017) that `after` has and
+/// `before` had not: the calls a change from one to the other would break,
+/// or let through. One that reaches more ports or clients than before counts.
 pub fn broken_by(before: &Snapshot, after: &Snapshot) -> Vec<Finding> {
+    let gated = |snapshot: &Snapshot| {
+        let index = Index::new(snapshot);
+        let mut findings = client::findings(&index);
+        findings.extend(
+            authz::findings(&index)
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error),
+        );
+        findings
+    };
     let mut known: BTreeMap<(&'static str, String), BTreeSet<String>> = BTreeMap::new();
-    for f in client::findings(&Index::new(before)) {
+    for f in gated(before) {
         known.entry((f.code, f.object)).or_default().extend(f.rows);
     }
-    client::findings(&Index::new(after))
+    gated(after)
         .into_iter()
         .filter(|f| match known.get(&(f.code, f.object.clone())) {
             Some(rows) => !f.rows.is_subset(rows),

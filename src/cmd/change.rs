@@ -469,17 +469,32 @@ fn refuse_breaking(session: &Session<'_>, broken: &[Finding], force: bool) -> an
     if broken.is_empty() {
         return Ok(());
     }
+    // MTLS016 and MTLS017 are about authorization, the others about calls.
+    let undoes_authz = |f: &Finding| matches!(f.code, "MTLS016" | "MTLS017");
     if force {
         for f in broken {
+            let what = if undoes_authz(f) {
+                "undoes an authorization policy"
+            } else {
+                "breaks calls"
+            };
             session.alert(&format!(
-                "the change breaks calls ({} {}): {}",
+                "the change {what} ({} {}): {}",
                 f.code, f.object, f.message
             ));
         }
         return Ok(());
     }
+    let what = match (
+        broken.iter().any(|f| !undoes_authz(f)),
+        broken.iter().any(undoes_authz),
+    ) {
+        (true, true) => "make calls fail that work today, and undo authorization policies",
+        (false, true) => "undo authorization policies: callers locked out, or let through",
+        _ => "make calls fail that work today",
+    };
     let mut text = format!(
-        "refused: the change would make calls fail that work today ({}):",
+        "refused: the change would {what} ({}):",
         check_plural(broken.len())
     );
     for f in broken {

@@ -2,6 +2,7 @@
 //! over it, and the planning of changes. Nothing here does I/O; the cluster and the
 //! manifest loaders both produce a [`Snapshot`], and everything else reads one.
 
+pub mod authz;
 pub mod change;
 pub mod dataplane;
 pub mod explain;
@@ -38,6 +39,9 @@ pub struct Snapshot {
     pub pods: Vec<Workload>,
     pub templates: Vec<Workload>,
     pub destination_rules: Vec<DestinationRule>,
+    /// AuthorizationPolicies, where they were read (`check`, changes, the
+    /// wide view): their rules that depend on the caller's identity.
+    pub authorization_policies: Vec<authz::AuthorizationPolicy>,
     /// The EndpointSlices of Services without a selector.
     pub endpoint_slices: Vec<EndpointSlice>,
     pub legacy_policies: Vec<LegacyPolicy>,

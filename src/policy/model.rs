@@ -776,6 +776,22 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// `spec.selector.matchLabels` of a policy; `None` without a selector, or
+/// with an empty one (both select the whole namespace).
+pub fn selector_labels(spec: Option<&Value>) -> Result<Option<Labels>, String> {
+    match spec
+        .and_then(|s| s.get("selector"))
+        .and_then(|s| s.get("matchLabels"))
+    {
+        None | Some(Value::Null) => Ok(None),
+        Some(labels) => {
+            let labels =
+                string_map(labels).map_err(|e| format!("spec.selector.matchLabels: {e}"))?;
+            Ok(Some(labels).filter(|l| !l.is_empty()))
+        }
+    }
+}
+
 fn string_map(value: &Value) -> Result<Labels, String> {
     let Value::Object(map) = value else {
         return Err(format!(

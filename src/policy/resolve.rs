@@ -160,6 +160,15 @@ impl<'a> Composition<'a> {
 /// standing in) and the workload port it serves the row's port on.
 type Served<'a> = (Option<&'a Workload>, Option<&'a Labels>, Option<u32>);
 
+/// A pod behind a Service port ([`Index::port_pods`]).
+#[derive(Debug)]
+pub struct PortPod<'a> {
+    pub workload: &'a Workload,
+    pub port: Option<u32>,
+    pub decision: Decision<'a>,
+    pub enforced: Option<Enforced>,
+}
+
 /// What the workloads behind a row come to: their decisions in order, what
 /// serves and enforces each whose dataplane can be known, and their names.
 struct Serving<'a, 's> {
@@ -684,6 +693,39 @@ impl<'a> Index<'a> {
             enforcement,
             pods,
         }
+    }
+
+    /// Each pod that serves a Service port: the container port it serves it
+    /// on, what its policies decide there, and what it enforces (`None` for
+    /// a gateway, or a dataplane that cannot be known).
+    pub fn port_pods(&self, service: &Service, port: &ServicePort) -> Vec<PortPod<'a>> {
+        let Endpoints::Workloads(served) = self.endpoints(service, port) else {
+            return Vec::new();
+        };
+        let ns = &service.id.namespace;
+        let namespace = self.snapshot.namespaces.get(ns.as_str());
+        served
+            .into_iter()
+            .map(|(workload, tp)| {
+                let composition = self.compose_workload(ns, workload);
+                let peer = |c: &Composition<'a>| match tp {
+                    Some(p) => c.port_decision(p),
+                    None => c.workload_decision(),
+                };
+                let decision =
+                    self.legacy_or_peer(&composition, peer, ns, Some((service, Some(port))));
+                let enforced = dataplane_in(workload, namespace).and_then(|plane| {
+                    let at = tp.map(|p| (p, port.protocol.as_str()));
+                    dataplane::enforcement(plane, decision.mode, workload, at).map(|e| e.enforced)
+                });
+                PortPod {
+                    workload,
+                    port: tp,
+                    decision,
+                    enforced,
+                }
+            })
+            .collect()
     }
 
     /// A pod's row: its workload-level decision (`port` None), or that of one

@@ -233,6 +233,50 @@ fn port(out: &mut String, e: &PortExplanation, color: bool) {
             super::printable(&via)
         ));
     }
+    if !e.authorization.is_empty() {
+        out.push_str("├─ authorization by caller identity (carried by mTLS only)\n");
+    }
+    for a in &e.authorization {
+        let effect = match a.code {
+            None if a.plaintext_pods.is_empty() => {
+                paint("holds: every pod takes mTLS only", "green", color)
+            }
+            None => {
+                "plaintext callers cannot match it, which changes nothing it decides".to_string()
+            }
+            Some("MTLS016") => paint(
+                &format!(
+                    "plaintext callers get 403 on {} (MTLS016)",
+                    few(&a.plaintext_pods)
+                ),
+                "red",
+                color,
+            ),
+            Some("MTLS017") => paint(
+                &format!(
+                    "plaintext callers get through on {} (MTLS017)",
+                    few(&a.plaintext_pods)
+                ),
+                "red",
+                color,
+            ),
+            Some(code) => paint(
+                &format!(
+                    "sees no identity for plaintext callers on {} ({code})",
+                    few(&a.plaintext_pods)
+                ),
+                "yellow",
+                color,
+            ),
+        };
+        out.push_str(&format!(
+            "│  {} authorizationpolicy {} rule {} ({}): {effect}\n",
+            a.action,
+            super::printable(&a.policy),
+            a.rule,
+            a.fields.join(", ")
+        ));
+    }
     let changes: Vec<String> = e
         .changes
         .iter()

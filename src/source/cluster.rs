@@ -518,6 +518,23 @@ impl Cluster {
         if collector.selects_by_node() {
             self.read_nodes(&mut collector).await?;
         }
+        // The AuthorizationPolicies of the servers read: where the scope's
+        // are, and the root namespace's (MTLS016–018).
+        if *clients != Clients::None && *scope != Scope::All {
+            let namespaces = match scope {
+                Scope::Mesh => None,
+                scope => {
+                    let mut namespaces: Vec<String> =
+                        scope.namespace().map(str::to_string).into_iter().collect();
+                    if !namespaces.contains(&root) {
+                        namespaces.push(root.clone());
+                    }
+                    Some(namespaces)
+                }
+            };
+            self.read_authorization(&mut collector, namespaces.as_deref())
+                .await?;
+        }
         match clients {
             Clients::None => {}
             // Read with everything else.
@@ -593,6 +610,7 @@ impl Cluster {
                 let mut part = read(("", "v1", "namespaces")).await?;
                 if *clients == Clients::All {
                     self.read_client_side(&mut part, legacy, None, &[]).await?;
+                    self.read_authorization(&mut part, None).await?;
                 }
                 anyhow::Ok(part)
             },
@@ -1097,6 +1115,39 @@ impl Cluster {
         // The others whole: gateways, ambient, plain pods, sidecars by hand.
         self.read_into(collector, PODS, ns, Some(Selector::Label(NOT_INJECTED)))
             .await
+    }
+
+    /// The AuthorizationPolicies of `namespaces` (all: `None`), in the
+    /// version PeerAuthentications are read in. Where they may not be read,
+    /// a warning says that MTLS016–018 are not checked; where they are not
+    /// served, there are none.
+    async fn read_authorization(
+        &self,
+        collector: &mut Collector,
+        namespaces: Option<&[String]>,
+    ) -> anyhow::Result<()> {
+        let Some((group, version)) = self.peer_version.as_deref().and_then(|v| v.split_once('/'))
+        else {
+            return Ok(());
+        };
+        let gvr = (group, version, "authorizationpolicies");
+        let scopes: Vec<Option<&str>> = match namespaces {
+            None => vec![None],
+            Some(namespaces) => namespaces.iter().map(|ns| Some(ns.as_str())).collect(),
+        };
+        for ns in scopes {
+            match self.try_read_into(collector, gvr, ns, None).await? {
+                Ok(()) | Err(ApiError::Status { code: 404, .. }) => {}
+                Err(ApiError::Status { code: 403, .. }) => {
+                    collector.warn(format!(
+                        "cannot list authorizationpolicies{} (forbidden): policies that depend on mTLS (MTLS016–018) are not checked",
+                        ns.map(|ns| format!(" in {ns}")).unwrap_or_default()
+                    ));
+                }
+                Err(e) => return Err(self.explain_list(e, gvr, ns)),
+            }
+        }
+        Ok(())
     }
 
     /// The EndpointSlices of a namespace (or all), once its Services are

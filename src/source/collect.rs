@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use crate::policy::authz::AuthorizationPolicy;
 use crate::policy::model::{
     ContainerPort, LegacyKind, Meta, TEMPLATE_KINDS, TargetPort, env_value, metadata_labels,
     selects,
@@ -47,6 +48,7 @@ pub struct Collector {
     pods: Vec<Workload>,
     templates: Vec<Workload>,
     destination_rules: Vec<DestinationRule>,
+    authorization_policies: Vec<AuthorizationPolicy>,
     endpoint_slices: Vec<EndpointSlice>,
     legacy_policies: Vec<LegacyPolicy>,
     namespaces: BTreeMap<String, Namespace>,
@@ -107,6 +109,7 @@ impl Default for Collector {
             pods: Vec::new(),
             templates: Vec::new(),
             destination_rules: Vec::new(),
+            authorization_policies: Vec::new(),
             endpoint_slices: Vec::new(),
             legacy_policies: Vec::new(),
             namespaces: BTreeMap::new(),
@@ -147,8 +150,10 @@ impl Collector {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         if matches!(
             (group, kind),
-            ("security.istio.io", "PeerAuthentication")
-                | ("networking.istio.io", "DestinationRule")
+            (
+                "security.istio.io",
+                "PeerAuthentication" | "AuthorizationPolicy"
+            ) | ("networking.istio.io", "DestinationRule")
                 | ("authentication.istio.io", "Policy" | "MeshPolicy")
         ) {
             self.note_object(&value, kind);
@@ -173,6 +178,23 @@ impl Collector {
                 ) =>
             {
                 self.add_peer_authentication(value, place)?;
+            }
+            ("security.istio.io", "AuthorizationPolicy")
+                if matches!(
+                    api_version,
+                    "security.istio.io/v1" | "security.istio.io/v1beta1"
+                ) =>
+            {
+                match AuthorizationPolicy::from_object(&value) {
+                    Ok(policy) => self.authorization_policies.push(policy),
+                    // istiod ignores it too ("unsupported action").
+                    Err(why) => self.warnings.push(format!(
+                        "{place}: authorizationpolicy {} is ignored, as istiod ignores it: {why}",
+                        identity(&value)
+                            .map(|(ns, name)| format!("{ns}/{name}"))
+                            .unwrap_or_default()
+                    )),
+                }
             }
             ("networking.istio.io", "DestinationRule") => {
                 self.destination_rules
@@ -306,6 +328,7 @@ impl Collector {
             + self.pods.len()
             + self.templates.len()
             + self.destination_rules.len()
+            + self.authorization_policies.len()
             + self.endpoint_slices.len()
             + self.legacy_policies.len()
             + self.namespaces.len()
@@ -334,6 +357,8 @@ impl Collector {
         self.pods.extend(other.pods);
         self.templates.extend(other.templates);
         self.destination_rules.extend(other.destination_rules);
+        self.authorization_policies
+            .extend(other.authorization_policies);
         self.endpoint_slices.extend(other.endpoint_slices);
         self.legacy_policies.extend(other.legacy_policies);
         self.namespaces.extend(other.namespaces);
@@ -618,6 +643,7 @@ impl Collector {
         snapshot.pods = self.pods;
         snapshot.templates = self.templates;
         snapshot.destination_rules = self.destination_rules;
+        snapshot.authorization_policies = self.authorization_policies;
         snapshot.endpoint_slices = self.endpoint_slices;
         snapshot.legacy_policies = self.legacy_policies;
         snapshot.namespaces = self.namespaces;

@@ -181,6 +181,16 @@ pub const RESOURCES: &[ResourceType] = &[
         categories: ISTIO,
     },
     ResourceType {
+        group: "security.istio.io",
+        versions: &["v1", "v1beta1"],
+        resource: "authorizationpolicies",
+        singular: "authorizationpolicy",
+        kind: "AuthorizationPolicy",
+        namespaced: true,
+        short_names: &["ap"],
+        categories: ISTIO,
+    },
+    ResourceType {
         group: "networking.istio.io",
         versions: &["v1", "v1beta1", "v1alpha3"],
         resource: "destinationrules",
