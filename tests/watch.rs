@@ -442,3 +442,32 @@ fn a_watch_the_server_fails_is_said_and_tried_again() {
         "{stderr}"
     );
 }
+
+/// The wide view under a watch marks rows with findings, AuthorizationPolicies'
+/// among them, and marks them anew when a change undoes one.
+#[test]
+fn the_wide_view_keeps_its_marks_as_policies_change() {
+    let cluster = Loopback::seeded(
+        &std::fs::read_to_string("tests/fixtures/check/MTLS016-ok.yaml").expect("fixture"),
+    );
+    let watching = Watching::start(
+        Mtls::new(["get", "shop", "-w", "-o", "wide"]).kubeconfig(&cluster.kubeconfig),
+    );
+    assert!(watching.line().starts_with("TARGET"));
+    assert!(watching.line().starts_with("shop "));
+    let first = watching.line();
+    assert!(
+        first.starts_with("shop/api:80 ") && !first.contains("MTLS016"),
+        "{first}"
+    );
+    let forced = mtls(&cluster, &["allow", "shop", "--yes", "--force", "-q"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let lines = [watching.line(), watching.line()];
+    let port = lines
+        .iter()
+        .find(|l| l.starts_with("shop/api:80 "))
+        .expect("the port's row again");
+    assert!(port.trim_end().ends_with("MTLS016"), "{lines:?}");
+    let (code, _) = watching.interrupt();
+    assert_eq!(code, 0);
+}

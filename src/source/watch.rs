@@ -110,6 +110,12 @@ impl Watches {
         if let Some(store) = self.stores.borrow().get(collection) {
             return Ok(store.values().cloned().collect());
         }
+        if kind_of(&collection.resource).is_empty() {
+            return Err(ApiError::Transport {
+                kind: crate::source::cluster::Transport::Unusable,
+                message: format!("mtls cannot watch {}", collection.resource),
+            });
+        }
         let started = match self.start(collection, collection.metadata).await {
             // A server that does not serve metadata (before Kubernetes
             // 1.15): the objects whole, as a LIST would get them.
@@ -364,7 +370,8 @@ fn identity(object: &Value) -> (String, String) {
 }
 
 /// The kind of each resource a snapshot LISTs: watch events of a list's
-/// items carry none.
+/// items carry none. `""` for a resource not listed here, which
+/// [`Watches::list`] refuses.
 fn kind_of(resource: &str) -> &'static str {
     match resource {
         "configmaps" => "ConfigMap",
@@ -379,6 +386,7 @@ fn kind_of(resource: &str) -> &'static str {
         "replicasets" => "ReplicaSet",
         "jobs" => "Job",
         "peerauthentications" => "PeerAuthentication",
+        "authorizationpolicies" => "AuthorizationPolicy",
         "destinationrules" => "DestinationRule",
         "policies" => "Policy",
         "meshpolicies" => "MeshPolicy",
