@@ -119,6 +119,29 @@ impl Watching {
     }
 }
 
+/// A Service `shop/cart` comes, as if created.
+fn add_cart(cluster: &Loopback) {
+    cluster
+        .server
+        .seed(vec![json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "cart", "namespace": "shop"},
+            "spec": {"selector": {"app": "cart"}, "ports": [{"port": 8000}]},
+        })])
+        .expect("seed");
+}
+
+/// `kubectl delete service api -n shop`.
+fn delete_api(cluster: &Loopback) {
+    let deleted = std::process::Command::new("kubectl")
+        .args(["delete", "service", "api", "-n", "shop"])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HOME", cluster.dir.path())
+        .output()
+        .expect("kubectl runs");
+    assert!(deleted.status.success());
+}
+
 fn event(kind: &str, target: &str, mode: &str) -> (String, String, String) {
     (kind.into(), target.into(), mode.into())
 }
@@ -159,25 +182,12 @@ fn watch_prints_each_row_a_change_touches_as_json_lines_and_ctrl_c_exits_0() {
     );
 
     // A Service comes; another goes.
-    cluster
-        .server
-        .seed(vec![json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "cart", "namespace": "shop"},
-            "spec": {"selector": {"app": "cart"}, "ports": [{"port": 8000}]},
-        })])
-        .expect("seed");
+    add_cart(&cluster);
     assert_eq!(
         watching.events(1),
         [event("ADDED", "shop/cart:8000", "PERMISSIVE")]
     );
-    let deleted = std::process::Command::new("kubectl")
-        .args(["delete", "service", "api", "-n", "shop"])
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HOME", cluster.dir.path())
-        .output()
-        .expect("kubectl runs");
-    assert!(deleted.status.success());
+    delete_api(&cluster);
     assert_eq!(
         watching.events(1),
         [event("DELETED", "shop/api:80", "PERMISSIVE")]
@@ -266,21 +276,8 @@ fn the_table_is_printed_once_then_each_changed_row_under_it() {
     let cells: Vec<&str> = changed.split_whitespace().collect();
     assert_eq!(&cells[..2], ["shop/api:80", "DISABLE"], "{changed}");
     // A row that goes is said on stderr; stdout carries rows only.
-    let deleted = std::process::Command::new("kubectl")
-        .args(["delete", "service", "api", "-n", "shop"])
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HOME", cluster.dir.path())
-        .output()
-        .expect("kubectl runs");
-    assert!(deleted.status.success());
-    cluster
-        .server
-        .seed(vec![json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "cart", "namespace": "shop"},
-            "spec": {"selector": {"app": "cart"}, "ports": [{"port": 8000}]},
-        })])
-        .expect("seed");
+    delete_api(&cluster);
+    add_cart(&cluster);
     assert!(watching.line().starts_with("shop/cart:8000 "));
     let (code, stderr) = watching.interrupt();
     assert_eq!(code, 0);
