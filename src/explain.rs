@@ -100,7 +100,7 @@ fn identity_dependences(
     service: &Service,
     port: &ServicePort,
 ) -> Vec<IdentityDependence> {
-    use crate::policy::authz::{Action, applies};
+    use crate::policy::authz::{applies, consequence};
     let snapshot = index.snapshot;
     let ns = service.id.namespace.as_str();
     let root = index.root_namespace();
@@ -119,14 +119,9 @@ fn identity_dependences(
             .filter(|p| p.enforced.is_some_and(|e| e != Enforced::Strict))
             .collect();
         for rule in &policy.rules {
-            let proxied = plain.iter().any(|p| p.enforced != Some(Enforced::None));
-            let code = match policy.action {
-                _ if plain.is_empty() => None,
-                Action::Allow if rule.needs_identity && proxied => Some("MTLS016"),
-                Action::Deny if rule.matches_identity => Some("MTLS017"),
-                Action::Custom | Action::Audit if proxied => Some("MTLS018"),
-                _ => None,
-            };
+            let code = plain
+                .iter()
+                .find_map(|p| consequence(policy.action, rule, p.enforced?));
             out.push(IdentityDependence {
                 policy: policy.id.to_string(),
                 action: policy.action.as_str(),

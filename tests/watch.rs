@@ -119,6 +119,19 @@ impl Watching {
     }
 }
 
+/// `mtls allow shop`, and the two rows it changes, once each.
+fn allow_shop(cluster: &Loopback, watching: &Watching) {
+    let allowed = mtls(cluster, &["allow", "shop", "--yes"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    assert_eq!(
+        watching.events(2),
+        [
+            event("MODIFIED", "shop", "PERMISSIVE"),
+            event("MODIFIED", "shop/api:80", "PERMISSIVE")
+        ]
+    );
+}
+
 /// A Service `shop/cart` comes, as if created.
 fn add_cart(cluster: &Loopback) {
     cluster
@@ -171,15 +184,7 @@ fn watch_prints_each_row_a_change_touches_as_json_lines_and_ctrl_c_exits_0() {
     );
 
     // A policy changes: both rows, once each.
-    let allowed = mtls(&cluster, &["allow", "shop", "--yes"]);
-    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
-    assert_eq!(
-        watching.events(2),
-        [
-            event("MODIFIED", "shop", "PERMISSIVE"),
-            event("MODIFIED", "shop/api:80", "PERMISSIVE")
-        ]
-    );
+    allow_shop(&cluster, &watching);
 
     // A Service comes; another goes.
     add_cart(&cluster);
@@ -417,15 +422,7 @@ fn a_watch_the_server_fails_is_said_and_tried_again() {
     while cluster.server.faults_left() > 0 {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let allowed = mtls(&cluster, &["allow", "shop", "--yes"]);
-    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
-    assert_eq!(
-        watching.events(2),
-        [
-            event("MODIFIED", "shop", "PERMISSIVE"),
-            event("MODIFIED", "shop/api:80", "PERMISSIVE")
-        ]
-    );
+    allow_shop(&cluster, &watching);
     let (code, stderr) = watching.interrupt();
     assert_eq!(code, 0, "{stderr}");
     assert!(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::{Finding, Severity, list, plural};
 use crate::mode::Enforced;
-use crate::policy::authz::{Action, AuthorizationPolicy, IdentityRule, applies};
+use crate::policy::authz::{AuthorizationPolicy, IdentityRule, applies, consequence};
 use crate::policy::resolve::Index;
 
 /// What one rule of one policy does on the ports that take plaintext.
@@ -40,14 +40,8 @@ pub fn findings(index: &Index<'_>) -> Vec<Finding> {
                         continue;
                     }
                     for rule in &policy.rules {
-                        let code = match (policy.action, enforced) {
-                            // Without a proxy nothing denies: no lockout.
-                            (Action::Allow, Enforced::None) => continue,
-                            (Action::Allow, _) if rule.needs_identity => "MTLS016",
-                            (Action::Deny, _) if rule.matches_identity => "MTLS017",
-                            (Action::Custom | Action::Audit, Enforced::None) => continue,
-                            (Action::Custom | Action::Audit, _) => "MTLS018",
-                            _ => continue,
+                        let Some(code) = consequence(policy.action, rule, enforced) else {
+                            continue;
                         };
                         let group = groups
                             .entry((code, policy.id.to_string(), rule.index))

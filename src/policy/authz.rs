@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::mode::Enforced;
 use crate::policy::model::{Labels, Meta, ObjectRef, selector_labels};
 
 /// `spec.action`; ALLOW when unset.
@@ -178,6 +179,28 @@ fn identity_rule(index: usize, rule: &Value) -> Option<IdentityRule> {
     })
 }
 
+/// The finding a rule of a policy comes to on a pod that enforces
+/// `enforced` there: MTLS016 (an ALLOW rule that needs identity: plaintext
+/// callers are denied), MTLS017 (a DENY rule that matches identity:
+/// plaintext callers get through, and every caller where no proxy enforces
+/// it), MTLS018 (a CUSTOM or AUDIT rule sees no identity); `None` where the
+/// pod takes mTLS only, or where nothing it does depends on identity.
+pub fn consequence(
+    action: Action,
+    rule: &IdentityRule,
+    enforced: Enforced,
+) -> Option<&'static str> {
+    match (action, enforced) {
+        (_, Enforced::Strict) => None,
+        // Without a proxy nothing denies and nothing reads identity.
+        (Action::Allow | Action::Custom | Action::Audit, Enforced::None) => None,
+        (Action::Allow, _) if rule.needs_identity => Some("MTLS016"),
+        (Action::Deny, _) if rule.matches_identity => Some("MTLS017"),
+        (Action::Custom | Action::Audit, _) => Some("MTLS018"),
+        _ => None,
+    }
+}
+
 /// Whether `policy` applies to a workload of `namespace` with `labels` (its
 /// own and those istiod adds), as istiod attaches policies to sidecars
 /// (`ListAuthorizationPolicies`, `ShouldAttachPolicy`): a policy of the root
@@ -260,6 +283,24 @@ mod tests {
         assert!(!applies(&local, "istio-system", "front", yes));
         let waypoint = policy(json!({"targetRefs": [{"kind": "Gateway", "name": "waypoint"}]}));
         assert!(!applies(&waypoint, "istio-system", "shop", yes));
+    }
+
+    #[test]
+    fn what_plaintext_does_to_a_rule_depends_on_its_action_and_on_the_proxy() {
+        let p = policy(json!({"rules": [
+            {"from": [{"source": {"principals": ["cluster.local/ns/front/sa/web"]}}]},
+        ]}));
+        let rule = &p.rules[0];
+        let of = |action, enforced| consequence(action, rule, enforced);
+        assert_eq!(of(Action::Allow, Enforced::Permissive), Some("MTLS016"));
+        assert_eq!(of(Action::Allow, Enforced::Disable), Some("MTLS016"));
+        assert_eq!(of(Action::Allow, Enforced::Strict), None);
+        // No proxy denies nothing, and lets every caller past a DENY.
+        assert_eq!(of(Action::Allow, Enforced::None), None);
+        assert_eq!(of(Action::Deny, Enforced::None), Some("MTLS017"));
+        assert_eq!(of(Action::Deny, Enforced::Permissive), Some("MTLS017"));
+        assert_eq!(of(Action::Audit, Enforced::Disable), Some("MTLS018"));
+        assert_eq!(of(Action::Custom, Enforced::None), None);
     }
 
     #[test]
