@@ -231,3 +231,42 @@ fn an_interactive_credential_plugin_at_a_terminal_may_take_its_time() {
         "{stderr}"
     );
 }
+
+/// `--write` reads the files, asks, then writes each by a rename — unless the
+/// file changed while the question was on the screen: then it is left as it
+/// is now, and the command says so (exit 1).
+#[test]
+fn a_file_that_changed_while_asked_is_left_as_it_is_now() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tree = dir.path().join("k8s");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    let file = tree.join("prod.yaml");
+    std::fs::write(&file, SEED).expect("write");
+    let command = format!(
+        "cd {} && {} disable prod -f k8s --write --no-color; echo exit=$?; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_mtls"),
+    );
+    let tmux = Tmux::start("write-changed", &command);
+    tmux.wait_for("Write it? [y/N]", Duration::from_secs(15));
+    // Another writer (a `git pull`, an editor) changes the file meanwhile.
+    let theirs = format!("{SEED}# kept by another writer\n");
+    std::fs::write(&file, &theirs).expect("write");
+    tmux.send("y");
+    let done = tmux.wait_for("exit=", Duration::from_secs(15));
+    assert!(done.contains("exit=1"), "{done}");
+    assert!(
+        done.contains("k8s/prod.yaml changed while mtls was editing it; it was left as it is now"),
+        "{done}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), theirs);
+    let leftovers: Vec<_> = std::fs::read_dir(&tree)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file is left: {leftovers:?}"
+    );
+}
