@@ -7,9 +7,10 @@ use crate::cmd::observe::{Traffic, observe};
 use crate::cmd::{Session, default_target, parse_targets, scope_of, sort_rows};
 use crate::error::{UsageError, Verdict};
 use mtls::check;
-use mtls::policy::resolve::{Index, Row, RowEnforced, row_key};
+use mtls::policy::resolve::{Index, LookupError, Row, RowEnforced, row_key};
 use mtls::render::table::judged_text;
 use mtls::source::cluster::{Clients, Scope};
+use mtls::target::Target;
 
 pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     let mut targets = parse_targets(&args.targets, session.args.namespace.as_deref())?;
@@ -38,33 +39,21 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         let mut rows = Vec::new();
         let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         let mut missing: Vec<(String, anyhow::Error)> = Vec::new();
-        // A Service or pod may be in some clusters only: each reads its
-        // namespace, where the target's absence is no failure.
-        let scope = match scope {
-            Scope::Service { namespace, .. } | Scope::Pod { namespace, .. } => {
-                Scope::Namespace(namespace)
-            }
-            scope => scope,
-        };
+        // A Service or pod may be in some clusters only.
+        let scope = scope.whole_namespace();
         let snapshots = session.read_clusters(&contexts, &scope, &clients)?;
-        let mut found = vec![session.args.all_namespaces; targets.len()];
+        let mut found = vec![false; targets.len()];
         for (context, snapshot) in &snapshots {
             let index = Index::new(snapshot);
-            let mut of_cluster = Vec::new();
-            if session.args.all_namespaces {
-                of_cluster.extend(index.all_rows());
-            } else {
-                for (i, target) in targets.iter().enumerate() {
-                    // A Service may run in some clusters of a mesh only.
-                    match index.rows_for(target) {
-                        Ok(r) => {
-                            found[i] = true;
-                            of_cluster.extend(r);
-                        }
-                        Err(e) => missing.push((context.clone(), e.into())),
-                    }
-                }
+            let (of_cluster, not_here) = rows_of(&index, &targets, session.args.all_namespaces);
+            for (i, f) in found.iter_mut().enumerate() {
+                *f |= !not_here.iter().any(|(j, _)| *j == i);
             }
+            missing.extend(
+                not_here
+                    .into_iter()
+                    .map(|(_, e)| (context.clone(), e.into())),
+            );
             if wide {
                 mark(&mut marks, &check::check(snapshot), Some(context));
             }
@@ -96,15 +85,10 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
         session.snapshot(&scope)?
     };
     let index = Index::new(&snapshot);
-    let rows = if session.args.all_namespaces {
-        index.all_rows()
-    } else {
-        let mut rows = Vec::new();
-        for target in &targets {
-            rows.extend(index.rows_for(target)?);
-        }
-        sort_rows(rows)
-    };
+    let (rows, missing) = rows_of(&index, &targets, session.args.all_namespaces);
+    if let Some((_, e)) = missing.into_iter().next() {
+        return Err(e.into());
+    }
     drop(index);
     let mut marks: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     if wide {
@@ -135,6 +119,27 @@ pub fn run(session: &Session<'_>, args: &GetArgs) -> anyhow::Result<()> {
     }
     session.print_rows_with(&rows, session.color, &marks)?;
     judge(args, &rows)
+}
+
+/// The rows of `targets` (every row, with `all`), sorted; and the targets
+/// that have none in this snapshot, by their index, with why.
+pub(crate) fn rows_of(
+    index: &Index<'_>,
+    targets: &[Target],
+    all: bool,
+) -> (Vec<Row>, Vec<(usize, LookupError)>) {
+    if all {
+        return (index.all_rows(), Vec::new());
+    }
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        match index.rows_for(target) {
+            Ok(r) => rows.extend(r),
+            Err(e) => missing.push((i, e)),
+        }
+    }
+    (sort_rows(rows), missing)
 }
 
 /// Marks each row the findings concern with their codes, for the wide view,

@@ -51,14 +51,9 @@ pub fn refuse(session: &Session<'_>, args: &crate::cli::GetArgs) -> Result<(), U
 pub fn run(session: &Session<'_>, targets: &[Target], scope: Scope) -> anyhow::Result<()> {
     let connection = session.connection()?;
     connection.block_on(connection.cluster().watch())?;
-    // A Service or pod may go and come back while watched: its namespace is
-    // read, so that its absence is a change rather than a failure.
-    let scope = match scope {
-        Scope::Service { namespace, .. } | Scope::Pod { namespace, .. } => {
-            Scope::Namespace(namespace)
-        }
-        scope => scope,
-    };
+    // A Service or pod may go and come back while watched: its absence is
+    // a change rather than a failure.
+    let scope = scope.whole_namespace();
     let mut interrupt = connection.block_on(async {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
     })?;
@@ -183,19 +178,11 @@ fn read(
         session.snapshot(scope)?
     };
     let index = Index::new(&snapshot);
-    let mut missing = Vec::new();
-    let rows = if session.args.all_namespaces {
-        index.all_rows()
-    } else {
-        let mut rows = Vec::new();
-        for target in targets {
-            match index.rows_for(target) {
-                Ok(r) => rows.extend(r),
-                Err(e) => missing.push((target.to_string(), e.into())),
-            }
-        }
-        sort_rows(rows)
-    };
+    let (rows, missing) = crate::cmd::get::rows_of(&index, targets, session.args.all_namespaces);
+    let missing = missing
+        .into_iter()
+        .map(|(i, e)| (targets[i].to_string(), e.into()))
+        .collect();
     let mut marks = BTreeMap::new();
     if wide {
         crate::cmd::get::mark(&mut marks, &check::check(&snapshot), None);

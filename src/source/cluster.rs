@@ -163,6 +163,18 @@ impl Scope {
             | Scope::Pod { namespace: ns, .. } => Some(ns),
         }
     }
+
+    /// A Service's or pod's scope widened to its namespace, where the
+    /// target's absence is no failure (a cluster of several it is not in, a
+    /// watch it goes and comes back in); other scopes as they are.
+    pub fn whole_namespace(self) -> Scope {
+        match self {
+            Scope::Service { namespace, .. } | Scope::Pod { namespace, .. } => {
+                Scope::Namespace(namespace)
+            }
+            scope => scope,
+        }
+    }
 }
 
 pub struct Cluster {
