@@ -69,11 +69,7 @@ pub fn run(session: &Session<'_>, targets: &[Target], scope: Scope) -> anyhow::R
     } else {
         print_stdout(&session.format_rows_with(&rows, session.color, &marks)?)?;
     }
-    let mut shown: BTreeMap<String, (Row, Value)> = BTreeMap::new();
-    for row in rows {
-        let value = serde_json::to_value(&row)?;
-        shown.insert(row.key(), (row, value));
-    }
+    let mut shown = keyed(rows)?;
     let mut gone_targets: Vec<String> = Vec::new();
     loop {
         if stdout_closed() {
@@ -108,11 +104,7 @@ pub fn run(session: &Session<'_>, targets: &[Target], scope: Scope) -> anyhow::R
             }
         }
         gone_targets = missing.into_iter().map(|(t, _)| t).collect();
-        let mut now: BTreeMap<String, (Row, Value)> = BTreeMap::new();
-        for row in rows {
-            let value = serde_json::to_value(&row)?;
-            now.insert(row.key(), (row, value));
-        }
+        let now = keyed(rows)?;
         let mut changed: Vec<(&'static str, Row)> = Vec::new();
         for (key, (row, value)) in &now {
             match shown.get(key) {
@@ -149,6 +141,17 @@ pub fn run(session: &Session<'_>, targets: &[Target], scope: Scope) -> anyhow::R
             print_stdout(&body)?;
         }
     }
+}
+
+/// Rows by their key, each with its JSON form, which says whether it
+/// changed.
+fn keyed(rows: Vec<Row>) -> anyhow::Result<BTreeMap<String, (Row, Value)>> {
+    rows.into_iter()
+        .map(|row| {
+            let value = serde_json::to_value(&row)?;
+            Ok((row.key(), (row, value)))
+        })
+        .collect()
 }
 
 /// One event of `-o json`: a line, as Kubernetes' watch events are shaped.
