@@ -232,3 +232,51 @@ fn explain_shows_each_rule_that_reads_identity_and_what_plaintext_does_to_it() {
     assert_eq!(rule["plaintextPods"], serde_json::json!([]));
     assert_eq!(rule["code"], Value::Null);
 }
+
+/// The fix each hint names, once made, clears its finding — and the change
+/// the gate refused then goes through (the guide's recipe, step 4).
+#[test]
+fn the_fix_each_hint_names_clears_its_finding() {
+    let hints = |text: &str| {
+        let run = Mtls::new(["check", "-A", "-f", "-", "-o", "json"])
+            .stdin(text)
+            .run();
+        let report: Value = serde_json::from_str(&run.stdout).expect("JSON");
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["hint"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    // MTLS016: the rule also admits the plaintext caller by its address.
+    let allow = fixture("MTLS016");
+    assert!(hints(&allow)[0].contains("ipBlocks"), "{:?}", hints(&allow));
+    let admitted = allow.replace(
+        "    - source: {principals: [cluster.local/ns/front/sa/web]}\n",
+        "    - source: {principals: [cluster.local/ns/front/sa/web]}\n    - source: {ipBlocks: [10.1.0.0/16]}\n",
+    );
+    assert_ne!(admitted, allow);
+    assert_eq!(hints(&admitted), Vec::<String>::new());
+    let strict = fixture("MTLS016-ok").replace(
+        "    - source: {principals: [cluster.local/ns/front/sa/web]}\n",
+        "    - source: {principals: [cluster.local/ns/front/sa/web]}\n    - source: {ipBlocks: [10.1.0.0/16]}\n",
+    );
+    let cluster = Loopback::seeded(&strict);
+    let allowed = mtls(&cluster, &["allow", "shop/api", "--yes"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+
+    // MTLS017: the DENY rule names the callers by what plaintext carries.
+    let deny = fixture("MTLS017");
+    let hint = hints(&deny).remove(0);
+    assert!(
+        hint.contains("ipBlocks") && !hint.contains("notPrincipals"),
+        "a hint names only a fix that clears the finding: {hint}"
+    );
+    let by_address = deny.replace(
+        "    - source: {namespaces: [test]}\n",
+        "    - source: {ipBlocks: [10.2.0.0/16]}\n",
+    );
+    assert_ne!(by_address, deny);
+    assert_eq!(hints(&by_address), Vec::<String>::new());
+}

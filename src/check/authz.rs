@@ -137,8 +137,8 @@ fn finding(code: &'static str, group: Group<'_>) -> Finding {
                  carry: the callers it denies get through over plaintext"
             ),
             format!(
-                "{require}, or add a DENY rule for calls without identity (from.source.notPrincipals: [\"*\"]), \
-                 which plaintext calls match"
+                "{require}, or deny those callers by what a plaintext call carries (their ipBlocks) rather \
+                 than by identity"
             ),
         ),
         _ => (
