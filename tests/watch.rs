@@ -258,6 +258,36 @@ fn a_pod_that_starts_changes_the_row_of_the_service_it_serves() {
         (Some("MODIFIED"), Some("PERMISSIVE")),
         "the pod of web is no change to shop/api:80: {next}"
     );
+
+    // The pod restarts without its sidecar: nothing enforces the mode now.
+    let deleted = std::process::Command::new("kubectl")
+        .args(["delete", "pod", "api-1", "-n", "shop"])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HOME", cluster.dir.path())
+        .output()
+        .expect("kubectl runs");
+    assert!(deleted.status.success());
+    let mut plain = pod("api-2", "api");
+    plain["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("security.istio.io/tlsMode");
+    plain["metadata"]["annotations"] = json!({});
+    plain["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers")
+        .pop();
+    cluster.server.seed(vec![plain]).expect("seed");
+    let restarted = loop {
+        let event: Value = serde_json::from_str(&watching.line()).expect("JSON");
+        // The deletion may come as an event of its own, with no pod left.
+        if event["object"]["workloads"] == 1 {
+            break event;
+        }
+    };
+    assert_eq!(restarted["type"], "MODIFIED");
+    assert_eq!(restarted["object"]["dataplane"], "none");
+    assert_eq!(restarted["object"]["enforced"], "NONE");
     let (code, stderr) = watching.interrupt();
     assert_eq!(code, 0, "{stderr}");
 }
